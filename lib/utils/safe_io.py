@@ -1,0 +1,140 @@
+"""Reading untrusted files without running code, and writing files atomically.
+
+* :func:`safe_pickle_load` unpickles with an allow-list: plain containers,
+  numbers, strings and NumPy arrays.  A pickle that names any other callable
+  (``os.system``, ``builtins.eval`` ...) is refused before anything runs.
+* :func:`load_npz` reads ``.npz`` archives, including the object arrays
+  (dicts of dicts of arrays) of the VideoPose3D layout, through that same
+  unpickler instead of ``np.load(allow_pickle=True)``.
+* :func:`atomic_write` writes to a temporary file in the target folder,
+  flushes, fsyncs and renames, so readers see the old file or the new one,
+  never half of one.
+"""
+import io
+import os
+import pickle
+import tempfile
+import zipfile
+from contextlib import contextmanager
+
+import numpy as np
+
+from lib.utils.errors import UserError
+
+_ALLOWED = {
+    ('builtins', 'dict'), ('builtins', 'list'), ('builtins', 'tuple'),
+    ('builtins', 'set'), ('builtins', 'frozenset'), ('builtins', 'str'),
+    ('builtins', 'bytes'), ('builtins', 'bytearray'), ('builtins', 'int'),
+    ('builtins', 'float'), ('builtins', 'complex'), ('builtins', 'bool'),
+    ('builtins', 'slice'), ('builtins', 'range'),
+    ('collections', 'OrderedDict'), ('collections', 'defaultdict'),
+    ('numpy', 'ndarray'), ('numpy', 'dtype'),
+    ('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', 'scalar'),
+    ('numpy', 'float32'), ('numpy', 'float64'), ('numpy', 'int64'), ('numpy', 'int32'),
+    ('_codecs', 'encode'),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        if module in ('numpy', 'numpy.dtypes') and name.endswith('DType'):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError('refusing to load %s.%s' % (module, name))
+
+
+def safe_pickle_loads(data, where='<bytes>'):
+    """Unpickle ``data`` allowing only containers, numbers, strings and arrays."""
+    try:
+        return _SafeUnpickler(io.BytesIO(data), encoding='latin1').load()
+    except pickle.UnpicklingError as e:
+        raise UserError('pickle refused or unreadable: %s' % e, where,
+                        'only plain containers and NumPy arrays are accepted') from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+        raise UserError('pickle is truncated or corrupt (%s)' % type(e).__name__, where,
+                        'get a fresh copy of the file') from None
+
+
+def safe_pickle_load(path):
+    with open(path, 'rb') as f:
+        return safe_pickle_loads(f.read(), path)
+
+
+def _read_npy_member(raw, where):
+    fp = io.BytesIO(raw)
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+    if dtype.hasobject:
+        return safe_pickle_loads(fp.read(), where)
+    fp.seek(0)
+    return np.lib.format.read_array(fp, allow_pickle=False)
+
+
+def load_npz(path, what='archive', fix='check the file or download it again'):
+    """Read every member of an ``.npz`` into a dict, object arrays included.
+
+    Object members (pickled) go through the allow-list unpickler.  A 0-d
+    object array holding a dict comes back as the dict itself.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UserError('%s not found' % what, path, fix)
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for name in zf.namelist():
+                key = name[:-4] if name.endswith('.npy') else name
+                arr = _read_npy_member(zf.read(name), '%s:%s' % (path, key))
+                if isinstance(arr, np.ndarray) and arr.dtype == object and arr.shape == ():
+                    arr = arr.item()
+                out[key] = arr
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as e:
+        raise UserError('%s is not a readable .npz (%s)' % (what, str(e).split('\n')[0]), path,
+                        fix) from None
+    return out
+
+
+@contextmanager
+def atomic_write(path, mode='wb'):
+    """Open a temporary file next to ``path``; on success fsync and rename it."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        try:
+            dfd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:
+            pass
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def check_writable_dir(path, what='output folder'):
+    """Create ``path`` if needed and fail with a UserError if it is not writable."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise UserError('%s is not writable (%s)' % (what, e.strerror or e), path,
+                        'choose another folder or fix its permissions') from None
