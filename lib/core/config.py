@@ -1,0 +1,337 @@
+"""Configuration: documented defaults, YAML loading and ``--opts`` overrides.
+
+The key names and meanings are the original code's (``lib/core/config.py`` of
+the authors' release, ORIGINAL_CODE.md 6.1), so a YAML written for the
+original loads here.  Keys the original accepted but never used are accepted
+and ignored with a warning (``DEAD_KEYS``).  New keys are marked "new".
+
+``update_config(cfg, yaml_path)`` merges a YAML file (safe loader) into the
+defaults; ``apply_opts(cfg, ["KEY", "VALUE", ...])`` overrides dotted keys with
+YAML-parsed values.  An unknown key, a value of the wrong type or a malformed
+YAML raises :class:`lib.utils.errors.UserError`.
+
+The ``COMPAT`` section holds one switch per quirk of the original code that
+changes what is computed (ORIGINAL_CODE.md section 8).  Each default is the
+original's behaviour; the other value is the fix.  The README has the table.
+"""
+import copy
+import math
+import os
+import warnings
+
+import yaml
+from easydict import EasyDict as edict
+
+from lib.utils.errors import UserError
+
+_C = edict()
+config = _C
+
+# --- top level ------------------------------------------------------------
+_C.GPU = '0'                 # CUDA device index; '-1' = CPU
+_C.USE_GT = True             # True: ground-truth 2D input; False: detected 2D
+_C.NUM_WORKERS = 16          # accepted; the tensor data path needs no workers
+_C.DEBUG = False
+_C.PRINT_INFO = True
+_C.PRINT_INTERVAL = 10
+_C.BATCH_SIZE = 1024
+_C.RANDOM_SEED = 2019
+_C.OUTPUT_DIR = '../output'  # relative paths are taken from tools/ as in the original
+_C.LOG_DIR = '../log'
+_C.DATA_DIR = '../data'
+
+# --- data -----------------------------------------------------------------
+_C.DATA = edict()
+_C.DATA.DATASET_NAME = 'h36m'    # file stem: <name>_train_pred3.h5 or data_3d_<name>.npz
+_C.DATA.FORMAT = 'auto'          # new: 'auto' | 'h5' | 'npz' (auto: h5 if present, else npz)
+_C.DATA.TRAIN_SUBJECTS = []      # new (npz): [] = archive metadata or the H36M protocol
+_C.DATA.TEST_SUBJECTS = []       # new (npz): [] = archive metadata or the H36M protocol
+_C.DATA.FRAME_INTERVAL = 1       # TMC neighbour offset when > 1 (else 5)
+_C.DATA.EXP_TMC = False          # random TMC offset in [START, START+INTERVAL-1]
+_C.DATA.EXP_TMC_START = 0
+_C.DATA.EXP_TMC_DETERMINISTIC = False
+_C.DATA.EXP_TMC_INTERVAL = 5
+_C.DATA.NUM_FRAMES = 1
+_C.DATA.NUM_JOINTS = 17
+_C.DATA.MIN_DIFF_DIST = 5        # bone-loss partner at least this many frames away
+_C.DATA.SCALE_MID_MEAN = 0.714   # KL prior on scale_mid
+_C.DATA.SCALE_MID_STD = 0.051
+_C.DATA.NUM_NEIGHBOUR_FRAMES = 1
+_C.DATA.NUM_NEIGHBOUR_TUPLES = 0
+_C.DATA.ONLINE_ROT = False       # draw a fresh rotation per sample and step
+_C.DATA.REDRAW_ROT_EVERY_EPOCH = False  # new: redraw the fixed rotations each epoch
+_C.DATA.TRAIN_PATH = ''          # overwritten from DATA_DIR, as in the original
+_C.DATA.VALID_PATH = ''
+_C.DATA.USE_SAME_NORM_2D = True  # one 2D factor per split (mean head-root 0.1)
+_C.DATA.USE_SAME_NORM_3D = False # constant eval factor instead of per-frame head-root
+_C.DATA.DROP_NONFINITE = True    # new: drop frames with NaN/inf (counted, warned)
+
+# --- network --------------------------------------------------------------
+_C.NETWORK = edict()
+_C.NETWORK.DIS_USE_SPECTRAL_NORM = False
+_C.NETWORK.NUM_CHANNELS = 1024
+_C.NETWORK.DROPOUT = 0.25
+_C.NETWORK.BN_TRACK = True
+_C.NETWORK.DIS_USE_BN = False
+_C.NETWORK.LIFTER_RES_BLOCKS = 4
+_C.NETWORK.DIS_RES_BLOCKS = 2
+_C.NETWORK.DIS_TEMP_RES_BLOCKS = 2
+_C.NETWORK.DIS_NUM_CHANNELS = 0  # new: discriminator width, 0 = NUM_CHANNELS (the original)
+_C.NETWORK.SCALER_INPUT_SIZE = 37
+_C.NETWORK.SCALER_RES_BLOCKS = 1
+
+# --- training -------------------------------------------------------------
+_C.TRAIN = edict()
+_C.TRAIN.SCHEDULER_STEP_SIZE = 1
+_C.TRAIN.SCHEDULER_GAMMA = 0.95
+_C.TRAIN.SCALE_ON_3D = False
+_C.TRAIN.GENERIC_BASELINE = False
+_C.TRAIN.USE_BONE_NOSCALE = False
+_C.TRAIN.USE_CYCLE = False        # alternating subnet (scaler) / mainnet (lifter) steps
+_C.TRAIN.USE_SCALER = False
+_C.TRAIN.LEARN_SYMMETRY = True    # scaler predicts scale_mid; scale = 2*scale_mid - hws
+_C.TRAIN.SCALER_MEAN_ONLY = False
+_C.TRAIN.USE_TEMP = False         # temporal discriminator
+_C.TRAIN.USE_NEW_TEMP = False     # TMC loss
+_C.TRAIN.USE_DIS = True
+_C.TRAIN.CAT_CURRENT = False
+_C.TRAIN.PRETRAIN_LIFTER = False  # the original defaults to True with a missing file (bug 8)
+_C.TRAIN.LIFTER_PRETRAIN_PATH = ''
+_C.TRAIN.CAMERA_SKELETON_DISTANCE = 10.0
+_C.TRAIN.USE_NEW_ROT = True       # azimuth about the tilted axis
+_C.TRAIN.SUBNET_CRITICS = 1
+_C.TRAIN.MAINNET_CRITICS = 1
+_C.TRAIN.SCALE_LOSS_WEIGHTS = [1.0, 1.0]      # KL, bone
+_C.TRAIN.LOSS_WEIGHTS = [1.0, 1.0, 1.0, 1.0]  # 3D, 2D, GAN, temporal (original default had 5: bug 8)
+_C.TRAIN.POSE_LR = 2e-4
+_C.TRAIN.DIS_LR = 2e-4
+_C.TRAIN.TEMP_LR = 2e-4
+_C.TRAIN.NUM_CRITICS = 3
+_C.TRAIN.NUM_CRITICS_TEMP = 3
+_C.TRAIN.NUM_EPOCHS = 200
+_C.TRAIN.OPTIMIZER = 'adam'
+_C.TRAIN.BOUND_AZIM = 3.1415926
+_C.TRAIN.BOUND_ELEV = 3.1415926 / 9
+_C.TRAIN.SUPERVISED = False       # new: L2 on 3D (a ceiling, METHOD.md 6), no cycle / GAN
+_C.TRAIN.EMA_DECAY = 0.0          # new: EMA of the pose model's weights, 0 = off
+_C.TRAIN.NONFINITE = 'stop'       # new: 'stop' (save last good state, exit) | 'skip' the batch
+_C.TRAIN.AMP = False              # new: bf16 autocast on CUDA
+_C.TRAIN.COMPILE = False          # new: torch.compile the pose model
+_C.TRAIN.DIS_REAL_SCALED = False  # new: D's real samples are the scaled 2D the lifter sees
+_C.TRAIN.MAX_STEPS_PER_EPOCH = 0  # new: cap the steps of an epoch (0 = a full pass)
+_C.TRAIN.CHECKPOINT_EVERY = 0     # new: also save checkpoint.pth.tar every N steps (0 = per epoch)
+_C.TRAIN.WARM_START_EPOCHS = 0    # new: first N epochs train the adv baseline (s = 1), then the method
+
+# --- evaluation -----------------------------------------------------------
+_C.EVAL = edict()
+_C.EVAL.STRIDE = 1                # new: evaluate every k-th test frame
+_C.EVAL.BATCH_SIZE = 1024         # batch of the original's mean-of-batch-means
+_C.EVAL.EVERY_EPOCH = True        # new: validate after every epoch
+
+# --- the original's bugs, as switches (ORIGINAL_CODE.md section 8) -----------
+_C.COMPAT = edict()
+_C.COMPAT.INVERSE_ROT_TILTED_AXIS = False   # 8.1: False = inverse about camera y (original); True = the true inverse
+_C.COMPAT.TMC_FRAME = 'as_written'          # 8.2/8.3: 'as_written' | 'rotate_motion' (R*M) | 'recovered' (FIX_TRAJ_BY_ROT) | 'magnitude_first3'
+_C.COMPAT.ALTERNATE_OFF_BY_ONE = True       # 8.4: True = rem > S (original); False = rem >= S
+_C.COMPAT.KL_ON_DIFF2 = 'by_scheme'         # 8.5: 'by_scheme' (joint: B values, alternating: 2B) | 'always' | 'never'
+_C.COMPAT.BONE_LOSS = 'vectors'             # 8.6: 'vectors' (original) | 'lengths'
+_C.COMPAT.L2D_TARGET_UNSCALED = True        # 8.7: l2d target is the unscaled input (original) | the scaled one
+_C.COMPAT.SCHEDULER_STEP_FIRST = True       # 8.11: lr*0.95 already in epoch 0 (original)
+_C.COMPAT.EVAL_BATCHMEAN_HEADLINE = False   # 8.13: print the mean of batch means as the headline
+_C.COMPAT.TILTED_AXIS_UNNORMALISED = True   # 8.10: use the axis numbers as given (|a| = 0.99902)
+_C.COMPAT.LSP_ANISOTROPIC = False           # 8.15: LSP x/55, y/90 (original) instead of one factor
+_C.COMPAT.FROZEN_KEEP_MOMENTUM = True       # 4.7: frozen params keep zero grads, so Adam still moves them (old PyTorch)
+
+# --- FIX section of the original (kept for YAML compatibility) ---------------
+_C.FIX = edict()
+_C.FIX.FIX_BONE_LOSS = False
+_C.FIX.FIX_TRAJ = False
+_C.FIX.FIX_TRAJ_BY_ROT = False
+
+_C.VIS = edict()
+_C.VIS.SCALE_MID_NUM_SEQ = 3
+
+_C.CUDNN = edict()
+_C.CUDNN.BENCHMARK = True
+_C.CUDNN.DETERMINISTIC = False
+_C.CUDNN.ENABLED = True
+
+# keys the original accepted and never used (ORIGINAL_CODE.md 8.17): accepted, ignored
+DEAD_KEYS = {
+    'DATA.DIFF_SUFFIX', 'DATA.USE_EXTRA_DATA', 'DATA.USE_RANDOM_DIFF', 'DATA.USE_IDEAL_SCALE',
+    'DATA.NEIGHBOUR_FRAME_INTERVAL', 'DATA.USE_2D_GT_SUPERVISION',
+    'NETWORK.USE_BASELINE', 'NETWORK.DEPTH_ESTIMATOR_RES_BLOCKS', 'NETWORK.ROTATER_RES_BLOCKS',
+    'NETWORK.ROTATER_PRE_EULER', 'NETWORK.USE_SIMPLE_MODEL',
+    'TRAIN.LOSS_TYPE', 'TRAIN.SCALE_MID_PER_SEQ_OPT', 'TRAIN.SCALE_MID_ACC_STEPS',
+    'TRAIN.USE_LSTM', 'TRAIN.MULTI_NEW_TEMP', 'TRAIN.RESUME_TRAIN', 'TRAIN.ROTATENET_CRITICS',
+    'TRAIN.ROTATE_LOSS_WEIGHTS', 'TRAIN.PRETRAINED', 'TRAIN.WD', 'TRAIN.FINETUNE_ROTATER',
+    'TRAIN.USE_ROTATER', 'TRAIN.USE_GT_SCALE', 'TRAIN.MODEL_PATH',
+}
+
+_CHOICES = {
+    'COMPAT.TMC_FRAME': ('as_written', 'rotate_motion', 'recovered', 'magnitude_first3'),
+    'COMPAT.KL_ON_DIFF2': ('by_scheme', 'always', 'never'),
+    'COMPAT.BONE_LOSS': ('vectors', 'lengths'),
+    'TRAIN.NONFINITE': ('stop', 'skip'),
+    'DATA.FORMAT': ('auto', 'h5', 'npz'),
+    'TRAIN.OPTIMIZER': ('adam',),
+}
+
+
+def get_default():
+    return copy.deepcopy(_C)
+
+
+def _type_ok(default, value):
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, (str, int)) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return True
+
+
+def _set(cfg, dotted, value, source):
+    if dotted in DEAD_KEYS:
+        warnings.warn('config key %s is accepted but unused (as in the original)' % dotted)
+        return
+    parts = dotted.split('.')
+    node = cfg
+    for p in parts[:-1]:
+        if p not in node or not isinstance(node[p], dict):
+            raise UserError('unknown config key %s' % dotted, source,
+                            'check the spelling against lib/core/config.py')
+        node = node[p]
+    key = parts[-1]
+    if key not in node:
+        raise UserError('unknown config key %s' % dotted, source,
+                        'check the spelling against lib/core/config.py')
+    default = node[key]
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise UserError('config key %s is a section, got %r' % (dotted, value), source,
+                            'give its sub-keys instead')
+        for k, v in value.items():
+            _set(cfg, dotted + '.' + str(k), v, source)
+        return
+    if not _type_ok(default, value):
+        raise UserError('config key %s expects %s, got %r' % (dotted, type(default).__name__, value),
+                        source, 'fix the value type')
+    if isinstance(default, float) and isinstance(value, int):
+        value = float(value)
+    if isinstance(default, str) and isinstance(value, int):
+        value = str(value)
+    if isinstance(default, (list, tuple)):
+        value = list(value)
+    node[key] = value
+
+
+def update_config(cfg, yaml_path):
+    """Merge the YAML file ``yaml_path`` into ``cfg`` (in place)."""
+    if not os.path.isfile(yaml_path):
+        raise UserError('config file not found', yaml_path,
+                        'pass an existing YAML with --cfg (see cfg/)')
+    try:
+        with open(yaml_path) as f:
+            exp = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        mark = getattr(e, 'problem_mark', None)
+        where = yaml_path if mark is None else '%s:%d' % (yaml_path, mark.line + 1)
+        raise UserError('malformed YAML (%s)' % getattr(e, 'problem', 'parse error'), where,
+                        'fix the YAML syntax') from None
+    if exp is None:
+        exp = {}
+    if not isinstance(exp, dict):
+        raise UserError('config must be a mapping of keys to values', yaml_path,
+                        'write KEY: VALUE lines')
+    for k, v in exp.items():
+        _set(cfg, str(k), v, yaml_path)
+    validate(cfg, yaml_path)
+    return cfg
+
+
+def apply_opts(cfg, opts, source='--opts'):
+    """Apply ``KEY VALUE`` pairs; values are parsed as YAML (``"[S9,S11]"`` -> list)."""
+    if not opts:
+        return cfg
+    if len(opts) % 2:
+        raise UserError('--opts needs KEY VALUE pairs, got an odd count', source,
+                        'e.g. --opts TRAIN.NUM_EPOCHS 1 BATCH_SIZE 256')
+    for k, v in zip(opts[0::2], opts[1::2]):
+        try:
+            val = yaml.safe_load(v)
+        except yaml.YAMLError:
+            raise UserError('cannot parse value %r for %s' % (v, k), source,
+                            'quote it as YAML') from None
+        _set(cfg, k, val, source)
+    validate(cfg, source)
+    return cfg
+
+
+def validate(cfg, source='config'):
+    """Check values that no type check catches."""
+    def bad(key, msg, fix):
+        raise UserError('%s %s' % (key, msg), source, fix)
+
+    if cfg.BATCH_SIZE <= 0:
+        bad('BATCH_SIZE', 'must be positive, got %r' % cfg.BATCH_SIZE, 'set BATCH_SIZE >= 1')
+    if cfg.EVAL.BATCH_SIZE <= 0:
+        bad('EVAL.BATCH_SIZE', 'must be positive', 'set it >= 1')
+    if cfg.TRAIN.NUM_EPOCHS < 0:
+        bad('TRAIN.NUM_EPOCHS', 'must be >= 0', 'set it >= 0')
+    if cfg.EVAL.STRIDE < 1:
+        bad('EVAL.STRIDE', 'must be >= 1', 'set it to 1 for every frame')
+    if len(cfg.TRAIN.LOSS_WEIGHTS) != 4:
+        bad('TRAIN.LOSS_WEIGHTS', 'needs 4 numbers (3D, 2D, GAN, temporal), got %d'
+            % len(cfg.TRAIN.LOSS_WEIGHTS), 'give 4 weights')
+    if len(cfg.TRAIN.SCALE_LOSS_WEIGHTS) not in (2, 3):
+        bad('TRAIN.SCALE_LOSS_WEIGHTS', 'needs 2 numbers (KL, bone)', 'give 2 weights')
+    for w in list(cfg.TRAIN.LOSS_WEIGHTS) + list(cfg.TRAIN.SCALE_LOSS_WEIGHTS):
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w):
+            bad('TRAIN.LOSS_WEIGHTS', 'must hold finite numbers, got %r' % (w,), 'fix the weights')
+    if cfg.TRAIN.USE_TEMP and cfg.TRAIN.USE_NEW_TEMP:
+        bad('TRAIN.USE_TEMP', 'and TRAIN.USE_NEW_TEMP cannot both be on (as in the original)',
+            'choose the temporal discriminator or TMC')
+    if cfg.DATA.NUM_JOINTS != 17:
+        bad('DATA.NUM_JOINTS', 'must be 17 (15-joint mode is not supported)', 'set it to 17')
+    if cfg.NETWORK.SCALER_INPUT_SIZE not in (1, 34, 35, 37):
+        bad('NETWORK.SCALER_INPUT_SIZE', 'must be 1, 34, 35 or 37', 'use 37 (the default)')
+    for key in ('NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS', 'TRAIN.NUM_CRITICS',
+                'TRAIN.NUM_CRITICS_TEMP', 'TRAIN.SUBNET_CRITICS', 'TRAIN.MAINNET_CRITICS'):
+        sec, k = key.split('.')
+        if cfg[sec][k] < (0 if k == 'LIFTER_RES_BLOCKS' else 1):
+            bad(key, 'is out of range: %r' % cfg[sec][k], 'use a positive value')
+    if not 0.0 <= cfg.TRAIN.EMA_DECAY < 1.0:
+        bad('TRAIN.EMA_DECAY', 'must be in [0, 1)', 'use 0 (off) or e.g. 0.999')
+    if cfg.DATA.MIN_DIFF_DIST < 1:
+        bad('DATA.MIN_DIFF_DIST', 'must be >= 1', 'use 5 (the default)')
+    for key, choices in _CHOICES.items():
+        sec, k = key.split('.')
+        if cfg[sec][k] not in choices:
+            bad(key, 'must be one of %s, got %r' % ('/'.join(choices), cfg[sec][k]),
+                'pick one of those')
+    if cfg.TRAIN.SUPERVISED and cfg.TRAIN.USE_SCALER:
+        bad('TRAIN.SUPERVISED', 'does not combine with TRAIN.USE_SCALER', 'turn one off')
+
+
+def resolve_path(path, base):
+    """Relative paths in a config are taken relative to ``base`` (tools/ by default)."""
+    if not path or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base, path))
+
+
+def to_dict(cfg):
+    """A plain-dict copy (for checkpoints and results)."""
+    def conv(x):
+        if isinstance(x, dict):
+            return {k: conv(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [conv(v) for v in x]
+        return x
+    return conv(cfg)

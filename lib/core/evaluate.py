@@ -1,0 +1,118 @@
+"""Evaluation: lift the test split, compute every metric, write the outputs.
+
+Per frame (METHOD.md section 4): root-centre the prediction and the GT, scale
+the prediction by the frame's GT head-root length Lf, and compute MPJPE,
+P-MPJPE, N-MPJPE and the oracle-scale MPJPE in mm.  Headline numbers are
+means over all frames; ``*_batchmean`` reproduce the original's mean of
+per-batch means (B = ``EVAL.BATCH_SIZE`` = 1024, file order).
+
+Outputs: ``results.json`` and ``predictions.npz`` (``pred`` in network units,
+``gt`` in mm, both root-centred in the H36M/v3d joint order, with per-frame
+``subject``, ``action``, ``camera``, ``frame``).
+"""
+import json
+import os
+
+import numpy as np
+import torch
+
+from lib.core import metrics as M
+from lib.data import skeleton as sk
+from lib.utils.safe_io import atomic_write
+
+
+@torch.no_grad()
+def predict(model, pose_2d, batch_size=4096):
+    """Eval-mode lift of (N, 17, 2) normalised 2D -> (root-centred (N, 17, 3), scale (N,) or None)."""
+    was_training = model.training
+    model.eval()
+    preds, scales = [], []
+    for i in range(0, pose_2d.shape[0], batch_size):
+        Y, s, _, _ = model.lift(pose_2d[i:i + batch_size])
+        preds.append((Y - Y[:, sk.ROOT:sk.ROOT + 1]).float().cpu())
+        if s is not None:
+            scales.append(s.reshape(-1).float().cpu())
+    model.train(was_training)
+    pred = torch.cat(preds).numpy().astype(np.float64)
+    return pred, (torch.cat(scales).numpy() if scales else None)
+
+
+def compute_metrics(pred, gt_m, groups, batch=1024, same_norm_3d=False):
+    """pred: root-centred network units (N, 17, 3); gt_m: camera-frame metres.
+
+    Returns (results dict, per-frame errors dict in mm).
+    """
+    gt = gt_m - gt_m[:, sk.ROOT:sk.ROOT + 1]
+    Lf = np.full(len(gt), 0.680019) if same_norm_3d else np.linalg.norm(gt[:, sk.HEAD], axis=-1) + 1e-8
+    p = pred * Lf[:, None, None]
+    err = {
+        'MPJPE': M.mpjpe(p, gt) * 1000,
+        'P-MPJPE': M.p_mpjpe(p, gt) * 1000,
+        'N-MPJPE': M.n_mpjpe(p, gt) * 1000,
+        'MPJPE_oracle_scale': M.oracle_scale_mpjpe(p, gt) * 1000,
+    }
+    res = {k: float(v.mean()) for k, v in err.items()}
+    res['MPJPE_minus_N-MPJPE'] = res['MPJPE'] - res['N-MPJPE']
+    res['MPJPE_batchmean'] = M.batch_means(err['MPJPE'], batch)
+    res['P-MPJPE_batchmean'] = M.batch_means(err['P-MPJPE'], batch)
+    res['num_poses'] = int(len(gt))
+    per_action = {}
+    for a in sorted(set(groups)):
+        m = groups == a
+        per_action[a] = {k: float(err[k][m].mean()) for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE')}
+        per_action[a]['num_poses'] = int(m.sum())
+    res['per_action'] = per_action
+    return res, err
+
+
+def eval_indices(n, stride):
+    return np.arange(0, n, stride)
+
+
+def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True):
+    """Evaluate on the test split; write results.json / predictions.npz into ``out_dir``."""
+    idx = eval_indices(len(split), cfg.EVAL.STRIDE)
+    x = data.pose_2d[torch.as_tensor(idx, device=data.pose_2d.device)]
+    pred, scale = predict(model, x)
+    gt = split.pose_3d[idx]
+    res, _ = compute_metrics(pred, gt, split.action_group[idx], cfg.EVAL.BATCH_SIZE,
+                             cfg.DATA.USE_SAME_NORM_3D)
+    res['eval_stride'] = int(cfg.EVAL.STRIDE)
+    if scale is not None:
+        res['scale_mean'] = float(scale.mean())
+        res['scale_std'] = float(scale.std())
+    if extra:
+        res.update(extra)
+    if write and out_dir is not None:
+        write_outputs(out_dir, res, pred, gt, split, idx)
+    return res
+
+
+def write_outputs(out_dir, res, pred, gt_m, split, idx):
+    os.makedirs(out_dir, exist_ok=True)
+    gt_mm = (gt_m - gt_m[:, sk.ROOT:sk.ROOT + 1]) * 1000
+    with atomic_write(os.path.join(out_dir, 'predictions.npz')) as f:
+        np.savez(f, pred=sk.ours_to_v3d(pred).astype(np.float32),
+                 gt=sk.ours_to_v3d(gt_mm).astype(np.float32),
+                 subject=split.subject[idx].astype(str), action=split.action[idx].astype(str),
+                 camera=split.camera[idx].astype(np.int64), frame=split.frame[idx].astype(np.int64))
+    with atomic_write(os.path.join(out_dir, 'results.json'), 'w') as f:
+        json.dump(res, f, indent=2)
+
+
+def format_table(res, title=None):
+    """The per-action table and the headline numbers, as printed text."""
+    lines = []
+    if title:
+        lines.append(title)
+    lines.append('%-22s %9s %9s %9s %8s' % ('action', 'MPJPE', 'P-MPJPE', 'N-MPJPE', 'frames'))
+    for a, r in res['per_action'].items():
+        lines.append('%-22s %9.2f %9.2f %9.2f %8d' % (a[:22], r['MPJPE'], r['P-MPJPE'], r['N-MPJPE'],
+                                                    r['num_poses']))
+    lines.append('%-22s %9.2f %9.2f %9.2f %8d' % ('all frames', res['MPJPE'], res['P-MPJPE'],
+                                                res['N-MPJPE'], res['num_poses']))
+    lines.append('original average (mean of %s-frame batch means): MPJPE %.2f  P-MPJPE %.2f'
+                 % ('1024', res['MPJPE_batchmean'], res['P-MPJPE_batchmean']))
+    lines.append('scale headroom: oracle-scale MPJPE %.2f, MPJPE - N-MPJPE %.2f (mm)'
+                 % (res['MPJPE_oracle_scale'], res['MPJPE_minus_N-MPJPE']))
+    return '\n'.join(lines)

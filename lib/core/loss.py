@@ -1,0 +1,102 @@
+"""Every loss of the method, one small function each (ORIGINAL_CODE.md 4.2).
+
+Shapes: poses (B, J, C).  "Mean Euclidean" = mean over batch and joints of
+the L2 norm of the per-joint difference (not squared, not L1), as the
+original's ``loss_3d`` / ``loss_2d``.
+"""
+import torch
+
+from lib.data.skeleton import BONE_CHILDREN, PARENTS
+
+
+def loss_3d(a, b):
+    """mean_{b,j} ||a_bj - b_bj||_2 over the first 3 channels.
+
+    Given a (B, J) tensor (the FIX_TRAJ magnitude variant), the original slices
+    its first 3 *joints*: mean_b ||a_b[:3] - b_b[:3]||.  That is kept here.
+    """
+    return torch.norm(a[..., :3] - b[..., :3], dim=-1).mean()
+
+
+def loss_2d(a, b):
+    """mean_{b,j} ||a_bj - b_bj||_2 over the first 2 channels."""
+    return torch.norm(a[..., :2] - b[..., :2], dim=-1).mean()
+
+
+def bone_vectors(X):
+    """(B, 17, 3) -> (B, 16, 3): child minus parent for the 16 bones."""
+    return X[:, BONE_CHILDREN] - X[:, PARENTS[BONE_CHILDREN]]
+
+
+def loss_bone(X, Y, mode='vectors'):
+    """Bone consistency between two frames of one sequence (the "bone" of KL-bone).
+
+    ``vectors`` (the original): mean over batch and bones of
+    ||(X_j - X_p(j)) - (Y_j - Y_p(j))||, which also penalises limbs *rotating*
+    between the two frames, not only changing length.  ``lengths`` (fix):
+    mean |(||X_j - X_p(j)|| - ||Y_j - Y_p(j)||)|.
+    """
+    bx, by = bone_vectors(X), bone_vectors(Y)
+    if mode == 'vectors':
+        return torch.norm(bx - by, dim=-1).mean()
+    return (torch.norm(bx, dim=-1) - torch.norm(by, dim=-1)).abs().mean()
+
+
+def kl_criterion(mu1, sigma1, mu2, sigma2):
+    """KL(N(mu1, sigma1^2) || N(mu2, sigma2^2))
+    = log(sigma2 / sigma1) + (sigma1^2 + (mu1 - mu2)^2) / (2 sigma2^2) - 1/2."""
+    return (torch.log(sigma2 / sigma1) + (sigma1 ** 2 + (mu1 - mu2) ** 2) / (2 * sigma2 ** 2) - 0.5)
+
+
+def loss_kl_scale(scale_mid, prior_mean, prior_std, mean_only=False):
+    """The "KL" of KL-bone: the batch of ``scale_mid`` values, seen as a Gaussian
+    with the batch mean and the *unbiased* batch std, against the prior
+    N(SCALE_MID_MEAN, SCALE_MID_STD^2).  Gradients flow through the batch
+    statistics, so the loss shapes the whole batch's distribution, not each
+    value.  ``mean_only``: (mu - prior_mean)^2 / (2 prior_std^2)."""
+    v = scale_mid.reshape(-1)
+    mu = v.mean()
+    p_mu = torch.as_tensor(prior_mean, dtype=v.dtype, device=v.device)
+    p_sd = torch.as_tensor(prior_std, dtype=v.dtype, device=v.device)
+    if mean_only:
+        return (mu - p_mu) ** 2 / (2 * p_sd ** 2)
+    return kl_criterion(mu, v.std(unbiased=True), p_mu, p_sd)
+
+
+def loss_tmc(out, out_nb, mode='as_written'):
+    """Temporal motion consistency between a frame and its neighbour.
+
+    ``as_written`` (the original): loss_3d(Y - Yn, Ytilde - Ytilde_n): the lifted
+    motion in the *camera* frame against the reconstructed motion in the
+    *rotated* frame, with no rotation between them (bug 8.2), so it is not zero
+    for a consistent lifter unless R = I.  Fixes:
+    ``rotate_motion``: loss_3d(R (Y - Yn), Ytilde - Ytilde_n);
+    ``recovered`` (FIX_TRAJ_BY_ROT): loss_3d(Y - Yn, recovered - recovered_n);
+    ``magnitude_first3`` (FIX_TRAJ alone): per-joint motion magnitudes, of
+    which the original's loss_3d keeps only joints 0-2 (bug 8.3).
+    """
+    m = out.est_3d - out_nb.est_3d
+    if mode == 'as_written':
+        return loss_3d(m, out.recn_3d - out_nb.recn_3d)
+    if mode == 'rotate_motion':
+        return loss_3d(m @ out.R.transpose(1, 2), out.recn_3d - out_nb.recn_3d)
+    if mode == 'recovered':
+        return loss_3d(m, out.recovered_3d - out_nb.recovered_3d)
+    if mode == 'magnitude_first3':
+        return loss_3d(torch.norm(m, dim=-1), torch.norm(out.recn_3d - out_nb.recn_3d, dim=-1))
+    raise ValueError(mode)
+
+
+def lsgan_g(d_fake):
+    """Generator side of the least-squares GAN: mean((D(fake) - 1)^2)."""
+    return ((d_fake - 1) ** 2).mean()
+
+
+def lsgan_d(d_real, d_fake):
+    """Discriminator side: mean((D(real) - 1)^2) + mean(D(fake)^2)."""
+    return ((d_real - 1) ** 2).mean() + (d_fake ** 2).mean()
+
+
+def loss_supervised(pred, target):
+    """The supervised reference: mean squared joint error of root-centred poses."""
+    return ((pred - target) ** 2).sum(-1).mean()

@@ -1,0 +1,151 @@
+"""Everything a training run holds, built in one place, saved and restored whole.
+
+``TrainState`` owns the pose model, both discriminators, their Adam
+optimisers (betas 0.5, 0.9) and StepLR schedulers, the EMA, the sampling RNG
+and the counters.  ``checkpoint()`` / ``restore()`` round-trip all of it, so
+``--resume`` continues a run exactly (RNG states included).
+"""
+import contextlib
+import random
+import re
+import warnings
+
+import numpy as np
+import torch
+
+from lib.core.config import to_dict
+from lib.core.ema import EMA
+from lib.utils import distributed as dist
+from lib.models.discriminator import get_discriminator
+from lib.models.pose_model import get_pose_model
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+# Stepping StepLR before the first optimizer step is the original's schedule
+# (ORIGINAL_CODE.md 8.11, COMPAT.SCHEDULER_STEP_FIRST), not a mistake.
+warnings.filterwarnings('ignore', message=re.escape('Detected call of `lr_scheduler.step()` before'))
+
+
+class TrainState:
+    def __init__(self, cfg, device, rank=0, world=1):
+        self.cfg, self.device, self.rank, self.world = cfg, device, rank, world
+        self.model = get_pose_model(cfg).to(device)
+        self.D = get_discriminator(cfg, False).to(device)
+        self.Dt = get_discriminator(cfg, True).to(device)
+        self.fwd_model = self.model
+        self.ema = EMA(self.model, cfg.TRAIN.EMA_DECAY) if cfg.TRAIN.EMA_DECAY > 0 else None
+        self.gen = torch.Generator(device=device)
+        self.gen.manual_seed(int(cfg.RANDOM_SEED))
+        self.epoch = 0            # next epoch to run
+        self.step = 0             # generator steps so far
+        self.gan_step = 0         # steps that may train the discriminators
+        self.step_in_epoch = 0    # steps done in the current (unfinished) epoch
+        self.skipped = 0
+        self.best = {'P-MPJPE': float('inf'), 'MPJPE': float('inf'), 'epoch': -1}
+        self.history = []
+        self.writer = None
+        self.opt_phase = None
+        self.build_optimizers('initial')
+
+    def build_optimizers(self, phase):
+        """Fresh optimisers and schedulers (also at the warm-start switch, as a new run would)."""
+        t = self.cfg.TRAIN
+        betas = (0.5, 0.9)
+        self.opt_g = torch.optim.Adam(self.model.parameters(), lr=t.POSE_LR, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.DIS_LR, betas=betas)
+        self.opt_dt = torch.optim.Adam(self.Dt.parameters(), lr=t.TEMP_LR, betas=betas)
+        mk = lambda o: torch.optim.lr_scheduler.StepLR(o, t.SCHEDULER_STEP_SIZE, t.SCHEDULER_GAMMA)
+        self.sched = [mk(self.opt_g), mk(self.opt_d), mk(self.opt_dt)]
+        self.opt_phase = phase
+        if dist.is_dist():
+            self.opt_g, self.opt_d, self.opt_dt = (dist.GradSync(self.opt_g), dist.GradSync(self.opt_d),
+                                                   dist.GradSync(self.opt_dt))
+
+    def autocast(self):
+        if self.cfg.TRAIN.AMP and self.device.type == 'cuda':
+            return torch.autocast('cuda', dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def eval_model(self):
+        return self.ema.module if self.ema is not None else self.model
+
+    # -- checkpoints ---------------------------------------------------------
+    def checkpoint(self, last=None):
+        last = last or {}
+        ck = {
+            'epoch': self.epoch, 'auc': 0, 'pckh5': 0, 'auc_p2': 0, 'pckh5_p2': 0,
+            'p1_mpjpe': last.get('MPJPE', 0.0), 'p2_mpjpe': last.get('P-MPJPE', 0.0),
+            'pose_model_state_dict': self.model.state_dict(),
+            'discriminator_state_dict': self.D.state_dict(),
+            'temp_discriminator_state_dict': self.Dt.state_dict(),
+            'optimizer_g': self.opt_g.state_dict(), 'optimizer_d': self.opt_d.state_dict(),
+            'optimizer_d_temp': self.opt_dt.state_dict(),
+            'scheduler_g': self.sched[0].state_dict(), 'scheduler_d': self.sched[1].state_dict(),
+            'scheduler_d_temp': self.sched[2].state_dict(),
+            'config': to_dict(self.cfg),
+            'train_state': {'epoch': self.epoch, 'step': self.step, 'gan_step': self.gan_step,
+                            'step_in_epoch': self.step_in_epoch, 'skipped': self.skipped,
+                            'best': dict(self.best), 'opt_phase': self.opt_phase,
+                            'history': list(self.history)},
+            'rng': {'torch': torch.get_rng_state(), 'gen': self.gen.get_state(),
+                    'numpy': _np_state_to_tensors(), 'cuda': _cuda_states()},
+        }
+        if self.ema is not None:
+            ck['ema_state_dict'] = self.ema.state_dict()
+        return ck
+
+    def restore(self, ck, path):
+        from lib.utils.checkpoint import load_state_strict, pose_state_dict
+        load_state_strict(self.model, pose_state_dict(ck, path), path)
+        ts = ck.get('train_state')
+        if ts is None:
+            from lib.utils.errors import UserError
+            raise UserError('checkpoint has no training state to resume from', path,
+                            'resume from output/<cfg>/checkpoint.pth.tar written by this project')
+        if ts.get('opt_phase') and ts['opt_phase'] != self.opt_phase:
+            self.build_optimizers(ts['opt_phase'])
+        load_state_strict(self.D, ck['discriminator_state_dict'], path, 'discriminator')
+        load_state_strict(self.Dt, ck['temp_discriminator_state_dict'], path, 'temporal discriminator')
+        self.opt_g.load_state_dict(ck['optimizer_g'])
+        self.opt_d.load_state_dict(ck['optimizer_d'])
+        self.opt_dt.load_state_dict(ck['optimizer_d_temp'])
+        for s, k in zip(self.sched, ('scheduler_g', 'scheduler_d', 'scheduler_d_temp')):
+            s.load_state_dict(ck[k])
+        if self.ema is not None and 'ema_state_dict' in ck:
+            self.ema.load_state_dict(ck['ema_state_dict'])
+        self.epoch, self.step, self.gan_step = ts['epoch'], ts['step'], ts['gan_step']
+        self.step_in_epoch, self.skipped = ts['step_in_epoch'], ts['skipped']
+        self.best, self.history = dict(ts['best']), list(ts.get('history', []))
+        rng = ck['rng']
+        torch.set_rng_state(rng['torch'])
+        self.gen.set_state(rng['gen'])
+        _np_state_from_tensors(rng['numpy'])
+        if rng.get('cuda') is not None and torch.cuda.is_available():
+            try:
+                torch.cuda.set_rng_state_all(rng['cuda'])
+            except (RuntimeError, ValueError):
+                pass
+
+
+def _np_state_to_tensors():
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {'keys': torch.from_numpy(keys.astype(np.int64)), 'pos': int(pos),
+            'has_gauss': int(has_gauss), 'cached': float(cached)}
+
+
+def _np_state_from_tensors(s):
+    np.random.set_state(('MT19937', s['keys'].numpy().astype(np.uint32), s['pos'], s['has_gauss'],
+                         s['cached']))
+
+
+def _cuda_states():
+    if torch.cuda.is_available():
+        return torch.cuda.get_rng_state_all()
+    return None

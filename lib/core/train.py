@@ -1,0 +1,283 @@
+"""The training schedule and every training step, top to bottom.
+
+One iteration (ORIGINAL_CODE.md 4.6 / 4.7):
+
+1. pick the phase: ``joint`` (all losses in one step, the original's
+   function1), or, with ``USE_CYCLE``, alternating ``subnet`` (scaler:
+   KL + bone) / ``mainnet`` (lifter: cycle + GAN + temporal) steps, with
+   ``SUBNET_CRITICS`` / ``MAINNET_CRITICS`` and the original's off-by-one
+   (``COMPAT.ALTERNATE_OFF_BY_ONE``); ``supervised`` for the reference model;
+   ``adv`` during ``TRAIN.WARM_START_EPOCHS`` (the baseline, scaler unused);
+2. set ``requires_grad`` on the lifter / scaler for the phase;
+3. :func:`generator_losses` builds the phase's weighted loss terms;
+4. backward, ``optimizer_g.step()``, EMA update;
+5. every ``NUM_CRITICS``-th step (counted in joint / mainnet steps) a
+   discriminator step on a fresh, gradient-free generator forward.
+"""
+import math
+import time
+
+import torch
+
+from lib.core import loss as L
+from lib.data.batches import supervised_target
+from lib.data.skeleton import ROOT
+from lib.models.discriminator import temporal_input
+
+
+class NonFiniteLoss(Exception):
+    def __init__(self, term, step):
+        super().__init__('loss term %r became non-finite at step %d' % (term, step))
+        self.term, self.step = term, step
+
+
+# --- schedule -----------------------------------------------------------------
+
+def scheme(cfg, epoch):
+    """The training scheme in force at ``epoch``."""
+    if cfg.TRAIN.SUPERVISED:
+        return 'supervised'
+    if epoch < cfg.TRAIN.WARM_START_EPOCHS:
+        return 'adv'
+    return 'alternating' if cfg.TRAIN.USE_CYCLE else 'joint'
+
+
+def phase_of_step(cfg, scheme_name, step):
+    """(phase, lifter trainable, scaler trainable) for one iteration."""
+    if scheme_name != 'alternating':
+        return scheme_name, True, True
+    S, M = cfg.TRAIN.SUBNET_CRITICS, cfg.TRAIN.MAINNET_CRITICS
+    rem = step % (S + M)
+    lifter_on = rem > S if cfg.COMPAT.ALTERNATE_OFF_BY_ONE else rem >= S
+    return ('subnet' if rem < S else 'mainnet'), lifter_on, not lifter_on
+
+
+def set_trainable(model, lifter_on, scaler_on):
+    for name in ('lifter_before', 'lifter_after'):
+        for p in getattr(model, name).parameters():
+            p.requires_grad_(lifter_on)
+    if model.scaler is not None:
+        for p in model.scaler.parameters():
+            p.requires_grad_(scaler_on)
+
+
+def tmc_mode(cfg, scheme_name):
+    """COMPAT.TMC_FRAME, or the original YAML's FIX_TRAJ flags (live only in the alternating file)."""
+    if cfg.COMPAT.TMC_FRAME != 'as_written' or scheme_name != 'alternating' or not cfg.FIX.FIX_TRAJ:
+        return cfg.COMPAT.TMC_FRAME
+    return 'recovered' if cfg.FIX.FIX_TRAJ_BY_ROT else 'magnitude_first3'
+
+
+def needs(cfg, scheme_name):
+    """Which neighbour frames a batch needs under this scheme."""
+    t = cfg.TRAIN
+    nb = scheme_name in ('joint', 'alternating') and (t.USE_TEMP or t.USE_NEW_TEMP)
+    far = scheme_name in ('joint', 'alternating') and (t.USE_SCALER or t.USE_BONE_NOSCALE)
+    return nb, far
+
+
+# --- losses of one step -------------------------------------------------------
+
+def _kl_values(cfg, phase, out, out_far):
+    mode = cfg.COMPAT.KL_ON_DIFF2
+    two = (mode == 'always') or (mode == 'by_scheme' and phase == 'subnet')
+    if two and out_far is not None:
+        return torch.cat([out.scale_mid, out_far.scale_mid], 0)
+    return out.scale_mid
+
+
+def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
+    """Weighted loss terms of one generator step, as a dict name -> (weight, value)."""
+    t = cfg.TRAIN
+    w3d, w2d, wgan, wtemp = t.LOSS_WEIGHTS
+    ws, wbone = t.SCALE_LOSS_WEIGHTS[:2]
+    terms = {}
+    if phase == 'supervised':
+        Y, _, _, _ = model.lift(batch.x)
+        pred = Y - Y[:, ROOT:ROOT + 1]
+        terms['sup3d'] = (1.0, L.loss_supervised(pred, supervised_target(batch.gt_3d)))
+        return terms
+
+    use_scaler = model.scaler is not None and phase != 'adv'
+    if not use_scaler and model.scaler is not None:
+        model = _NoScaler(model)
+    out = model(batch.x, batch.rot)
+    out_far = None
+    if use_scaler or (t.USE_BONE_NOSCALE and phase != 'adv'):
+        if batch.x_far is not None:
+            out_far = model(batch.x_far, batch.rot)
+
+    if phase == 'subnet':
+        if cfg.TRAIN.LEARN_SYMMETRY:
+            terms['kl'] = (ws, L.loss_kl_scale(_kl_values(cfg, phase, out, out_far),
+                                               cfg.DATA.SCALE_MID_MEAN, cfg.DATA.SCALE_MID_STD,
+                                               t.SCALER_MEAN_ONLY))
+        terms['bone'] = (wbone, L.loss_bone(out.est_3d, out_far.est_3d, cfg.COMPAT.BONE_LOSS))
+        return terms
+
+    target_2d = batch.x if cfg.COMPAT.L2D_TARGET_UNSCALED else out.lifter_in
+    terms['l3d'] = (w3d, L.loss_3d(out.tran_3d, out.recn_3d))
+    terms['l2d'] = (w2d, L.loss_2d(out.recn_2d, target_2d))
+    if t.USE_DIS:
+        terms['gan'] = (wgan, L.lsgan_g(D(out.proj_2d)))
+    if phase != 'adv' and (t.USE_TEMP or t.USE_NEW_TEMP) and batch.x_nb is not None:
+        out_nb = model(batch.x_nb, batch.rot)
+        if t.USE_TEMP:
+            fake = temporal_input(out.proj_2d, out_nb.proj_2d, t.CAT_CURRENT)
+            terms['temp_gan'] = (wtemp, L.lsgan_g(Dt(fake)))
+        else:
+            terms['tmc'] = (wtemp, L.loss_tmc(out, out_nb, tmc_mode(cfg, scheme_name)))
+    if t.USE_BONE_NOSCALE and phase != 'adv' and out_far is not None:
+        terms['bone_noscale'] = (1.0, L.loss_bone(out.est_3d, out_far.est_3d, cfg.COMPAT.BONE_LOSS))
+    if phase == 'joint' and use_scaler:
+        terms['kl'] = (ws, L.loss_kl_scale(_kl_values(cfg, phase, out, out_far),
+                                           cfg.DATA.SCALE_MID_MEAN, cfg.DATA.SCALE_MID_STD,
+                                           t.SCALER_MEAN_ONLY))
+        terms['bone'] = (wbone, L.loss_bone(out.est_3d, out_far.est_3d, cfg.COMPAT.BONE_LOSS))
+    return terms
+
+
+class _NoScaler(torch.nn.Module):
+    """View of a PoseModel with the scaler bypassed (s = 1): the adv warm-start phase."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.m = model
+
+    def forward(self, x, rot):
+        scaler, self.m.scaler = self.m.scaler, None
+        try:
+            return self.m(x, rot)
+        finally:
+            self.m.scaler = scaler
+
+    def lift(self, x):
+        scaler, self.m.scaler = self.m.scaler, None
+        try:
+            return self.m.lift(x)
+        finally:
+            self.m.scaler = scaler
+
+
+def discriminator_step(model, D, Dt, opt_d, opt_dt, batch, cfg, step_count, use_scaler):
+    """LSGAN steps of the pose D (and temporal D) on a fresh generator forward."""
+    t = cfg.TRAIN
+    logs = {}
+    gen = model if use_scaler or model.scaler is None else _NoScaler(model)
+    if t.USE_DIS and step_count % t.NUM_CRITICS == 0:
+        with torch.no_grad():
+            out = gen(batch.x, batch.rot)
+        real = out.lifter_in if t.DIS_REAL_SCALED else batch.x
+        opt_d.zero_grad(set_to_none=True)
+        ld = L.lsgan_d(D(real), D(out.proj_2d))
+        ld.backward()
+        opt_d.step()
+        logs['d'] = ld.detach()
+    if t.USE_TEMP and batch.x_nb is not None and step_count % t.NUM_CRITICS_TEMP == 0:
+        with torch.no_grad():
+            out = gen(batch.x, batch.rot)
+            out_nb = gen(batch.x_nb, batch.rot)
+        real = temporal_input(batch.x, batch.x_nb, t.CAT_CURRENT)
+        fake = temporal_input(out.proj_2d, out_nb.proj_2d, t.CAT_CURRENT)
+        opt_dt.zero_grad(set_to_none=True)
+        ldt = L.lsgan_d(Dt(real), Dt(fake))
+        ldt.backward()
+        opt_dt.step()
+        logs['d_temp'] = ldt.detach()
+    return logs
+
+
+# --- one epoch ----------------------------------------------------------------
+
+def epoch_permutation(n, seed, epoch, rank=0, world=1, device='cpu'):
+    """This epoch's shuffled order (this rank's share), reproducible from (seed, epoch)."""
+    g = torch.Generator()
+    g.manual_seed(int(seed) * 100003 + int(epoch))
+    perm = torch.randperm(n, generator=g)
+    if world > 1:
+        per = n // world
+        perm = perm[:per * world][rank::world]
+    return perm.to(device)
+
+
+def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=None,
+                on_checkpoint=None):
+    """Run (the rest of) one epoch.  ``state`` holds models, optimisers and counters.
+
+    Returns 'done', or 'stopped' when ``stop_flag()`` asked to stop between steps.
+    """
+    model, D, Dt = state.model, state.D, state.Dt
+    scheme_name = scheme(cfg, epoch)
+    need_nb, need_far = needs(cfg, scheme_name)
+    B = cfg.BATCH_SIZE
+    perm = epoch_permutation(len(data), cfg.RANDOM_SEED, epoch, state.rank, state.world,
+                             data.pose_2d.device)
+    n_steps = math.ceil(len(perm) / B)
+    if cfg.TRAIN.MAX_STEPS_PER_EPOCH:
+        n_steps = min(n_steps, cfg.TRAIN.MAX_STEPS_PER_EPOCH)
+    model.train(); D.train(); Dt.train()
+    keep_momentum = cfg.COMPAT.FROZEN_KEEP_MOMENTUM
+    t0 = time.time()
+    for k in range(state.step_in_epoch, n_steps):
+        if stop_flag is not None and stop_flag():
+            return 'stopped'
+        idx = perm[k * B:(k + 1) * B]
+        batch = data.batch(idx, cfg, state.gen, need_nb, need_far, need_gt=(scheme_name == 'supervised'))
+        phase, lifter_on, scaler_on = phase_of_step(cfg, scheme_name, state.step)
+        set_trainable(model, lifter_on, scaler_on)
+
+        with state.autocast():
+            terms = generator_losses(state.fwd_model, D, Dt, batch, cfg, phase, scheme_name)
+            loss = sum(w * v for w, v in terms.values())
+        if not torch.isfinite(loss):
+            bad = next((n for n, (w, v) in terms.items() if not torch.isfinite(v)), 'total')
+            if cfg.TRAIN.NONFINITE == 'skip':
+                state.skipped += 1
+                if logger:
+                    logger.warning('skipped step %d: loss term %r is not finite' % (state.step, bad))
+                state.step += 1
+                state.step_in_epoch = k + 1
+                continue
+            raise NonFiniteLoss(bad, state.step)
+        state.opt_g.zero_grad(set_to_none=not keep_momentum)
+        loss.backward()
+        state.opt_g.step()
+        if state.ema is not None:
+            state.ema.update(model)
+
+        logs = {}
+        if phase in ('joint', 'mainnet', 'adv'):
+            with state.autocast():
+                logs = discriminator_step(state.fwd_model, D, Dt, state.opt_d, state.opt_dt, batch, cfg,
+                                          state.gan_step, phase != 'adv')
+            state.gan_step += 1
+
+        state.step += 1
+        state.step_in_epoch = k + 1
+        trains = '+'.join(n for n, on in (('lifter', lifter_on), ('scaler', scaler_on and model.scaler is not None)) if on)
+        if state.writer is not None and (state.step % cfg.PRINT_INTERVAL == 0 or k == n_steps - 1):
+            vals = {n: float(v.detach()) for n, (w, v) in terms.items()}
+            vals['total'] = float(loss.detach())
+            vals.update({n: float(v) for n, v in logs.items()})
+            for n, v in vals.items():
+                state.writer.add_scalar('train/%s' % n, v, state.step)
+            state.writer.add_scalar('train/lr', state.opt_g.param_groups[0]['lr'], state.step)
+            if progress is not None:
+                progress.set_postfix(phase=phase, trains=trains or 'none', loss='%.4f' % vals['total'])
+            if logger is not None and state.rank == 0:
+                logger.debug('epoch %d step %d phase %s trains %s %s' % (
+                    epoch, state.step, phase, trains or 'none',
+                    ' '.join('%s=%.5f' % kv for kv in vals.items())))
+        if progress is not None:
+            progress.update(1)
+        if on_checkpoint is not None and cfg.TRAIN.CHECKPOINT_EVERY and \
+                state.step % cfg.TRAIN.CHECKPOINT_EVERY == 0 and k < n_steps - 1:
+            on_checkpoint()
+    state.epoch_seconds = time.time() - t0
+    return 'done'
+
+
+def steps_per_epoch(n, cfg, world=1):
+    per = n // world if world > 1 else n
+    s = math.ceil(per / cfg.BATCH_SIZE)
+    return min(s, cfg.TRAIN.MAX_STEPS_PER_EPOCH) if cfg.TRAIN.MAX_STEPS_PER_EPOCH else s

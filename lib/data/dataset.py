@@ -1,0 +1,284 @@
+"""Human3.6M-style data: two readers into one in-memory representation.
+
+Readers (METHOD.md section 3):
+
+* the authors' files ``<name>_train_pred3.h5`` / ``<name>_valid_pred3.h5``
+  (``imagename``, ``joint_2d_gt``, ``joint_2d_pre``, ``joint_3d_gt``, and
+  optionally ``seqname`` / ``index_in_seq`` / ``seqlen``), opened read-only:
+  derived fields are computed in memory, never written back (bug 8.14);
+* the VideoPose3D archives ``data_3d_<name>.npz`` (world metres, 32 or 17
+  joints) with ``data_2d_<name>_gt.npz`` (or, for detections,
+  ``data_2d_<name>_cpn_ft_h36m_dbb.npz`` / ``data_2d_<name>_det.npz``),
+  converted to camera-frame 3D with the public H36M cameras.
+
+Both give a :class:`PoseSplit`: per-frame arrays in the internal "ours" joint
+order, pixels for 2D and metres (camera frame) for 3D, plus per-frame
+``subject``, ``action``, ``camera``, ``frame`` and the sequence bookkeeping
+(``seq_start``, ``index_in_seq``, ``seqlen``) that neighbour sampling needs.
+Every sequence is stored contiguously in frame order.
+
+:func:`normalise_2d` is the original's 2D normalisation (ORIGINAL_CODE.md 1.3).
+"""
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lib.data import skeleton as sk
+from lib.utils.errors import UserError
+from lib.utils.safe_io import load_npz
+
+H36M_TRAIN_SUBJECTS = ['S1', 'S5', 'S6', 'S7', 'S8']
+H36M_TEST_SUBJECTS = ['S9', 'S11']
+H36M_CAMERA_IDS = ['54138969', '55011271', '58860488', '60457274']
+
+CENTER_U, CENTER_V, FOCAL = 514.0435, 506.7003, 500.0
+HEAD_ROOT_2D = 0.1      # 1 / TRAIN.CAMERA_SKELETON_DISTANCE
+MAX_TRIM = 10           # frames a 2D sequence may be shorter than its mocap
+
+WHERE_TO_GET = ('put the authors\' <name>_{train,valid}_pred3.h5 or the VideoPose3D archives '
+                'data_3d_<name>.npz + data_2d_<name>_gt.npz in DATA_DIR (see README, "Data")')
+
+
+@dataclass
+class PoseSplit:
+    """One split, frame-major.  2D in pixels, 3D in metres, both in ours order."""
+    pose_2d_px: np.ndarray            # (N, 17, 2)
+    pose_3d: np.ndarray               # (N, 17, 3), camera frame
+    subject: np.ndarray               # (N,) str
+    action: np.ndarray                # (N,) str
+    camera: np.ndarray                # (N,) int, 0..3
+    frame: np.ndarray                 # (N,) int
+    seq_start: np.ndarray = None      # (N,) flat index of the sequence's first frame
+    index_in_seq: np.ndarray = None   # (N,)
+    seqlen: np.ndarray = None         # (N,)
+    source: str = ''
+    num_dropped: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.pose_2d_px)
+
+    def finish(self, drop_nonfinite=True):
+        """Drop non-finite frames, then compute the sequence bookkeeping."""
+        bad = ~(np.isfinite(self.pose_2d_px).all(axis=(1, 2)) & np.isfinite(self.pose_3d).all(axis=(1, 2)))
+        if bad.any():
+            if not drop_nonfinite:
+                raise UserError('%d frames hold NaN or inf keypoints' % bad.sum(), self.source,
+                                'clean the data or set DATA.DROP_NONFINITE: true')
+            warnings.warn('%s: dropped %d of %d frames with NaN or inf keypoints'
+                          % (self.source, bad.sum(), len(bad)))
+            keep = ~bad
+            for name in ('pose_2d_px', 'pose_3d', 'subject', 'action', 'camera', 'frame'):
+                setattr(self, name, getattr(self, name)[keep])
+            self.num_dropped = int(bad.sum())
+        if len(self) == 0:
+            raise UserError('no usable frames', self.source, 'check the data files and the subject split')
+        key = np.char.add(np.char.add(self.subject.astype(str), '/'),
+                          np.char.add(self.action.astype(str), np.char.add('/', self.camera.astype(str))))
+        change = np.ones(len(key), bool)
+        change[1:] = key[1:] != key[:-1]
+        starts = np.flatnonzero(change)
+        _, first = np.unique(key, return_index=True)
+        if len(first) != len(starts):
+            raise UserError('sequences are not stored contiguously', self.source,
+                            'store each (subject, action, camera) sequence in one block, in frame order')
+        lens = np.diff(np.append(starts, len(key)))
+        self.seq_start = np.repeat(starts, lens)
+        self.seqlen = np.repeat(lens, lens)
+        self.index_in_seq = np.arange(len(key)) - self.seq_start
+        return self
+
+    @property
+    def action_group(self):
+        """Action names without the take number ("Directions 1" -> "Directions")."""
+        return np.array([re.sub(r'[ _]\d+$', '', str(a)) for a in self.action])
+
+
+def normalise_2d(px, same_norm=True, factor=None):
+    """Pixels (N, 17, 2) in ours order -> the network's 2D input, and the factor k.
+
+    (u - 514.0435) / 500, (v - 506.7003) / 500; subtract the root (joint 13)
+    and set it to 1e-5; multiply by one k per split so that the *mean*
+    head-root distance is 0.1 (``USE_SAME_NORM_2D``), or divide each frame by
+    its own head-root distance (times 0.1).  Pass ``factor`` to reuse a k.
+    """
+    x = np.empty(px.shape, np.float64)
+    x[..., 0] = (px[..., 0] - CENTER_U) / FOCAL
+    x[..., 1] = (px[..., 1] - CENTER_V) / FOCAL
+    x = x - x[:, sk.ROOT:sk.ROOT + 1]
+    x[:, sk.ROOT] = 1e-5
+    dist = np.linalg.norm(x[:, sk.HEAD] - x[:, sk.ROOT], axis=-1)
+    if same_norm:
+        if factor is None:
+            factor = HEAD_ROOT_2D / dist.mean()
+        return (x * factor).astype(np.float32), float(factor)
+    return (x / (dist[:, None, None] + 1e-8) * HEAD_ROOT_2D).astype(np.float32), None
+
+
+def head_root_length(pose_3d):
+    """Per-frame ground-truth head-root length Lf (metres) + 1e-8."""
+    return np.linalg.norm(pose_3d[:, sk.HEAD] - pose_3d[:, sk.ROOT], axis=-1) + 1e-8
+
+
+# --- the authors' .h5 files ---------------------------------------------------
+
+def h5_paths(data_dir, name, debug=False):
+    if debug:
+        return os.path.join(data_dir, 'debug_train.h5'), os.path.join(data_dir, 'debug_valid.h5')
+    return (os.path.join(data_dir, '%s_train_pred3.h5' % name),
+            os.path.join(data_dir, '%s_valid_pred3.h5' % name))
+
+
+def read_h5(path, use_gt=True):
+    import h5py
+    if not os.path.isfile(path):
+        raise UserError('data file not found', path, WHERE_TO_GET)
+    key2d = 'joint_2d_gt' if use_gt else 'joint_2d_pre'
+    try:
+        with h5py.File(path, 'r') as f:
+            for k in ('imagename', key2d, 'joint_3d_gt'):
+                if k not in f:
+                    raise UserError('data file has no dataset %r' % k, path,
+                                    'use the authors\' *_pred3.h5 files (keys imagename, joint_2d_gt, '
+                                    'joint_2d_pre, joint_3d_gt)')
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in f['imagename'][()]]
+            p2 = np.asarray(f[key2d][()], np.float64)
+            p3 = np.asarray(f['joint_3d_gt'][()], np.float64)
+    except OSError as e:
+        raise UserError('cannot read HDF5 file (%s)' % str(e).split('\n')[0], path,
+                        'the file is truncated or not HDF5: download it again') from None
+    _check_joints(p2, path, key2d, 2)
+    _check_joints(p3, path, 'joint_3d_gt', 3)
+    if len(p2) != len(p3) or len(names) != len(p2):
+        raise UserError('imagename, %s and joint_3d_gt differ in length (%d, %d, %d)'
+                        % (key2d, len(names), len(p2), len(p3)), path, 'the file is inconsistent')
+    subj, act, cam, frm = [], [], [], []
+    for n in names:
+        parts = n.strip('/').split('/')
+        if len(parts) < 4:
+            raise UserError('imagename %r is not <subject>/<action>/<camera>/<frame>' % n, path,
+                            'use the authors\' file format')
+        subj.append(parts[-4]); act.append(parts[-3])
+        cam.append(int(parts[-2])); frm.append(int(re.sub(r'\D', '', parts[-1]) or 0))
+    split = PoseSplit(sk.v3d_to_ours(p2[..., :2]), sk.v3d_to_ours(p3[..., :3]),
+                      np.array(subj), np.array(act), np.array(cam), np.array(frm), source=path)
+    split.extra['imagename'] = np.array(names)
+    return split
+
+
+def _check_joints(a, path, key, dims):
+    if a.ndim != 3 or a.shape[1] != 17 or a.shape[2] < dims:
+        raise UserError('%s has shape %s, expected (N, 17, >=%d)' % (key, a.shape, dims), path,
+                        'the data must hold the 17 Human3.6M joints in VideoPose3D order')
+
+
+# --- VideoPose3D-style .npz archives ------------------------------------------
+
+def npz_paths(data_dir, name, use_gt=True):
+    p3 = os.path.join(data_dir, 'data_3d_%s.npz' % name)
+    if use_gt:
+        return p3, os.path.join(data_dir, 'data_2d_%s_gt.npz' % name)
+    for cand in ('data_2d_%s_cpn_ft_h36m_dbb.npz' % name, 'data_2d_%s_det.npz' % name):
+        if os.path.isfile(os.path.join(data_dir, cand)):
+            return p3, os.path.join(data_dir, cand)
+    return p3, os.path.join(data_dir, 'data_2d_%s_cpn_ft_h36m_dbb.npz' % name)
+
+
+def read_npz_archives(path_3d, path_2d, subjects_train=None, subjects_test=None,
+                      which=('train', 'test')):
+    """Return ({'train': PoseSplit, 'test': PoseSplit}, metadata)."""
+    from lib.data.camera import get_cameras, world_to_camera
+    fix = WHERE_TO_GET
+    a3 = load_npz(path_3d, '3D archive', fix)
+    a2 = load_npz(path_2d, '2D archive', fix)
+    if 'positions_3d' not in a3 or not isinstance(a3['positions_3d'], dict):
+        raise UserError('3D archive has no positions_3d dict', path_3d,
+                        'use the VideoPose3D layout (positions_3d: subject -> action -> (N, 32|17, 3))')
+    if 'positions_2d' not in a2 or not isinstance(a2['positions_2d'], dict):
+        raise UserError('2D archive has no positions_2d dict', path_2d,
+                        'use the VideoPose3D layout (positions_2d: subject -> action -> [4 x (N, 17, 2)])')
+    pos3, pos2 = a3['positions_3d'], a2['positions_2d']
+    meta = a3.get('metadata', {}) if isinstance(a3.get('metadata', {}), dict) else {}
+    cam_subject = dict(meta.get('camera_subject', {}))
+    train = list(subjects_train or meta.get('train_subjects') or H36M_TRAIN_SUBJECTS)
+    test = list(subjects_test or meta.get('test_subjects') or H36M_TEST_SUBJECTS)
+    splits = {}
+    for split_name, subjects in (('train', train), ('test', test)):
+        if split_name not in which:
+            continue
+        cols = {k: [] for k in ('p2', 'p3', 'subject', 'action', 'camera', 'frame')}
+        for s in subjects:
+            if s not in pos3:
+                raise UserError('subject %s not in the 3D archive (has %s)' % (s, ', '.join(sorted(pos3))),
+                                path_3d, 'fix DATA.%s_SUBJECTS' % split_name.upper())
+            if s not in pos2:
+                raise UserError('subject %s not in the 2D archive' % s, path_2d,
+                                'use a 2D archive made for the same subjects')
+            cams = get_cameras(cam_subject.get(s, s))
+            for act in sorted(pos3[s]):
+                X = np.asarray(pos3[s][act], np.float64)
+                if X.ndim != 3 or X.shape[-1] != 3 or X.shape[1] not in (17, 32):
+                    raise UserError('3D %s/%s has shape %s, expected (N, 32|17, 3)' % (s, act, X.shape),
+                                    path_3d, 'use the VideoPose3D layout')
+                if X.shape[1] == 32:
+                    X = X[:, sk.H36M32_TO_V3D]
+                if act not in pos2[s]:
+                    raise UserError('2D archive misses %s/%s' % (s, act), path_2d,
+                                    'use a 2D archive made from the same 3D data')
+                views = pos2[s][act]
+                for ci, kp in enumerate(views):
+                    kp = np.asarray(kp, np.float64)
+                    if kp.ndim != 3 or kp.shape[1] != 17 or kp.shape[2] < 2:
+                        raise UserError('2D %s/%s camera %d has shape %s, expected (N, 17, 2)'
+                                        % (s, act, ci, kp.shape), path_2d,
+                                        'the 2D must hold the 17 H36M joints')
+                    n = len(kp)
+                    if n > len(X) or len(X) - n > MAX_TRIM:
+                        raise UserError('2D %s/%s camera %d has %d frames, the 3D %d (at most %d may be '
+                                        'trimmed)' % (s, act, ci, n, len(X), MAX_TRIM), path_2d,
+                                        'use 2D and 3D archives of the same recordings')
+                    Xc = world_to_camera(X[:n], cams[ci]['R'], cams[ci]['T'])
+                    cols['p2'].append(kp[:, :, :2]); cols['p3'].append(Xc)
+                    cols['subject'].append(np.full(n, s)); cols['action'].append(np.full(n, act))
+                    cols['camera'].append(np.full(n, ci)); cols['frame'].append(np.arange(n))
+        if not cols['p2']:
+            raise UserError('no sequences for the %s split (subjects %s)' % (split_name, subjects),
+                            path_3d, 'fix DATA.%s_SUBJECTS' % split_name.upper())
+        splits[split_name] = PoseSplit(sk.v3d_to_ours(np.concatenate(cols['p2'])),
+                                       sk.v3d_to_ours(np.concatenate(cols['p3'])),
+                                       np.concatenate(cols['subject']), np.concatenate(cols['action']),
+                                       np.concatenate(cols['camera']), np.concatenate(cols['frame']),
+                                       source='%s (%s)' % (os.path.basename(path_2d), split_name))
+    return splits, {'train_subjects': train, 'test_subjects': test}
+
+
+def load_splits(cfg, data_dir, which=('train', 'test')):
+    """Read the splits named by the config (``which``: 'train' and/or 'test')."""
+    name = cfg.DATA.DATASET_NAME
+    fmt = cfg.DATA.FORMAT
+    h5_train, h5_test = h5_paths(data_dir, name, cfg.DEBUG)
+    p3, p2 = npz_paths(data_dir, name, cfg.USE_GT)
+    if fmt == 'auto':
+        if os.path.isfile(h5_train) or os.path.isfile(h5_test):
+            fmt = 'h5'
+        elif os.path.isfile(p3) or os.path.isfile(p2):
+            fmt = 'npz'
+        else:
+            if not os.path.isdir(data_dir):
+                raise UserError('data folder not found', data_dir,
+                                'set DATA_DIR (or --data_dir) to the folder with the data files')
+            raise UserError('no data for dataset %r: looked for %s, %s and %s'
+                            % (name, os.path.basename(h5_train), os.path.basename(p3),
+                               os.path.basename(p2)), data_dir, WHERE_TO_GET)
+    drop = cfg.DATA.DROP_NONFINITE
+    if fmt == 'h5':
+        paths = {'train': h5_train, 'test': h5_test}
+        splits = {w: read_h5(paths[w], cfg.USE_GT) for w in which}
+    else:
+        splits, _ = read_npz_archives(p3, p2, cfg.DATA.TRAIN_SUBJECTS, cfg.DATA.TEST_SUBJECTS, which)
+    for s in splits.values():
+        s.finish(drop)
+    return splits

@@ -1,0 +1,85 @@
+"""PoseModel: scaler (optional) + lifter, and the rotation cycle.
+
+``PoseModel.lift(x)`` is the inference path (eval mode): scale the 2D input
+by the scaler's output (when present), lift, back-project.  ``forward(x, rot)``
+is the training path: the full cycle of ORIGINAL_CODE.md section 3.
+
+Module names (``lifter_before``, ``lifter_after``, ``scaler``) and every
+parameter name match the authors' ``pose_model_state_dict``.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+from lib.core import geometry as geo
+from lib.data.skeleton import ROOT
+from lib.models.lifter import get_lifter_after, get_lifter_before
+from lib.models.scaler import get_scaler
+
+
+@dataclass
+class CycleOutput:
+    est_3d: torch.Tensor          # Y: first lift, camera frame (B, 17, 3)
+    tran_3d: torch.Tensor         # T = R (Y - Y_root) + (0, 0, c)
+    proj_2d: torch.Tensor         # clamp(T_xy / T_z) + 1e-5: the fake sample for D
+    recn_3d: torch.Tensor         # lift of proj_2d, in the rotated frame
+    recovered_3d: torch.Tensor    # inverse rotation of recn_3d, back in the camera frame
+    recn_2d: torch.Tensor         # projection of recovered_3d
+    R: torch.Tensor               # forward rotation (B, 3, 3)
+    lifter_in: torch.Tensor       # the 2D the lifter saw (scale * x, or x)
+    scale: Optional[torch.Tensor] = None      # (B, 1) or None
+    scale_mid: Optional[torch.Tensor] = None  # (B, 1) or None
+
+
+class PoseModel(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.lifter_before = get_lifter_before(cfg)
+        self.lifter_after = get_lifter_after(cfg)
+        self.scaler = get_scaler(cfg) if cfg.TRAIN.USE_SCALER else None
+        self.c = float(cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
+        self.scale_on_3d = bool(cfg.TRAIN.SCALE_ON_3D)
+        self.tilted = bool(cfg.TRAIN.USE_NEW_ROT)
+        self.exact_inverse = bool(cfg.COMPAT.INVERSE_ROT_TILTED_AXIS)
+        self.normalise_axis = not bool(cfg.COMPAT.TILTED_AXIS_UNNORMALISED)
+
+    def depth(self, x):
+        feats, raw = self.lifter_before(x)
+        return self.lifter_after(feats, raw)
+
+    def lift(self, x):
+        """x (B, 17, 2) normalised -> (Y (B, 17, 3), scale, scale_mid, lifter input)."""
+        scale = scale_mid = None
+        x_in = x
+        if self.scaler is not None:
+            scale, scale_mid = self.scaler(x)
+            if not self.scale_on_3d:
+                x_in = x * scale[:, :, None]
+        Y = geo.back_project(x_in, self.depth(x_in), self.c)
+        if self.scaler is not None and self.scale_on_3d:
+            Y = Y * scale[:, :, None]
+        return Y, scale, scale_mid, x_in
+
+    def forward(self, x, rot):
+        Y, scale, scale_mid, x_in = self.lift(x)
+        R = geo.forward_rotation(rot, self.tilted, self.normalise_axis)
+        root = Y[:, ROOT:ROOT + 1]
+        shift = Y.new_tensor([0.0, 0.0, self.c])
+        T = geo.apply_rot(R, Y - root) + shift
+        proj_2d = geo.project(T, eps=1e-5)
+        z_rec = torch.clamp(self.depth(proj_2d) + self.c, min=1.0)
+        recn_3d = torch.cat([proj_2d.detach() * z_rec[..., None], z_rec[..., None]], dim=-1)
+        R_inv = geo.inverse_rotation(rot, R, self.exact_inverse)
+        recovered = geo.apply_rot(R_inv, recn_3d - shift) + root
+        recn_2d = geo.project(recovered)
+        return CycleOutput(Y, T, proj_2d, recn_3d, recovered, recn_2d, R, x_in, scale, scale_mid)
+
+
+def get_pose_model(cfg):
+    if cfg.TRAIN.GENERIC_BASELINE:
+        from lib.utils.errors import UserError
+        raise UserError('TRAIN.GENERIC_BASELINE is not supported', 'config',
+                        'set TRAIN.GENERIC_BASELINE: false')
+    return PoseModel(cfg)

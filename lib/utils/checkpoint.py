@@ -1,0 +1,123 @@
+"""Checkpoints: atomic saving, safe loading, and reading the architecture back.
+
+Files keep the original's dict keys (``epoch``, ``p1_mpjpe``, ``p2_mpjpe``,
+``pose_model_state_dict``, ``discriminator_state_dict``,
+``temp_discriminator_state_dict``, ``optimizer_g``, ``optimizer_d``,
+``optimizer_d_temp``, plus the MPI metric keys set to 0) and add ``config``,
+``scheduler_*``, ``rng``, ``train_state`` and, with EMA on, ``ema_state_dict``.
+The scaler lives inside ``pose_model_state_dict`` as in the original.
+
+Loading always uses ``torch.load(..., weights_only=True)``: a checkpoint that
+would run code when unpickled is refused.
+"""
+import io
+import os
+import pickle
+import re
+import zipfile
+
+import torch
+
+from lib.utils.errors import UserError
+from lib.utils.safe_io import atomic_write
+
+
+def save_checkpoint(state, path):
+    """Write ``state`` atomically: a kill at any moment leaves the old file intact."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with atomic_write(path) as f:
+        f.write(buf.getbuffer())
+
+
+def load_checkpoint(path, map_location='cpu'):
+    """Read a checkpoint with ``weights_only=True``; UserError on any problem."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UserError('checkpoint not found', path, 'check the --pretrain / --resume path')
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        msg = str(e).split('\n')[0][:160]
+        raise UserError('checkpoint refused: it holds objects that would run code when loaded (%s)'
+                        % msg, path, 'only load checkpoints of plain tensors from sources you trust') from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise UserError('checkpoint is truncated or corrupt (%s)' % str(e).split('\n')[0][:120], path,
+                        'the file is damaged: use an intact copy, or the previous checkpoint') from None
+    if not isinstance(ckpt, dict):
+        raise UserError('checkpoint is not a dict of state dicts', path,
+                        'use a checkpoint written by this project or the authors\' release')
+    return ckpt
+
+
+def pose_state_dict(ckpt, path):
+    """The PoseModel weights of a checkpoint (``module.`` prefixes stripped)."""
+    sd = ckpt.get('pose_model_state_dict')
+    if sd is None and all(isinstance(v, torch.Tensor) for v in ckpt.values()) and \
+            any(k.startswith('lifter_before.') for k in ckpt):
+        sd = ckpt          # a bare state dict
+    if not isinstance(sd, dict):
+        raise UserError('checkpoint has no pose_model_state_dict (keys: %s)'
+                        % ', '.join(sorted(ckpt)[:8]), path,
+                        'pass a checkpoint saved by tools/main.py or the authors\' release')
+    return {k[7:] if k.startswith('module.') else k: v for k, v in sd.items()}
+
+
+def infer_architecture(sd, path='checkpoint'):
+    """Read (LIFTER_RES_BLOCKS, USE_SCALER, NUM_CHANNELS, BN_TRACK, SCALER_RES_BLOCKS,
+    SCALER_INPUT_SIZE) off a PoseModel state dict."""
+    if 'lifter_before.pre.0.weight' not in sd:
+        raise UserError('not a PoseModel state dict (no lifter_before.pre.0.weight)', path,
+                        'pass a checkpoint of this model (lifter + optional scaler)')
+    w = sd['lifter_before.pre.0.weight']
+    if w.ndim != 2 or w.shape[1] != 34:
+        raise UserError('lifter input has %s columns, expected 34 (17 joints x 2)' % (tuple(w.shape),),
+                        path, 'this checkpoint is for another joint layout')
+    blocks = {int(m.group(1)) for k in sd for m in [re.match(r'lifter_before\.blocks\.(\d+)\.', k)] if m}
+    sblocks = {int(m.group(1)) for k in sd for m in [re.match(r'scaler\.blocks\.(\d+)\.', k)] if m}
+    arch = {
+        'LIFTER_RES_BLOCKS': (max(blocks) + 1) if blocks else 0,
+        'USE_SCALER': 'scaler.pre.weight' in sd,
+        'NUM_CHANNELS': int(w.shape[0]),
+        'BN_TRACK': 'lifter_before.pre.1.running_mean' in sd,
+    }
+    if arch['USE_SCALER']:
+        arch['SCALER_RES_BLOCKS'] = (max(sblocks) + 1) if sblocks else 0
+        arch['SCALER_INPUT_SIZE'] = int(sd['scaler.pre.weight'].shape[1])
+    return arch
+
+
+def apply_architecture(cfg, arch, log=print):
+    """Make the config match a checkpoint's architecture, noting each override in one line."""
+    targets = {'LIFTER_RES_BLOCKS': ('NETWORK', 'LIFTER_RES_BLOCKS'),
+               'USE_SCALER': ('TRAIN', 'USE_SCALER'), 'NUM_CHANNELS': ('NETWORK', 'NUM_CHANNELS'),
+               'BN_TRACK': ('NETWORK', 'BN_TRACK'),
+               'SCALER_RES_BLOCKS': ('NETWORK', 'SCALER_RES_BLOCKS'),
+               'SCALER_INPUT_SIZE': ('NETWORK', 'SCALER_INPUT_SIZE')}
+    for k, v in arch.items():
+        sec, key = targets[k]
+        if cfg[sec][key] != v:
+            log('note: checkpoint has %s.%s = %s (config said %s); using the checkpoint\'s'
+                % (sec, key, v, cfg[sec][key]))
+            cfg[sec][key] = v
+
+
+def load_state_strict(module, sd, path, what='pose model'):
+    """load_state_dict(strict=True), with a one-line error naming mismatching keys."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    wrong = [k for k in own if k in sd and tuple(own[k].shape) != tuple(sd[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            parts.append('shape mismatch: ' + ', '.join('%s %s vs %s' % (k, tuple(sd[k].shape),
+                                                                       tuple(own[k].shape))
+                                                      for k in wrong[:3]))
+        if missing:
+            parts.append('missing: ' + ', '.join(missing[:3]) + (' ...' if len(missing) > 3 else ''))
+        if unexpected:
+            parts.append('unexpected: ' + ', '.join(unexpected[:3]) + (' ...' if len(unexpected) > 3 else ''))
+        raise UserError('%s checkpoint does not fit this architecture (%s)' % (what, '; '.join(parts)),
+                        path, 'use a checkpoint of the same model and width, or the matching config')
+    module.load_state_dict(sd, strict=True)

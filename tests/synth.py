@@ -1,0 +1,107 @@
+"""Tiny synthetic Human3.6M-like data in both on-disk formats, for tests.
+
+A standing skeleton (17 joints, v3d order, metres, z up) whose limbs swing
+and which turns and walks; projected through the real H36M cameras.
+"""
+import os
+
+import h5py
+import numpy as np
+
+from lib.data.camera import CAMERA_IDS, get_cameras, project_to_2d, world_to_camera
+
+# v3d order: Hip RHip RKnee RAnkle LHip LKnee LAnkle Spine Thorax Neck Head LSh LElb LWri RSh RElb RWri
+TEMPLATE = np.array([
+    [0, 0, 0.92], [-0.13, 0, 0.92], [-0.13, 0.02, 0.48], [-0.13, 0, 0.06],
+    [0.13, 0, 0.92], [0.13, 0.02, 0.48], [0.13, 0, 0.06], [0, 0, 1.15],
+    [0, 0, 1.40], [0, -0.03, 1.52], [0, 0, 1.66], [0.18, 0, 1.38], [0.20, 0, 1.10],
+    [0.21, 0, 0.85], [-0.18, 0, 1.38], [-0.20, 0, 1.10], [-0.21, 0, 0.85]])
+
+
+def motion(n, seed, size=1.0):
+    rng = np.random.RandomState(seed)
+    t = np.arange(n) / 50.0
+    X = np.repeat(TEMPLATE[None] * size, n, 0).copy()
+    ph = rng.uniform(0, 6.28)
+    for leg, sgn in (((2, 3), 1), ((5, 6), -1)):
+        X[:, leg, 1] += sgn * 0.25 * np.sin(2 * np.pi * 0.8 * t + ph)[:, None] * np.array([0.6, 1.0])
+    for arm, sgn in (((12, 13), -1), ((15, 16), 1)):
+        X[:, arm, 1] += sgn * 0.3 * np.sin(2 * np.pi * 0.8 * t + ph)[:, None] * np.array([0.6, 1.0])
+        X[:, arm, 2] += 0.1 * np.cos(2 * np.pi * 0.5 * t)[:, None]
+    yaw = rng.uniform(-3, 3) + 0.6 * t
+    c, s = np.cos(yaw), np.sin(yaw)
+    R = np.stack([np.stack([c, -s, 0 * c], -1), np.stack([s, c, 0 * c], -1),
+                  np.stack([0 * c, 0 * c, 1 + 0 * c], -1)], 1)
+    X = np.einsum('nij,nkj->nki', R, X)
+    X[:, :, 0] += 0.4 * np.sin(0.3 * t)[:, None]
+    X[:, :, 1] += 0.4 + 0.3 * np.cos(0.2 * t)[:, None]
+    return X
+
+
+SUBJECTS = {'S1': 0.95, 'S5': 1.05, 'S9': 1.0, 'S11': 0.9}
+
+
+def make_world(frames=120, actions=('Walking 1', 'Posing')):
+    out = {}
+    for i, (s, size) in enumerate(SUBJECTS.items()):
+        out[s] = {a: motion(frames + 7 * j, seed=10 * i + j, size=size) for j, a in enumerate(actions)}
+    return out
+
+
+def write_npz(folder, name='synth', frames=120, nan_frames=0):
+    os.makedirs(folder, exist_ok=True)
+    world = make_world(frames)
+    pos2d = {}
+    for s, acts in world.items():
+        cams = get_cameras(s)
+        pos2d[s] = {}
+        for a, X in acts.items():
+            views = []
+            for cam in cams:
+                p = project_to_2d(world_to_camera(X, cam['R'], cam['T']), cam).astype(np.float32)
+                views.append(p)
+            pos2d[s][a] = views
+    if nan_frames:
+        pos2d['S1']['Posing'][0][3:3 + nan_frames, 5] = np.nan
+    np.savez_compressed(os.path.join(folder, 'data_3d_%s.npz' % name), positions_3d=world,
+                        metadata={'train_subjects': ['S1', 'S5'], 'test_subjects': ['S9', 'S11']})
+    np.savez_compressed(os.path.join(folder, 'data_2d_%s_gt.npz' % name), positions_2d=pos2d)
+    return world, pos2d
+
+
+def write_h5(folder, name='synth', frames=120):
+    os.makedirs(folder, exist_ok=True)
+    world = make_world(frames)
+    for split, subjects in (('train', ['S1', 'S5']), ('valid', ['S9', 'S11'])):
+        names, p2, p3 = [], [], []
+        for s in subjects:
+            cams = get_cameras(s)
+            for a, X in world[s].items():
+                for ci, cam in enumerate(cams):
+                    Xc = world_to_camera(X, cam['R'], cam['T'])
+                    p2.append(project_to_2d(Xc, cam)); p3.append(Xc)
+                    names += ['%s/%s/%d/%d' % (s, a, ci, f) for f in range(len(X))]
+        p2 = np.concatenate(p2).astype(np.float32)
+        with h5py.File(os.path.join(folder, '%s_%s_pred3.h5' % (name, split)), 'w') as f:
+            f['imagename'] = np.array([n.encode() for n in names])
+            f['joint_2d_gt'] = p2
+            f['joint_2d_pre'] = p2 + np.random.RandomState(0).normal(0, 2, p2.shape).astype(np.float32)
+            f['joint_3d_gt'] = np.concatenate(p3).astype(np.float32)
+    return world
+
+
+TINY_YAML = """
+DATA_DIR: '{data}'
+OUTPUT_DIR: '{out}'
+LOG_DIR: '{log}'
+BATCH_SIZE: 64
+DATA:
+  DATASET_NAME: synth
+NETWORK:
+  NUM_CHANNELS: 32
+  LIFTER_RES_BLOCKS: 1
+TRAIN:
+  NUM_EPOCHS: 1
+  LOSS_WEIGHTS: [1.0, 1.0, 1.0, 1.0]
+  PRETRAIN_LIFTER: false
+"""

@@ -1,0 +1,289 @@
+"""Train or evaluate a lifting model.
+
+    python tools/main.py --cfg cfg/h36m_gt_adv.yaml --gpu 0                      # train
+    python tools/main.py --cfg cfg/h36m_gt_adv.yaml --eval --pretrain models/adv.pth.tar
+    cd tools && python main.py --cfg ../cfg/pre_adv.yaml --gpu 0                # as the original README
+    python tools/main.py --cfg cfg/quickstart.yaml --resume                      # continue a run
+    torchrun --nproc_per_node 2 tools/main.py --cfg ...                          # several processes
+
+Paths inside a config are relative to tools/ (as in the original); paths on
+the command line are relative to the current directory.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from lib.core import train as T  # noqa: E402
+from lib.core.config import apply_opts, get_default, to_dict, update_config  # noqa: E402
+from lib.core.evaluate import evaluate, format_table  # noqa: E402
+from lib.core.state import TrainState, seed_everything  # noqa: E402
+from lib.data.batches import TensorSplit  # noqa: E402
+from lib.data.dataset import load_splits  # noqa: E402
+from lib.utils import distributed as dist  # noqa: E402
+from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,  # noqa: E402
+                                  load_state_strict, pose_state_dict, save_checkpoint)
+from lib.utils.errors import UserError, run_main  # noqa: E402
+from lib.utils.runtime import StopFlag, cfg_path, cli_path, make_logger, select_device, timestamp  # noqa: E402
+from lib.utils.safe_io import check_writable_dir as check_writable  # noqa: E402
+
+PATH_KEYS = ('DATA_DIR', 'OUTPUT_DIR', 'LOG_DIR', 'TRAIN.LIFTER_PRETRAIN_PATH')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Unsupervised 2D-to-3D pose lifting (Yu et al., ICCV 2021).')
+    p.add_argument('--cfg', required=True, help='YAML config (cfg/*.yaml)')
+    p.add_argument('--gpu', default='0', help='CUDA device index, -1 for CPU (default 0)')
+    p.add_argument('--eval', action='store_true', help='evaluate --pretrain on the test split and exit')
+    p.add_argument('--pretrain', help='checkpoint to evaluate, or to warm-start training from')
+    p.add_argument('--resume', nargs='?', const='auto', default=None,
+                   help='continue from OUTPUT_DIR/<cfg>/checkpoint.pth.tar (or the given file)')
+    p.add_argument('--model_dir', help='sets OUTPUT_DIR')
+    p.add_argument('--data_dir', help='sets DATA_DIR')
+    p.add_argument('--log_dir', help='sets LOG_DIR')
+    p.add_argument('--debug', action='store_true', help='use debug_train.h5 / debug_valid.h5')
+    p.add_argument('--use_gt', action='store_true', help='force ground-truth 2D input')
+    p.add_argument('--use-ema', action='store_true', help='with --eval: use the EMA weights if present')
+    p.add_argument('--save-final', metavar='PATH', help='copy the final checkpoint to PATH')
+    p.add_argument('--quiet', action='store_true', help='no progress bar, warnings only')
+    p.add_argument('--opts', nargs=argparse.REMAINDER, default=[],
+                   help='KEY VALUE pairs overriding the config, e.g. TRAIN.NUM_EPOCHS 1')
+    # accepted for compatibility with the original's command lines, and ignored
+    for flag in ('--workers', '--dataset_name', '--print_interval', '--eval_suffix'):
+        p.add_argument(flag, help=argparse.SUPPRESS)
+    p.add_argument('--print_info', action='store_true', help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def setup_config(args):
+    cfg = get_default()
+    cfg_file = cli_path(args.cfg)
+    update_config(cfg, cfg_file)
+    for k in PATH_KEYS:                              # config paths: relative to tools/
+        sec, _, key = k.rpartition('.')
+        node = cfg[sec] if sec else cfg
+        node[key] = cfg_path(node[key])
+    opts = list(args.opts or [])
+    for i in range(0, len(opts) - 1, 2):            # command-line paths: relative to the cwd
+        if opts[i] in PATH_KEYS:
+            opts[i + 1] = cli_path(opts[i + 1])
+    apply_opts(cfg, opts)
+    if args.model_dir:
+        cfg.OUTPUT_DIR = cli_path(args.model_dir)
+    if args.data_dir:
+        cfg.DATA_DIR = cli_path(args.data_dir)
+    if args.log_dir:
+        cfg.LOG_DIR = cli_path(args.log_dir)
+    if args.debug:
+        cfg.DEBUG = True
+    if args.use_gt:
+        cfg.USE_GT = True
+    if args.pretrain:
+        cfg.TRAIN.PRETRAIN_LIFTER = True
+        cfg.TRAIN.LIFTER_PRETRAIN_PATH = cli_path(args.pretrain)
+    cfg.GPU = str(args.gpu)
+    stem = os.path.splitext(os.path.basename(cfg_file))[0]
+    return cfg, stem
+
+
+def read_warm_start(cfg, log):
+    """Read the PRETRAIN_LIFTER checkpoint and make the lifter's shape in cfg match it."""
+    path = cfg.TRAIN.LIFTER_PRETRAIN_PATH
+    sd = pose_state_dict(load_checkpoint(path), path)
+    arch = infer_architecture(sd, path)
+    use_scaler = cfg.TRAIN.USE_SCALER               # training decides about the scaler
+    apply_architecture(cfg, {k: v for k, v in arch.items() if k in
+                             ('LIFTER_RES_BLOCKS', 'NUM_CHANNELS', 'BN_TRACK')}, log.info)
+    cfg.TRAIN.USE_SCALER = use_scaler
+    return sd, arch
+
+
+def warm_start(model, sd, arch, path, log):
+    """Load the lifter (and the scaler, when both have one) strictly; a missing scaler stays new."""
+    if model.scaler is None or arch['USE_SCALER']:
+        if model.scaler is None and arch['USE_SCALER']:
+            sd = {k: v for k, v in sd.items() if not k.startswith('scaler.')}
+            log.info('warm start: the checkpoint\'s scaler is not used (TRAIN.USE_SCALER is off)')
+        load_state_strict(model, sd, path)
+    else:
+        load_state_strict(_Lifter(model), sd, path)
+        log.info('warm start: the checkpoint has no scaler; the scaler starts from scratch')
+    log.info('warm start from %s' % path)
+
+
+class _Lifter(torch.nn.Module):
+    """The lifter part of a PoseModel, for loading a checkpoint without a scaler."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.lifter_before, self.lifter_after = model.lifter_before, model.lifter_after
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg, stem = setup_config(args)
+    rank, world = dist.init()
+    out_dir = os.path.join(cfg.OUTPUT_DIR, stem)
+    if rank == 0:
+        check_writable(out_dir, 'output folder (OUTPUT_DIR)')
+    log = make_logger(os.path.join(out_dir, '%s_%s.log' % (stem, timestamp())) if rank == 0 else None,
+                      args.quiet, rank)
+    device = select_device(args.gpu, log)
+    if world > 1 and device.type == 'cuda':
+        device = torch.device('cuda', dist.local_rank())
+    seed_everything(cfg.RANDOM_SEED)
+    torch.backends.cudnn.benchmark = cfg.CUDNN.BENCHMARK
+    torch.backends.cudnn.deterministic = cfg.CUDNN.DETERMINISTIC
+    torch.backends.cudnn.enabled = cfg.CUDNN.ENABLED
+
+    # --- evaluation only -------------------------------------------------
+    if args.eval:
+        if not args.pretrain:
+            raise UserError('--eval needs --pretrain PATH', '--eval', 'name the checkpoint to evaluate')
+        from lib.core.inference import load_pose_model
+        model = load_pose_model(cfg, cfg.TRAIN.LIFTER_PRETRAIN_PATH, device, log.info, args.use_ema)
+        splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))
+        test = TensorSplit.from_split(splits['test'], cfg, device, train=False)
+        res = evaluate(model, test, splits['test'], cfg, out_dir if rank == 0 else None,
+                       {'checkpoint': cfg.TRAIN.LIFTER_PRETRAIN_PATH})
+        if rank == 0:
+            log.info(format_table(res, 'evaluation of %s on %d test poses' % (args.pretrain, res['num_poses'])))
+            log.info('P1 Mpjpe: %.2f, P2 Mpjpe: %.2f (results in %s)' % (res['MPJPE'], res['P-MPJPE'], out_dir))
+        dist.finish()
+        return 0
+
+    # --- training --------------------------------------------------------
+    splits = load_splits(cfg, cfg.DATA_DIR)
+    for name, s in splits.items():
+        log.info('%s: %d frames from %s%s' % (name, len(s), s.source,
+                                             ', %d non-finite dropped' % s.num_dropped if s.num_dropped else ''))
+    warm = read_warm_start(cfg, log) if args.resume is None and cfg.TRAIN.PRETRAIN_LIFTER else None
+    state = TrainState(cfg, device, rank, world)
+    if warm is not None:
+        warm_start(state.model, warm[0], warm[1], cfg.TRAIN.LIFTER_PRETRAIN_PATH, log)
+    train = TensorSplit.from_split(splits['train'], cfg, device, train=True)
+    test = TensorSplit.from_split(splits['test'], cfg, device, train=False)
+    ckpt_path = os.path.join(out_dir, 'checkpoint.pth.tar')
+    if args.resume is not None:
+        path = ckpt_path if args.resume == 'auto' else cli_path(args.resume)
+        state.restore(load_checkpoint(path), path)
+        log.info('resumed from %s at epoch %d, step %d' % (path, state.epoch, state.step))
+    if rank == 0:
+        from tensorboardX import SummaryWriter
+        state.writer = SummaryWriter(os.path.join(cfg.LOG_DIR, '%s_%s' % (stem, timestamp())))
+        with open(os.path.join(out_dir, 'config.yaml'), 'w') as f:
+            yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+    dist.wrap(state)
+
+    def save(last=None):
+        if rank == 0:
+            save_checkpoint(state.checkpoint(last), ckpt_path)
+
+    res = None
+    with StopFlag() as stop:
+        for epoch in range(state.epoch, cfg.TRAIN.NUM_EPOCHS):
+            sch = T.scheme(cfg, epoch)
+            if sch not in ('adv', 'supervised') and state.opt_phase != 'method' and \
+                    cfg.TRAIN.WARM_START_EPOCHS and epoch >= cfg.TRAIN.WARM_START_EPOCHS:
+                state.build_optimizers('method')     # the warm start ends: fresh optimisers
+                log.info('epoch %d: warm start over, training the full method' % epoch)
+            if state.step_in_epoch == 0:
+                if cfg.DATA.REDRAW_ROT_EVERY_EPOCH and epoch > 0:
+                    train.redraw_rotations(cfg, cfg.RANDOM_SEED + epoch)
+                if cfg.COMPAT.SCHEDULER_STEP_FIRST:
+                    for s in state.sched:
+                        s.step()
+            n = T.steps_per_epoch(len(train), cfg, world)
+            bar = tqdm(total=n, initial=state.step_in_epoch, desc='epoch %d/%d %s' % (epoch + 1,
+                       cfg.TRAIN.NUM_EPOCHS, sch), disable=args.quiet or rank != 0 or not sys.stderr.isatty(),
+                       dynamic_ncols=True, leave=False)
+            try:
+                status = T.train_epoch(state, train, cfg, epoch, bar, log, stop, on_checkpoint=save)
+            except T.NonFiniteLoss as e:
+                save()
+                raise UserError(str(e), ckpt_path,
+                                'the last good state is saved there; lower TRAIN.POSE_LR, check the data, '
+                                'or set TRAIN.NONFINITE: skip') from None
+            finally:
+                bar.close()
+            if status == 'stopped':
+                save()
+                sig = 'SIGINT' if stop.signum == 2 else 'SIGTERM'
+                log.warning('%s: stopped at epoch %d step %d; checkpoint saved to %s. Resume with: '
+                            'python tools/main.py --cfg %s --resume' % (sig, epoch, state.step, ckpt_path, args.cfg))
+                dist.finish()
+                return 130 if stop.signum == 2 else 143
+            if not cfg.COMPAT.SCHEDULER_STEP_FIRST:
+                for s in state.sched:
+                    s.step()
+            state.epoch, state.step_in_epoch = epoch + 1, 0
+            last = {}
+            if cfg.EVAL.EVERY_EPOCH or epoch == cfg.TRAIN.NUM_EPOCHS - 1:
+                res = run_eval(state, test, splits['test'], cfg, out_dir, rank)
+                last = res
+                entry = {'epoch': epoch, 'MPJPE': res['MPJPE'], 'P-MPJPE': res['P-MPJPE'],
+                         'N-MPJPE': res['N-MPJPE'], 'seconds': round(state.epoch_seconds, 2)}
+                if 'ema' in res:
+                    entry['ema_MPJPE'], entry['ema_P-MPJPE'] = res['ema']['MPJPE'], res['ema']['P-MPJPE']
+                state.history.append(entry)
+                is_best = res['P-MPJPE'] < state.best['P-MPJPE']
+                if is_best:
+                    state.best.update({'P-MPJPE': res['P-MPJPE'], 'MPJPE_at_best': res['MPJPE'], 'epoch': epoch})
+                state.best['MPJPE'] = min(state.best.get('MPJPE', float('inf')), res['MPJPE'])
+                if state.writer is not None:
+                    for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale'):
+                        state.writer.add_scalar('test/%s' % k, res[k], epoch)
+                log.info('epoch %d/%d [%s] MPJPE %.2f  P-MPJPE %.2f  N-MPJPE %.2f  (%.1fs)' % (
+                    epoch + 1, cfg.TRAIN.NUM_EPOCHS, sch, res['MPJPE'], res['P-MPJPE'], res['N-MPJPE'],
+                    state.epoch_seconds))
+                save(last)
+                if is_best and rank == 0:
+                    shutil.copyfile(ckpt_path, os.path.join(out_dir, 'model_best.pth.tar'))
+            else:
+                save(last)
+            if stop():
+                continue
+    if state.writer is not None:
+        state.writer.close()
+    if rank == 0 and res is not None:
+        res.update({'best_P-MPJPE_during_training': state.best['P-MPJPE'],
+                    'best_MPJPE_during_training': state.best['MPJPE'], 'history': state.history,
+                    'skipped_steps': state.skipped})
+        with open(os.path.join(out_dir, 'results.json'), 'w') as f:
+            json.dump(res, f, indent=2)
+        log.info(format_table(res, 'final model, %d test poses' % res['num_poses']))
+        log.info('best during training: P-MPJPE %.2f (epoch %d), MPJPE %.2f' % (
+            state.best['P-MPJPE'], state.best['epoch'] + 1, state.best['MPJPE']))
+        log.info('results: %s' % os.path.join(out_dir, 'results.json'))
+    if rank == 0 and args.save_final:
+        dst = cli_path(args.save_final)
+        os.makedirs(os.path.dirname(dst) or '.', exist_ok=True)
+        shutil.copyfile(ckpt_path, dst + '.tmp')
+        os.replace(dst + '.tmp', dst)
+        log.info('final checkpoint copied to %s' % dst)
+    dist.finish()
+    return 0
+
+
+def run_eval(state, test, split, cfg, out_dir, rank):
+    res = evaluate(state.model, test, split, cfg, out_dir if rank == 0 else None, write=(rank == 0))
+    if state.ema is not None:
+        ema = evaluate(state.ema.module, test, split, cfg, None, write=False)
+        res['ema'] = {k: ema[k] for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale',
+                                          'MPJPE_batchmean', 'P-MPJPE_batchmean')}
+        if rank == 0:
+            with open(os.path.join(out_dir, 'results.json'), 'w') as f:
+                json.dump(res, f, indent=2)
+    return res
+
+
+if __name__ == '__main__':
+    run_main(main)
