@@ -255,34 +255,40 @@ def forward_kinematics(parents, R_local, t_local):
 def resample_local(R_local, t_local, src_fps, dst_fps):
     """Resample local rotations (F, J, 3, 3) and translations (F, J, 3) to ``dst_fps``.
 
-    Output frame k is at time k / dst_fps, for every time inside the clip
-    (the first output frame is the first input frame).  Rotations are
-    interpolated by slerp, translations linearly.  Interpolating the joint
-    *angles* rather than joint positions keeps every bone length exact (a
-    linear blend of positions shortens a fast-turning bone by up to L*a^2/8
-    for a turn of a radians between frames, millimetres for a kicking leg),
-    and unlike picking the nearest frame it keeps the time steps even
-    (120 -> 50 Hz is a step of 2.4 source frames).
+    Output frame k is at time k / dst_fps, for every such time inside the
+    clip (the first output frame is the first input frame).  Rotations are
+    interpolated by slerp between the two nearest input frames, translations
+    linearly.  Interpolating the joint *rotations* rather than the joint
+    positions keeps every bone length exact (a linear blend of positions
+    shortens a bone that turns by a radians between frames by up to
+    L * a^2 / 8: several millimetres for a kicking leg at 120 Hz), and unlike
+    picking the nearest frame it keeps the time steps even (120 -> 50 Hz is a
+    step of 2.4 input frames).
     """
-    from scipy.spatial.transform import Rotation, Slerp
+    from scipy.spatial.transform import Rotation
 
     F, J = t_local.shape[:2]
-    if F == 0:
-        return R_local[:0], t_local[:0]
-    src_t = np.arange(F) / float(src_fps)
-    n = int(np.floor(src_t[-1] * dst_fps + 1e-6)) + 1
-    dst_t = np.minimum(np.arange(n) / float(dst_fps), src_t[-1])
-    if F == 1:
-        return R_local[:1], t_local[:1]
-    R = np.empty((n, J, 3, 3))
-    t = np.empty((n, J, 3))
-    for j in range(J):
-        if np.all(R_local[:, j] == R_local[0, j]):
-            R[:, j] = R_local[0, j]
-        else:
-            R[:, j] = Slerp(src_t, Rotation.from_matrix(R_local[:, j]))(dst_t).as_matrix()
-        for a in range(3):
-            t[:, j, a] = np.interp(dst_t, src_t, t_local[:, j, a])
+    if F <= 1:
+        return R_local[:F].copy(), t_local[:F].copy()
+    n = int(np.floor((F - 1) / float(src_fps) * dst_fps + 1e-6)) + 1
+    u = np.arange(n) * (float(src_fps) / dst_fps)             # fractional input frame index
+    i0 = np.minimum(np.floor(u + 1e-9).astype(np.int64), F - 2)
+    w = np.clip(u - i0, 0.0, 1.0)[:, None]                    # (n, 1)
+
+    q = Rotation.from_matrix(R_local.reshape(-1, 3, 3)).as_quat().reshape(F, J, 4)
+    q0, q1 = q[i0], q[i0 + 1]                                 # (n, J, 4)
+    dot = np.sum(q0 * q1, axis=-1)
+    q1 = np.where(dot[..., None] < 0, -q1, q1)                # shortest arc
+    theta = np.arccos(np.clip(np.abs(dot), 0.0, 1.0))
+    sin_t = np.sin(theta)
+    small = sin_t < 1e-8
+    safe = np.where(small, 1.0, sin_t)
+    a = np.where(small, 1 - w, np.sin((1 - w) * theta) / safe)[..., None]
+    b = np.where(small, w, np.sin(w * theta) / safe)[..., None]
+    qi = a * q0 + b * q1
+    qi /= np.linalg.norm(qi, axis=-1, keepdims=True)
+    R = Rotation.from_quat(qi.reshape(-1, 4)).as_matrix().reshape(n, J, 3, 3)
+    t = (1 - w[..., None]) * t_local[i0] + w[..., None] * t_local[i0 + 1]
     return R, t
 
 
@@ -437,19 +443,20 @@ def load_bvh(path):
     return parse_bvh(text, path)
 
 
-def h36m17_positions(bvh, fps=None, mapping=CMU_TO_H36M17):
-    """The 17 H36M joints (F', 17, 3), v3d order, in the file's units and axes.
+def h36m17_positions(bvh, fps=None, mapping=CMU_TO_H36M17, extra=()):
+    """The 17 H36M joints (F', 17, 3) in v3d order, and the ``extra`` joints (F', E, 3).
 
+    Positions are in the file's units and axes, resampled to ``fps`` if given.
     ``mapping``: (name, (bvh joint, ...)) pairs; each joint is the mean of its
-    BVH joints.  A BVH joint missing from the file raises a UserError.
+    BVH joints.  A BVH joint missing from the file raises a UserError that
+    points at the file's hierarchy.  Returns ``(joints17, extra_positions)``.
     """
     needed = []
-    for _, src in mapping:
-        for n in src:
-            if n not in needed:
-                needed.append(n)
-    for n in needed:
-        bvh.index(n)
+    for n in [n for _, src in mapping for n in src] + list(extra):
+        if n not in needed:
+            bvh.index(n)
+            needed.append(n)
     pos = bvh.positions(needed, fps=fps)
     col = {n: k for k, n in enumerate(needed)}
-    return np.stack([pos[:, [col[n] for n in src]].mean(axis=1) for _, src in mapping], axis=1)
+    joints = np.stack([pos[:, [col[n] for n in src]].mean(axis=1) for _, src in mapping], axis=1)
+    return joints, pos[:, [col[n] for n in extra]]

@@ -14,7 +14,6 @@ import io
 import os
 import pickle
 import re
-import zipfile
 
 import torch
 
@@ -38,16 +37,26 @@ def load_checkpoint(path, map_location='cpu'):
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        msg = str(e).split('\n')[0][:160]
-        raise UserError('checkpoint refused: it holds objects that would run code when loaded (%s)'
-                        % msg, path, 'only load checkpoints of plain tensors from sources you trust') from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise UserError('checkpoint is truncated or corrupt (%s)' % str(e).split('\n')[0][:120], path,
+        m = re.search(r'(?:GLOBAL|global) ([\w.]+)', str(e))
+        if m or 'weights only load failed' in str(e).lower():
+            what = ('names %s' % m.group(1)) if m else 'holds non-tensor objects'
+            raise UserError('checkpoint refused: it %s, which would run code when loaded' % what, path,
+                            'only load checkpoints of plain tensors (weights_only) from sources you '
+                            'trust') from None
+        raise UserError('checkpoint is truncated or corrupt (%s)' % _first_line(e), path,
+                        'the file is damaged: use an intact copy, or the previous checkpoint') from None
+    except Exception as e:   # noqa: BLE001 -- a damaged file can make the reader raise anything
+        raise UserError('checkpoint is truncated or corrupt (%s)' % _first_line(e), path,
                         'the file is damaged: use an intact copy, or the previous checkpoint') from None
     if not isinstance(ckpt, dict):
         raise UserError('checkpoint is not a dict of state dicts', path,
                         'use a checkpoint written by this project or the authors\' release')
     return ckpt
+
+
+def _first_line(e):
+    msg = str(e).strip().split('\n')[0].split('. ')[0][:120]
+    return '%s: %s' % (type(e).__name__, msg) if msg else type(e).__name__
 
 
 def pose_state_dict(ckpt, path):

@@ -1,0 +1,363 @@
+"""Drawing 2D inputs and 3D lifts (matplotlib, Agg; no pyplot state).
+
+All poses are 17 joints in **ours** order (``lib.data.skeleton``).  Colours
+are the same in every panel (Okabe-Ito, readable for colour-blind viewers):
+
+* right limbs (ours 0, 1, 2, 6, 7, 8): vermillion,
+* left limbs (ours 3, 4, 5, 9, 10, 11): blue,
+* torso and head: bluish green,
+* a joint that was *not annotated* and was filled in by a rule (see
+  ``lib.data.lsp``): grey, with dashed bones and a hollow marker.
+
+3D poses are root-centred camera-frame points in network units (head-root
+about 1).  The camera frame has x right, y down, z forward; the plots show
+(x, z, -y) so that up is up and depth goes into the picture.  Axis limits are
+a cube of half-width ``radius`` around the root, with an equal aspect, so
+poses drawn with the same radius are directly comparable.
+
+Figures are built with :class:`matplotlib.figure.Figure` and an Agg canvas,
+so nothing here touches the global pyplot state or needs a display.  Every
+file is written atomically (a temporary file in the target folder, renamed).
+"""
+import io
+import os
+import tempfile
+
+import numpy as np
+from matplotlib import patheffects
+from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from lib.data import skeleton as sk
+from lib.utils.safe_io import atomic_write
+
+RIGHT_COLOUR = '#d55e00'
+LEFT_COLOUR = '#0072b2'
+TORSO_COLOUR = '#009e73'
+MISSING_COLOUR = '#8c8c8c'
+
+RADIUS = 1.5            # default half-width of the 3D cube (network units; head-root ~1)
+VIEWS = (('camera view', 12.0, -78.0), ('side view', 12.0, -8.0))   # (name, elev, azim)
+
+_RIGHT = set(sk.RIGHT)
+_LEFT = set(sk.LEFT)
+
+
+def joint_colour(j):
+    """Colour of joint ``j`` (ours order) and of the bone from ``j`` to its parent."""
+    if j in _RIGHT:
+        return RIGHT_COLOUR
+    if j in _LEFT:
+        return LEFT_COLOUR
+    return TORSO_COLOUR
+
+
+def _missing_mask(missing):
+    if missing is None:
+        return np.zeros(sk.NUM_JOINTS, bool)
+    m = np.asarray(missing, bool).reshape(-1)
+    if m.shape != (sk.NUM_JOINTS,):
+        raise ValueError('missing must have 17 entries, got %s' % (m.shape,))
+    return m
+
+
+def _bones():
+    """(child, parent) pairs, drawn torso first so that limbs lie on top."""
+    order = sorted(sk.BONE_CHILDREN, key=lambda j: (j in _RIGHT or j in _LEFT, j))
+    return [(int(j), int(sk.PARENTS[j])) for j in order]
+
+
+def legend_handles(with_missing=True):
+    """Line handles for a legend: right / left / torso (/ filled joint)."""
+    h = [Line2D([], [], color=RIGHT_COLOUR, lw=3, label='right'),
+         Line2D([], [], color=LEFT_COLOUR, lw=3, label='left'),
+         Line2D([], [], color=TORSO_COLOUR, lw=3, label='torso / head')]
+    if with_missing:
+        h.append(Line2D([], [], color=MISSING_COLOUR, lw=2, ls='--', marker='o', mfc='white',
+                        label='not annotated (filled)'))
+    return h
+
+
+# --- 2D ---------------------------------------------------------------------
+
+def draw_2d(ax, pts_ours, image=None, missing=None, linewidth=None):
+    """Draw a (17, 2) pixel pose on ``ax``; over ``image`` (H, W[, C]) when given.
+
+    With an image the axes show the whole image undistorted (equal aspect,
+    pixel limits) and the skeleton gets a white outline so it stands out on
+    any background.  Without one, the pose is framed with a margin and y
+    points down as in pixel coordinates.
+    """
+    pts = np.asarray(pts_ours, np.float64).reshape(sk.NUM_JOINTS, 2)
+    miss = _missing_mask(missing)
+    if image is not None:
+        img = np.asarray(image)
+        h, w = img.shape[:2]
+        ax.imshow(img, interpolation='bilinear')
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(h - 0.5, -0.5)
+        size = max(h, w)
+    else:
+        lo, hi = pts.min(0), pts.max(0)
+        centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.15
+        ax.set_xlim(centre[0] - half, centre[0] + half)
+        ax.set_ylim(centre[1] + half, centre[1] - half)
+        size = None
+    ax.set_aspect('equal')
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if linewidth is None:
+        linewidth = 2.5 if size is None else float(np.clip(size / 90.0, 1.8, 4.0))
+    outline = [patheffects.Stroke(linewidth=linewidth + 2, foreground='white', alpha=0.85),
+               patheffects.Normal()] if image is not None else None
+    for j, p in _bones():
+        dashed = miss[j] or miss[p]
+        ax.plot(pts[[j, p], 0], pts[[j, p], 1], '--' if dashed else '-',
+                color=MISSING_COLOUR if dashed else joint_colour(j), lw=linewidth,
+                solid_capstyle='round', path_effects=outline, zorder=2)
+    ok = ~miss
+    cols = [joint_colour(j) for j in range(sk.NUM_JOINTS)]
+    ax.scatter(pts[ok, 0], pts[ok, 1], s=(linewidth * 2.6) ** 2, c=[cols[j] for j in np.where(ok)[0]],
+               edgecolors='white', linewidths=1.0, zorder=3)
+    if miss.any():
+        ax.scatter(pts[miss, 0], pts[miss, 1], s=(linewidth * 2.6) ** 2, facecolors='white',
+                   edgecolors=MISSING_COLOUR, linewidths=1.5, zorder=3)
+    return ax
+
+
+# --- 3D ---------------------------------------------------------------------
+
+def to_plot_frame(pose):
+    """Camera frame (x right, y down, z forward) -> plot frame (x, z, -y): up is up."""
+    p = np.asarray(pose, np.float64)
+    return np.stack([p[..., 0], p[..., 2], -p[..., 1]], -1)
+
+
+def fit_radius(poses, minimum=RADIUS, step=0.25):
+    """The default radius, or a larger multiple of ``step`` when a pose would not fit."""
+    p = np.asarray(poses, np.float64).reshape(-1, 3)
+    p = p[np.isfinite(p).all(1)]
+    extent = float(np.abs(p).max()) * 1.05 if len(p) else 0.0
+    return max(minimum, float(np.ceil(extent / step) * step))
+
+
+def setup_3d(ax, radius=RADIUS, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None):
+    """Fixed cube limits, equal aspect, light panes, axis names, view angle.
+
+    Tick labels are left out (the grid marks -radius, 0, +radius); the title
+    says the cube's half-width instead.
+    """
+    r = float(radius)
+    ax.set_xlim(-r, r)
+    ax.set_ylim(-r, r)
+    ax.set_zlim(-r, r)
+    ax.set_box_aspect((1, 1, 1), zoom=1.1)
+    ax.view_init(elev=elev, azim=azim)
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_pane_color((0.96, 0.96, 0.96, 1.0))
+        grid = getattr(axis, '_axinfo', {}).get('grid')
+        if isinstance(grid, dict):     # lighter grid lines (private, so optional)
+            grid.update(color=(0.82, 0.82, 0.82, 1.0), linewidth=0.6)
+    for setter in (ax.set_xticks, ax.set_yticks, ax.set_zticks):
+        setter([-r, 0, r])
+    for setter in (ax.set_xticklabels, ax.set_yticklabels, ax.set_zticklabels):
+        setter([])
+    ax.tick_params(length=0, pad=0)
+    ax.set_xlabel('x (right)', fontsize=8, labelpad=-12)
+    ax.set_ylabel('z (depth)', fontsize=8, labelpad=-12)
+    ax.set_zlabel('up', fontsize=8, labelpad=-12)
+    if title:
+        ax.set_title('%s\n(cube \u00b1%g units)' % (title, r), fontsize=10, pad=0)
+    return ax
+
+
+def draw_3d(ax, pose_ours, radius=None, missing=None, elev=VIEWS[0][1], azim=VIEWS[0][2],
+            title=None, shadow=True, linewidth=3.0):
+    """Draw a root-centred (17, 3) camera-frame pose on a 3D ``ax``.
+
+    ``radius`` (default :data:`RADIUS`, enlarged only if the pose would not
+    fit) fixes the cube.  ``shadow`` draws the pose flattened onto the floor
+    of the cube in light grey, a cheap depth cue.
+    """
+    pose = np.asarray(pose_ours, np.float64).reshape(sk.NUM_JOINTS, 3)
+    pose = pose - pose[sk.ROOT]
+    miss = _missing_mask(missing)
+    r = fit_radius(pose) if radius is None else float(radius)
+    setup_3d(ax, r, elev, azim, title)
+    P = to_plot_frame(pose)
+    if shadow:
+        for j, p in _bones():
+            ax.plot(P[[j, p], 0], P[[j, p], 1], [-r, -r], color='#c8c8c8', lw=linewidth * 0.8,
+                    solid_capstyle='round')
+    for j, p in _bones():
+        dashed = miss[j] or miss[p]
+        ax.plot(P[[j, p], 0], P[[j, p], 1], P[[j, p], 2], '--' if dashed else '-',
+                color=MISSING_COLOUR if dashed else joint_colour(j), lw=linewidth,
+                solid_capstyle='round')
+    for j in range(sk.NUM_JOINTS):
+        if miss[j]:
+            ax.scatter(*P[j], s=22, facecolors='white', edgecolors=MISSING_COLOUR, linewidths=1.2,
+                       depthshade=False)
+        else:
+            ax.scatter(*P[j], s=22, c=joint_colour(j), edgecolors='white', linewidths=0.6,
+                       depthshade=False)
+    return ax
+
+
+# --- figures ----------------------------------------------------------------
+
+def new_figure(width, height, dpi=100):
+    """A Figure with its own Agg canvas (no pyplot)."""
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_2d_3d(pts2d, pose3d, image=None, title=None, missing=None, radius=None, views=VIEWS):
+    """One figure: the 2D pose (over the image, if given) beside the 3D pose in each of ``views``.
+
+    ``pts2d`` (17, 2) pixels and ``pose3d`` (17, 3), both in ours order;
+    ``missing`` (17,) bool marks filled-in joints (drawn grey and dashed).
+    """
+    pose3d = np.asarray(pose3d, np.float64).reshape(sk.NUM_JOINTS, 3)
+    r = fit_radius(pose3d - pose3d[sk.ROOT]) if radius is None else float(radius)
+    if image is not None:
+        h, w = np.asarray(image).shape[:2]
+        aspect = float(np.clip(w / float(h), 0.45, 2.2))
+    else:
+        aspect = 1.0
+    panel = 3.9
+    widths = [panel * aspect] + [panel] * len(views)
+    fig = new_figure(sum(widths) + 0.3, panel + 0.85)
+    gs = fig.add_gridspec(1, 1 + len(views), width_ratios=widths, left=0.01, right=0.99,
+                          bottom=0.11, top=0.88 if title else 0.93, wspace=0.04)
+    ax2 = fig.add_subplot(gs[0, 0])
+    draw_2d(ax2, pts2d, image=image, missing=missing)
+    ax2.set_title('2D input' + (' (image + keypoints)' if image is not None else ' (pixels)'),
+                  fontsize=10)
+    for k, (name, elev, azim) in enumerate(views):
+        ax3 = fig.add_subplot(gs[0, 1 + k], projection='3d')
+        draw_3d(ax3, pose3d, radius=r, missing=missing, elev=elev, azim=azim,
+                title='3D lift, %s' % name)
+    miss = _missing_mask(missing)
+    fig.legend(handles=legend_handles(with_missing=bool(miss.any())), loc='lower center',
+               ncol=4, frameon=False, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def fig_to_png_bytes(fig, dpi=None):
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=dpi, facecolor='white')
+    return buf.getvalue()
+
+
+def save_png(fig, path, dpi=None):
+    """Render ``fig`` to PNG and write it atomically to ``path``."""
+    data = fig_to_png_bytes(fig, dpi)
+    with atomic_write(path) as f:
+        f.write(data)
+    return path
+
+
+def _frame_indices(T, max_frames):
+    if T <= max_frames:
+        return np.arange(T)
+    return np.unique(np.linspace(0, T - 1, max_frames).round().astype(int))
+
+
+def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title=None,
+             view=VIEWS[0]):
+    """An animated GIF of a sequence: the 2D keypoints beside the 3D lift.
+
+    ``frames2d`` (T, 17, 2) pixels and ``poses3d`` (T, 17, 3), ours order.
+    Longer sequences are subsampled evenly to ``max_frames`` frames.  The 2D
+    framing and the 3D cube are fixed over the whole sequence.  Written to a
+    temporary ``.gif`` in the target folder and renamed into place.
+    """
+    f2 = np.asarray(frames2d, np.float64)
+    p3 = np.asarray(poses3d, np.float64)
+    if f2.ndim != 3 or p3.ndim != 3 or len(f2) != len(p3):
+        raise ValueError('save_gif needs (T, 17, 2) and (T, 17, 3) arrays of the same T')
+    p3 = p3 - p3[:, sk.ROOT:sk.ROOT + 1]
+    idx = _frame_indices(len(f2), int(max_frames))
+    r = fit_radius(p3[idx]) if radius is None else float(radius)
+    lo, hi = f2[idx].reshape(-1, 2).min(0), f2[idx].reshape(-1, 2).max(0)
+    centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.1
+
+    fig = new_figure(8.2, 4.4)
+    ax2 = fig.add_axes([0.02, 0.1, 0.44, 0.78])
+    ax3 = fig.add_axes([0.50, 0.08, 0.48, 0.82], projection='3d')
+    fig.legend(handles=legend_handles(False), loc='lower center', ncol=3, frameon=False, fontsize=9)
+    head = fig.suptitle('', fontsize=10)
+
+    def update(n):
+        t = idx[n]
+        ax2.cla()
+        draw_2d(ax2, f2[t])
+        ax2.set_xlim(centre[0] - half, centre[0] + half)
+        ax2.set_ylim(centre[1] + half, centre[1] - half)
+        ax2.set_title('2D input (pixels)', fontsize=10)
+        ax3.cla()
+        draw_3d(ax3, p3[t], radius=r, elev=view[1], azim=view[2], title='3D lift, %s' % view[0])
+        head.set_text('%sframe %d / %d' % ((title + ': ') if title else '', t + 1, len(f2)))
+        return []
+
+    anim = FuncAnimation(fig, update, frames=len(idx), blit=False, repeat=False)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.gif', dir=folder)
+    os.close(fd)
+    try:
+        anim.save(tmp, writer=PillowWriter(fps=fps), dpi=80)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True):
+    """Tile thumbnails of ``png_paths`` (aspect kept, ``thumb`` px on the long side) into one PNG.
+
+    Each cell gets the file stem as a caption.  Unreadable files become a
+    grey cell.  Written atomically.  Returns ``out_path``, or None when there
+    is nothing to tile.
+    """
+    from PIL import Image, ImageDraw
+
+    paths = list(png_paths)
+    if not paths:
+        return None
+    cols = max(1, min(int(cols), len(paths)))
+    rows = (len(paths) + cols - 1) // cols
+    cap_h = 16 if captions else 0
+    pad = 6
+    cell_w, cell_h = thumb + pad, thumb + cap_h + pad
+    sheet = Image.new('RGB', (cols * cell_w + pad, rows * cell_h + pad), 'white')
+    draw = ImageDraw.Draw(sheet)
+    for k, p in enumerate(paths):
+        x0 = pad + (k % cols) * cell_w
+        y0 = pad + (k // cols) * cell_h
+        try:
+            with Image.open(p) as im:
+                im = im.convert('RGB')
+                im.thumbnail((thumb, thumb))
+                sheet.paste(im, (x0 + (thumb - im.width) // 2, y0 + (thumb - im.height) // 2))
+        except (OSError, ValueError):
+            draw.rectangle([x0, y0, x0 + thumb, y0 + thumb], fill=(200, 200, 200))
+        if captions:
+            name = os.path.splitext(os.path.basename(p))[0][:40]
+            draw.text((x0 + 2, y0 + thumb + 2), name, fill=(40, 40, 40))
+    buf = io.BytesIO()
+    sheet.save(buf, format='PNG', optimize=True)
+    with atomic_write(out_path) as f:
+        f.write(buf.getvalue())
+    return out_path
