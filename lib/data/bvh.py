@@ -4,8 +4,9 @@ Conventions
 -----------
 * A BVH file has a ``HIERARCHY`` (``ROOT`` / ``JOINT`` / ``End Site`` blocks
   with an ``OFFSET`` and, except for end sites, ``CHANNELS``) and a
-  ``MOTION`` section (``Frames:``, ``Frame Time:``, then one row of channel
+  ``MOTION`` section (``Frames:``, ``Frame Time:``, then one line of channel
   values per frame, in the order the channels appear in the hierarchy).
+  ``CHANNELS n name...`` must list its n names on its own line.
 * Joints are numbered in file order (depth first), so a parent always comes
   before its children.  An ``End Site`` becomes a joint named
   ``<parent>_End`` with no channels.
@@ -158,7 +159,13 @@ class Bvh:
 
     @property
     def fps(self):
-        return 1.0 / self.frame_time
+        """Frames per second; snapped to the integer when Frame Time is a rounded 1/integer.
+
+        Files write ``Frame Time: 0.00833333`` for 120 Hz: 1 / 0.00833333 is
+        120.0000048, which would drift by a frame over a long clip.
+        """
+        fps = 1.0 / self.frame_time
+        return float(round(fps)) if abs(fps - round(fps)) < 1e-5 * fps else fps
 
     def index(self, name):
         """Index of joint ``name``; a UserError pointing at the hierarchy if absent."""
@@ -270,7 +277,8 @@ def resample_local(R_local, t_local, src_fps, dst_fps):
     F, J = t_local.shape[:2]
     if F <= 1:
         return R_local[:F].copy(), t_local[:F].copy()
-    n = int(np.floor((F - 1) / float(src_fps) * dst_fps + 1e-6)) + 1
+    # 1e-3 frame of slack: a Frame Time written as 0.00833333 must still give every frame at 120 -> 120 fps
+    n = int(np.floor((F - 1) / float(src_fps) * dst_fps + 1e-3)) + 1
     u = np.arange(n) * (float(src_fps) / dst_fps)             # fractional input frame index
     i0 = np.minimum(np.floor(u + 1e-9).astype(np.int64), F - 2)
     w = np.clip(u - i0, 0.0, 1.0)[:, None]                    # (n, 1)
@@ -411,7 +419,8 @@ def parse_bvh(text, path='<bvh>'):
         row_lines.append(k + 1)
     if len(rows) < n_frames:
         raise UserError('BVH: motion is truncated: Frames: (line %d) declares %d frames but %d rows follow'
-                        % (frames_line, n_frames, len(rows)), '%s:%d' % (path, len(lines)),
+                        % (frames_line, n_frames, len(rows)),
+                        '%s:%d' % (path, row_lines[-1] if row_lines else frames_line + 1),
                         'get a complete copy of the file or fix the Frames: count')
     try:
         motion = np.array(rows, dtype=np.float64).reshape(len(rows), C)

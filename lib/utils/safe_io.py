@@ -107,10 +107,17 @@ def atomic_write(path, mode='wb'):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
     try:
+        try:                                # mkstemp makes 0600; give the usual umask'd mode
+            os.fchmod(fd, 0o666 & ~_umask())
+        except OSError:
+            pass
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
         try:
             dfd = os.open(folder, os.O_RDONLY)
@@ -126,6 +133,37 @@ def atomic_write(path, mode='wb'):
         except OSError:
             pass
         raise
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_copy(src, dst):
+    """Copy ``src`` to ``dst`` through :func:`atomic_write` (``dst`` is never half-written)."""
+    import shutil
+    with open(src, 'rb') as fi, atomic_write(dst) as fo:
+        shutil.copyfileobj(fi, fo, 1 << 20)
+
+
+def remove_stale_temps(folder, name):
+    """Delete temporary files that a killed :func:`atomic_write` of ``name`` left in ``folder``."""
+    removed = 0
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return 0
+    prefix = '.' + name + '.'
+    for e in entries:
+        if e.startswith(prefix) and e.endswith('.tmp'):
+            try:
+                os.unlink(os.path.join(folder, e))
+                removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 def check_writable_dir(path, what='output folder'):
