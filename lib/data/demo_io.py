@@ -178,6 +178,14 @@ def read_input(path):
     return DemoInput(path=path, px_ours=sk.v3d_to_ours(px), sequence=seq)
 
 
+def json_text(obj):
+    """JSON with one top-level key per line and each value on that line (compact, diff-able)."""
+    if not isinstance(obj, dict):
+        return json.dumps(obj) + '\n'
+    rows = ['  %s: %s' % (json.dumps(str(k)), json.dumps(v, separators=(', ', ': '))) for k, v in obj.items()]
+    return '{\n' + ',\n'.join(rows) + '\n}\n'
+
+
 def output_stems(paths):
     """Output stem per input: the file stem, or stem_ext when two inputs share a stem."""
     stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]

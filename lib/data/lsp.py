@@ -81,7 +81,6 @@ from typing import List, Optional
 
 import numpy as np
 
-from lib.data import skeleton as sk
 from lib.data.dataset import normalise_2d
 from lib.utils.errors import UserError
 

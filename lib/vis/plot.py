@@ -38,7 +38,7 @@ LEFT_COLOUR = '#0072b2'
 TORSO_COLOUR = '#009e73'
 MISSING_COLOUR = '#8c8c8c'
 
-RADIUS = 1.5            # default half-width of the 3D cube (network units; head-root ~1)
+RADIUS = 1.25           # default half-width of the 3D cube (network units; head-root ~1)
 VIEWS = (('camera view', 12.0, -78.0), ('side view', 12.0, -8.0))   # (name, elev, azim)
 
 _RIGHT = set(sk.RIGHT)
@@ -122,8 +122,9 @@ def draw_2d(ax, pts_ours, image=None, missing=None, linewidth=None):
     ax.scatter(pts[ok, 0], pts[ok, 1], s=(linewidth * 2.6) ** 2, c=[cols[j] for j in np.where(ok)[0]],
                edgecolors='white', linewidths=1.0, zorder=3)
     if miss.any():
-        ax.scatter(pts[miss, 0], pts[miss, 1], s=(linewidth * 2.6) ** 2, facecolors='white',
-                   edgecolors=MISSING_COLOUR, linewidths=1.5, zorder=3)
+        # smaller than the others, so a filled joint lying on its parent leaves both visible
+        ax.scatter(pts[miss, 0], pts[miss, 1], s=(linewidth * 1.8) ** 2, facecolors='white',
+                   edgecolors=MISSING_COLOUR, linewidths=1.5, zorder=4)
     return ax
 
 
@@ -136,11 +137,25 @@ def to_plot_frame(pose):
 
 
 def fit_radius(poses, minimum=RADIUS, step=0.25):
-    """The default radius, or a larger multiple of ``step`` when a pose would not fit."""
-    p = np.asarray(poses, np.float64).reshape(-1, 3)
-    p = p[np.isfinite(p).all(1)]
+    """``minimum``, or the smallest larger multiple of ``step`` that holds every coordinate
+    of ``poses`` (pass root-centred poses, or an extent) with a 5 % margin."""
+    p = np.asarray(poses, np.float64).ravel()
+    p = p[np.isfinite(p)]
     extent = float(np.abs(p).max()) * 1.05 if len(p) else 0.0
     return max(minimum, float(np.ceil(extent / step) * step))
+
+
+def common_radius(poses, q=75, minimum=0.25):
+    """One cube for a set of (N, 17, 3) poses, so that their figures compare: it holds
+    ``q`` % of them (by largest root-centred coordinate).  Draw each pose with
+    ``max(common, fit_radius(pose, minimum))`` so that the rest grow their own, labelled,
+    cube instead of shrinking everybody's."""
+    p = np.asarray(poses, np.float64).reshape(-1, sk.NUM_JOINTS, 3)
+    if not len(p):
+        return minimum
+    extent = np.abs(p - p[:, sk.ROOT:sk.ROOT + 1]).reshape(len(p), -1).max(1)
+    extent = extent[np.isfinite(extent)]
+    return fit_radius(np.percentile(extent, q) if len(extent) else 0.0, minimum=minimum)
 
 
 def setup_3d(ax, radius=RADIUS, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None):
@@ -153,7 +168,7 @@ def setup_3d(ax, radius=RADIUS, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None):
     ax.set_xlim(-r, r)
     ax.set_ylim(-r, r)
     ax.set_zlim(-r, r)
-    ax.set_box_aspect((1, 1, 1), zoom=1.1)
+    ax.set_box_aspect((1, 1, 1), zoom=1.2)
     ax.view_init(elev=elev, azim=azim)
     for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
         axis.set_pane_color((0.96, 0.96, 0.96, 1.0))
@@ -182,11 +197,15 @@ def draw_3d(ax, pose_ours, radius=None, missing=None, elev=VIEWS[0][1], azim=VIE
     of the cube in light grey, a cheap depth cue.
     """
     pose = np.asarray(pose_ours, np.float64).reshape(sk.NUM_JOINTS, 3)
-    pose = pose - pose[sk.ROOT]
-    miss = _missing_mask(missing)
-    r = fit_radius(pose) if radius is None else float(radius)
+    r = fit_radius(pose - pose[sk.ROOT]) if radius is None else float(radius)
     setup_3d(ax, r, elev, azim, title)
-    P = to_plot_frame(pose)
+    _draw_3d_artists(ax, pose, r, missing, shadow, linewidth)
+    return ax
+
+
+def _draw_3d_artists(ax, pose, r, missing, shadow=True, linewidth=3.0):
+    P = to_plot_frame(pose - pose[sk.ROOT])
+    miss = _missing_mask(missing)
     if shadow:
         for j, p in _bones():
             ax.plot(P[[j, p], 0], P[[j, p], 1], [-r, -r], color='#c8c8c8', lw=linewidth * 0.8,
@@ -196,14 +215,12 @@ def draw_3d(ax, pose_ours, radius=None, missing=None, elev=VIEWS[0][1], azim=VIE
         ax.plot(P[[j, p], 0], P[[j, p], 1], P[[j, p], 2], '--' if dashed else '-',
                 color=MISSING_COLOUR if dashed else joint_colour(j), lw=linewidth,
                 solid_capstyle='round')
-    for j in range(sk.NUM_JOINTS):
-        if miss[j]:
-            ax.scatter(*P[j], s=22, facecolors='white', edgecolors=MISSING_COLOUR, linewidths=1.2,
-                       depthshade=False)
-        else:
-            ax.scatter(*P[j], s=22, c=joint_colour(j), edgecolors='white', linewidths=0.6,
-                       depthshade=False)
-    return ax
+    ok = ~miss
+    ax.scatter(P[ok, 0], P[ok, 1], P[ok, 2], s=22, c=[joint_colour(j) for j in np.where(ok)[0]],
+               edgecolors='white', linewidths=0.6, depthshade=False)
+    if miss.any():
+        ax.scatter(P[miss, 0], P[miss, 1], P[miss, 2], s=12, facecolors='white',
+                   edgecolors=MISSING_COLOUR, linewidths=1.2, depthshade=False)
 
 
 # --- figures ----------------------------------------------------------------
@@ -230,9 +247,12 @@ def figure_2d_3d(pts2d, pose3d, image=None, title=None, missing=None, radius=Non
         aspect = 1.0
     panel = 3.9
     widths = [panel * aspect] + [panel] * len(views)
-    fig = new_figure(sum(widths) + 0.3, panel + 0.85)
+    top_in = 0.8 if title else 0.6     # inches above the panels: suptitle + 2-line titles
+    bottom_in = 0.45                   # inches below: the legend
+    height = panel + bottom_in + top_in
+    fig = new_figure(sum(widths) + 0.3, height)
     gs = fig.add_gridspec(1, 1 + len(views), width_ratios=widths, left=0.01, right=0.99,
-                          bottom=0.11, top=0.88 if title else 0.93, wspace=0.04)
+                          bottom=bottom_in / height, top=1 - top_in / height, wspace=0.04)
     ax2 = fig.add_subplot(gs[0, 0])
     draw_2d(ax2, pts2d, image=image, missing=missing)
     ax2.set_title('2D input' + (' (image + keypoints)' if image is not None else ' (pixels)'),
@@ -245,7 +265,7 @@ def figure_2d_3d(pts2d, pose3d, image=None, title=None, missing=None, radius=Non
     fig.legend(handles=legend_handles(with_missing=bool(miss.any())), loc='lower center',
                ncol=4, frameon=False, fontsize=9)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, y=1 - 0.08 / height, va='top')
     return fig
 
 
@@ -288,21 +308,24 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title
     lo, hi = f2[idx].reshape(-1, 2).min(0), f2[idx].reshape(-1, 2).max(0)
     centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.1
 
-    fig = new_figure(8.2, 4.4)
-    ax2 = fig.add_axes([0.02, 0.1, 0.44, 0.78])
-    ax3 = fig.add_axes([0.50, 0.08, 0.48, 0.82], projection='3d')
+    fig = new_figure(8.2, 4.8)
+    ax2 = fig.add_axes([0.03, 0.12, 0.42, 0.72])
+    ax3 = fig.add_axes([0.49, 0.10, 0.50, 0.74], projection='3d')
     fig.legend(handles=legend_handles(False), loc='lower center', ncol=3, frameon=False, fontsize=9)
-    head = fig.suptitle('', fontsize=10)
+    head = fig.suptitle('', fontsize=10, y=0.985, va='top')
+
+    ax2.set_title('2D input (pixels)', fontsize=10)
+    setup_3d(ax3, r, view[1], view[2], '3D lift, %s' % view[0])
 
     def update(n):
         t = idx[n]
-        ax2.cla()
+        for ax in (ax2, ax3):          # drop the previous frame's artists, keep the axes set-up
+            for artist in list(ax.lines) + list(ax.collections):
+                artist.remove()
         draw_2d(ax2, f2[t])
         ax2.set_xlim(centre[0] - half, centre[0] + half)
         ax2.set_ylim(centre[1] + half, centre[1] - half)
-        ax2.set_title('2D input (pixels)', fontsize=10)
-        ax3.cla()
-        draw_3d(ax3, p3[t], radius=r, elev=view[1], azim=view[2], title='3D lift, %s' % view[0])
+        _draw_3d_artists(ax3, p3[t], r, None)
         head.set_text('%sframe %d / %d' % ((title + ': ') if title else '', t + 1, len(f2)))
         return []
 
@@ -314,6 +337,7 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title
     os.close(fd)
     try:
         anim.save(tmp, writer=PillowWriter(fps=fps), dpi=80)
+        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp made it 0600
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -324,38 +348,54 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title
     return path
 
 
-def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True):
-    """Tile thumbnails of ``png_paths`` (aspect kept, ``thumb`` px on the long side) into one PNG.
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
-    Each cell gets the file stem as a caption.  Unreadable files become a
-    grey cell.  Written atomically.  Returns ``out_path``, or None when there
-    is nothing to tile.
+
+def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True):
+    """Tile thumbnails of ``png_paths`` into one PNG, written atomically.
+
+    Each thumbnail keeps its aspect with its longer side ``thumb`` pixels;
+    cells are as large as the largest thumbnail (so wide figures get wide,
+    short cells) and carry the file stem as a caption.  An unreadable file
+    becomes a grey cell.  Returns ``out_path``, or None when there is nothing
+    to tile.
     """
     from PIL import Image, ImageDraw
 
     paths = list(png_paths)
     if not paths:
         return None
-    cols = max(1, min(int(cols), len(paths)))
-    rows = (len(paths) + cols - 1) // cols
-    cap_h = 16 if captions else 0
-    pad = 6
-    cell_w, cell_h = thumb + pad, thumb + cap_h + pad
-    sheet = Image.new('RGB', (cols * cell_w + pad, rows * cell_h + pad), 'white')
-    draw = ImageDraw.Draw(sheet)
-    for k, p in enumerate(paths):
-        x0 = pad + (k % cols) * cell_w
-        y0 = pad + (k // cols) * cell_h
+    thumbs = []
+    for p in paths:
         try:
             with Image.open(p) as im:
                 im = im.convert('RGB')
                 im.thumbnail((thumb, thumb))
-                sheet.paste(im, (x0 + (thumb - im.width) // 2, y0 + (thumb - im.height) // 2))
+                thumbs.append(im)
         except (OSError, ValueError):
-            draw.rectangle([x0, y0, x0 + thumb, y0 + thumb], fill=(200, 200, 200))
+            thumbs.append(None)
+    tw = max([t.width for t in thumbs if t is not None] or [thumb])
+    th = max([t.height for t in thumbs if t is not None] or [thumb])
+    cols = max(1, min(int(cols), len(paths)))
+    rows = (len(paths) + cols - 1) // cols
+    cap_h = 14 if captions else 0
+    pad = 6
+    cell_w, cell_h = tw + pad, th + cap_h + pad
+    sheet = Image.new('RGB', (cols * cell_w + pad, rows * cell_h + pad), 'white')
+    draw = ImageDraw.Draw(sheet)
+    for k, (p, im) in enumerate(zip(paths, thumbs)):
+        x0 = pad + (k % cols) * cell_w
+        y0 = pad + (k // cols) * cell_h
+        if im is None:
+            draw.rectangle([x0, y0, x0 + tw, y0 + th], fill=(200, 200, 200))
+        else:
+            sheet.paste(im, (x0 + (tw - im.width) // 2, y0 + (th - im.height) // 2))
         if captions:
             name = os.path.splitext(os.path.basename(p))[0][:40]
-            draw.text((x0 + 2, y0 + thumb + 2), name, fill=(40, 40, 40))
+            draw.text((x0 + 2, y0 + th + 1), name, fill=(40, 40, 40))
     buf = io.BytesIO()
     sheet.save(buf, format='PNG', optimize=True)
     with atomic_write(out_path) as f:

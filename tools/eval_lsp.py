@@ -1,0 +1,224 @@
+"""Lift the Leeds Sports Pose annotations to 3D and draw every result.
+
+    python tools/eval_lsp.py --cfg cfg/h36m_gt_scale.yaml --pretrain models/tmc_klbone.pth.tar
+    cd tools && python eval_lsp.py --cfg ../cfg/h36m_gt_scale.yaml --pretrain ../models/tmc_klbone.pth.tar --limit 50
+
+There is no 3D ground truth for LSP: this is a qualitative check of how a
+model trained on Human3.6M generalises to in-the-wild poses (ORIGINAL_CODE.md
+7.2).  ``--lsp-root`` is a folder with ``joints.mat`` and ``images/``; it
+defaults to ``<repo>/data/lsp`` when that exists, else to the 400-image sample
+``<repo>/../shared/data/lsp_sample``.  Both joints.mat layouts (LSP and LSP
+extended) are read; see ``lib/data/lsp.py`` for the visibility flags, the
+missing-joint policy (skip an image without both hips, both shoulders and the
+head top; fill and flag other missing joints) and the normalisation
+(isotropic by default, the original's x/55, y/90 with COMPAT.LSP_ANISOTROPIC).
+
+Writes into ``--out`` (default ``<repo>/vis/lsp``), atomically:
+
+* ``<stem>.png``: the image with its 2D skeleton beside the 3D lift (two views),
+* ``<stem>.json``: the 3D joints (ours and v3d order), the scale, the filled joints,
+* ``index.html``: thumbnails linking to the figures, then the skipped and
+  failed images with their reasons,
+* ``contact_sheet.png``: the first ``--sheet`` figures tiled.
+
+Exit status: 0; 2 for bad input (a bad option, config, checkpoint or
+joints.mat; or any image that failed: missing or unreadable).
+"""
+import argparse
+import html
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from lib.core.config import get_default, update_config  # noqa: E402
+from lib.core.inference import lift, load_pose_model  # noqa: E402
+from lib.data import skeleton as sk  # noqa: E402
+from lib.data.demo_io import json_text  # noqa: E402
+from lib.data.lsp import LSP_NAMES, load_lsp, read_image  # noqa: E402
+from lib.utils.errors import UserError, run_main  # noqa: E402
+from lib.utils.runtime import cli_path, select_device  # noqa: E402
+from lib.utils.safe_io import atomic_write, check_writable_dir  # noqa: E402
+from lib.vis.plot import common_radius, contact_sheet, figure_2d_3d, fit_radius, save_png  # noqa: E402
+
+UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
+         'Human3.6M head-root length is about 1')
+
+
+def default_lsp_root():
+    own = os.path.join(REPO, 'data', 'lsp')
+    if os.path.isdir(own):
+        return own
+    return os.path.normpath(os.path.join(REPO, '..', 'shared', 'data', 'lsp_sample'))
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--cfg', default=os.path.join(REPO, 'cfg', 'h36m_gt_scale.yaml'),
+                   help='YAML config (default <repo>/cfg/h36m_gt_scale.yaml)')
+    p.add_argument('--pretrain', default=os.path.join(REPO, 'models', 'tmc_klbone.pth.tar'),
+                   help='checkpoint (default <repo>/models/tmc_klbone.pth.tar)')
+    p.add_argument('--lsp-root', help='folder with joints.mat and images/ (default %s)'
+                   % os.path.relpath(default_lsp_root(), REPO))
+    p.add_argument('--out', default=os.path.join(REPO, 'vis', 'lsp'),
+                   help='output folder (default <repo>/vis/lsp)')
+    p.add_argument('--gpu', default='-1', help='CUDA device index; -1 = CPU (default)')
+    p.add_argument('--limit', type=int, help='only the first N images of joints.mat')
+    p.add_argument('--batch-size', type=int, default=256, help='poses per forward pass')
+    p.add_argument('--sheet', type=int, default=48, help='figures on contact_sheet.png (default 48)')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    args = p.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        raise UserError('--limit must be at least 1, got %d' % args.limit, '--limit', 'omit it for all images')
+    if args.batch_size < 1:
+        raise UserError('--batch-size must be at least 1', '--batch-size', 'use e.g. 256')
+    return args
+
+
+def lift_all(model, x_norm, batch_size):
+    """Lift (N, 17, 2) in batches -> (pose_3d (N, 17, 3), scale (N,) or None)."""
+    if not len(x_norm):
+        return np.zeros((0, sk.NUM_JOINTS, 3), np.float32), None
+    out = lift(model, x_norm, batch_size=batch_size)
+    return out['pose_3d'], out['scale']
+
+
+def image_record(im, data, pose, scale):
+    """The json written beside each figure."""
+    filled = [int(j) for j in np.where(im.missing)[0]]
+    return {
+        'image': im.name,
+        'lsp_number': im.number,
+        'layout': data.layout,
+        'units': UNITS,
+        'normalisation': {'mode': 'anisotropic x/55, y/90 (COMPAT.LSP_ANISOTROPIC)' if data.anisotropic
+                          else 'isotropic', 'factor': data.factor},
+        'scale': None if scale is None else float(scale),
+        'joint_names_ours': sk.OURS_NAMES,
+        'joints_3d_ours': np.round(pose, 6).tolist(),
+        'joint_names_v3d': sk.V3D_NAMES,
+        'joints_3d_v3d': np.round(sk.ours_to_v3d(pose), 6).tolist(),
+        'joints_2d_px_ours': np.round(im.px_ours, 3).tolist(),
+        'filled_joints_ours': filled,
+        'filled_joint_names': [sk.OURS_NAMES[j] for j in filled],
+        'lsp_annotation': {'names': LSP_NAMES, 'x_y_flag': np.round(im.joints14, 4).tolist()},
+    }
+
+
+def write_json(obj, path):
+    with atomic_write(path, 'w') as f:
+        f.write(json_text(obj))
+
+
+def write_index(path, data, done, sheet_name):
+    """index.html: a thumbnail grid of the lifted images, then the skipped and failed ones."""
+    e = html.escape
+    rows = []
+    for im in done:
+        note = (' &middot; filled: %s' % e(', '.join(sk.OURS_NAMES[j] for j in np.where(im.missing)[0]))
+                if im.missing.any() else '')
+        rows.append('<figure><a href="{s}.png"><img src="{s}.png" loading="lazy" alt="{s}"></a>'
+                    '<figcaption>{n} &middot; <a href="{s}.json">json</a>{note}</figcaption></figure>'
+                    .format(s=e(im.stem), n=e(im.name), note=note))
+
+    def table(status):
+        items = [im for im in data.images if im.status == status]
+        if not items:
+            return '<p>none</p>'
+        body = ''.join('<tr><td>%s</td><td>%s</td></tr>' % (e(im.name), e(im.reason)) for im in items)
+        return '<table><tr><th>image</th><th>reason</th></tr>%s</table>' % body
+
+    mode = 'anisotropic x/55, y/90' if data.anisotropic else 'isotropic'
+    page = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>LSP lifted to 3D</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+.grid {{ display: flex; flex-wrap: wrap; gap: 10px; }}
+figure {{ margin: 0; width: 520px; }}
+figure img {{ width: 520px; border: 1px solid #ccc; }}
+figcaption {{ font-size: 12px; color: #333; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; }}
+</style></head><body>
+<h1>LSP lifted to 3D</h1>
+<p>{root} ({layout} layout, {mode} normalisation): lifted {n_ok}, skipped {n_skip}, failed {n_fail}.
+Colours: right limbs vermillion, left limbs blue, torso green; grey dashed joints were not annotated
+and were filled in (lib/data/lsp.py). {sheet}</p>
+<h2>Lifted</h2>
+<div class="grid">
+{rows}
+</div>
+<h2>Skipped</h2>
+{skipped}
+<h2>Failed</h2>
+{failed}
+</body></html>
+""".format(root=e(data.root), layout=e(data.layout), mode=mode, n_ok=len(done),
+           n_skip=data.count('skipped'), n_fail=data.count('failed'), rows='\n'.join(rows) or '<p>none</p>',
+           skipped=table('skipped'), failed=table('failed'),
+           sheet=('Overview: <a href="%s">%s</a>.' % (sheet_name, sheet_name)) if sheet_name else '')
+    with atomic_write(path, 'w') as f:
+        f.write(page)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out_dir = cli_path(args.out)
+    check_writable_dir(out_dir, 'output folder (--out)')
+    cfg = get_default()
+    update_config(cfg, cli_path(args.cfg))
+    root = cli_path(args.lsp_root) if args.lsp_root else default_lsp_root()
+    if not os.path.isfile(os.path.join(root, 'joints.mat')):
+        raise UserError('no joints.mat in the LSP folder', root,
+                        'pass --lsp-root with a folder holding joints.mat and images/')
+    device = select_device(args.gpu)
+    model = load_pose_model(cfg, cli_path(args.pretrain), device,
+                            log=lambda m: print(m, file=sys.stderr))
+    data = load_lsp(root, args.limit, anisotropic=cfg.COMPAT.LSP_ANISOTROPIC,
+                    same_norm=cfg.DATA.USE_SAME_NORM_2D)
+    poses, scales = lift_all(model, data.x_norm, args.batch_size)
+    radius = common_radius(poses)      # one cube for most figures, so they compare
+
+    done, pngs = [], []
+    bar = tqdm(data.images, desc='LSP', unit='img', disable=args.quiet or not sys.stderr.isatty())
+    slot = {k: n for n, k in enumerate(data.usable)}
+    for k, im in enumerate(bar):
+        if im.status != 'ok':
+            continue
+        n = slot[k]
+        try:
+            image = read_image(im.path)
+        except UserError as e:
+            im.status, im.reason = 'failed', e.line()
+            continue
+        title = '%s  (LSP #%d%s)' % (im.name, im.number, '' if scales is None else
+                                     ', scale %.2f' % scales[n])
+        fig = figure_2d_3d(im.px_ours, poses[n], image=image, title=title, missing=im.missing,
+                           radius=max(radius, fit_radius(poses[n] - poses[n][sk.ROOT], minimum=0.25)))
+        png = save_png(fig, os.path.join(out_dir, im.stem + '.png'))
+        write_json(image_record(im, data, poses[n], None if scales is None else scales[n]),
+                   os.path.join(out_dir, im.stem + '.json'))
+        done.append(im)
+        pngs.append(png)
+    bar.close()
+    for im in data.images:
+        if im.status == 'failed':
+            print(im.reason, file=sys.stderr)
+    sheet = None
+    if pngs and args.sheet > 0:
+        sheet = contact_sheet(pngs[:args.sheet], os.path.join(out_dir, 'contact_sheet.png'),
+                              cols=4, thumb=480)
+    write_index(os.path.join(out_dir, 'index.html'), data, done,
+                os.path.basename(sheet) if sheet else None)
+    print('lifted %d, skipped %d, failed %d (%s)' % (len(done), data.count('skipped'),
+                                                    data.count('failed'), os.path.join(out_dir, 'index.html')))
+    return 2 if data.count('failed') else 0
+
+
+if __name__ == '__main__':
+    run_main(main)
