@@ -12,7 +12,7 @@ the command line are relative to the current directory.
 import argparse
 import json
 import os
-import shutil
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,6 +33,7 @@ from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_c
                                   load_state_strict, pose_state_dict, save_checkpoint)
 from lib.utils.errors import UserError, run_main  # noqa: E402
 from lib.utils.runtime import StopFlag, cfg_path, cli_path, make_logger, select_device, timestamp  # noqa: E402
+from lib.utils.safe_io import atomic_copy, atomic_write, remove_stale_temps  # noqa: E402
 from lib.utils.safe_io import check_writable_dir as check_writable  # noqa: E402
 
 PATH_KEYS = ('DATA_DIR', 'OUTPUT_DIR', 'LOG_DIR', 'TRAIN.LIFTER_PRETRAIN_PATH')
@@ -130,7 +131,7 @@ class _Lifter(torch.nn.Module):
 def main(argv=None):
     args = parse_args(argv)
     cfg, stem = setup_config(args)
-    rank, world = dist.init()
+    rank, world = dist.init(cpu=str(args.gpu).strip().startswith('-'))   # gloo for --gpu -1
     out_dir = os.path.join(cfg.OUTPUT_DIR, stem)
     if rank == 0:
         check_writable(out_dir, 'output folder (OUTPUT_DIR)')
@@ -143,6 +144,9 @@ def main(argv=None):
     torch.backends.cudnn.benchmark = cfg.CUDNN.BENCHMARK
     torch.backends.cudnn.deterministic = cfg.CUDNN.DETERMINISTIC
     torch.backends.cudnn.enabled = cfg.CUDNN.ENABLED
+    if cfg.CUDNN.DETERMINISTIC and device.type == 'cuda':   # bitwise-repeatable GPU runs, slower
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
     # --- evaluation only -------------------------------------------------
     if args.eval:
@@ -161,6 +165,16 @@ def main(argv=None):
         return 0
 
     # --- training --------------------------------------------------------
+    ckpt_path = os.path.join(out_dir, 'checkpoint.pth.tar')
+    if args.resume is not None:
+        resume_path = ckpt_path if args.resume == 'auto' else cli_path(args.resume)
+        if not os.path.isfile(resume_path):
+            raise UserError('nothing to resume: no checkpoint', resume_path,
+                            'start without --resume, or pass --resume PATH to a checkpoint.pth.tar')
+    if rank == 0:
+        check_writable(cfg.LOG_DIR, 'log folder (LOG_DIR)')
+        if remove_stale_temps(out_dir, 'checkpoint.pth.tar'):
+            log.info('removed temporary files of an interrupted checkpoint write in %s' % out_dir)
     splits = load_splits(cfg, cfg.DATA_DIR)
     for name, s in splits.items():
         log.info('%s: %d frames from %s%s' % (name, len(s), s.source,
@@ -169,35 +183,60 @@ def main(argv=None):
     state = TrainState(cfg, device, rank, world)
     if warm is not None:
         warm_start(state.model, warm[0], warm[1], cfg.TRAIN.LIFTER_PRETRAIN_PATH, log)
-    train = TensorSplit.from_split(splits['train'], cfg, device, train=True)
+    train = TensorSplit.from_split(splits.pop('train'), cfg, device, train=True)   # frees the float64 copy
     test = TensorSplit.from_split(splits['test'], cfg, device, train=False)
-    ckpt_path = os.path.join(out_dir, 'checkpoint.pth.tar')
     if args.resume is not None:
-        path = ckpt_path if args.resume == 'auto' else cli_path(args.resume)
-        state.restore(load_checkpoint(path), path)
-        log.info('resumed from %s at epoch %d, step %d' % (path, state.epoch, state.step))
+        ck = load_checkpoint(resume_path)
+        state.restore(ck, resume_path)
+        log.info('resumed from %s at epoch %d, step %d' % (resume_path, state.epoch, state.step))
+        changed = config_changes(ck.get('config'), to_dict(cfg))
+        if changed:
+            log.warning('warning: resuming with settings that differ from the checkpoint\'s (the run will '
+                        'not repeat an uninterrupted one exactly): %s' % ', '.join(changed[:8]) +
+                        (' ...' if len(changed) > 8 else ''))
+        del ck
+        if state.epoch >= cfg.TRAIN.NUM_EPOCHS:
+            log.info('the run is complete (%d of %d epochs): nothing to resume; raise TRAIN.NUM_EPOCHS '
+                     'to train longer' % (state.epoch, cfg.TRAIN.NUM_EPOCHS))
     if rank == 0:
         from tensorboardX import SummaryWriter
         state.writer = SummaryWriter(os.path.join(cfg.LOG_DIR, '%s_%s' % (stem, timestamp())))
-        with open(os.path.join(out_dir, 'config.yaml'), 'w') as f:
+        with atomic_write(os.path.join(out_dir, 'config.yaml'), 'w') as f:
             yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
     dist.wrap(state)
 
     def save(last=None):
         if rank == 0:
+            if not state.finite():                     # never replace a good checkpoint with NaNs
+                log.warning('warning: non-finite weights at step %d: not overwriting %s'
+                            % (state.step, ckpt_path))
+                return
             save_checkpoint(state.checkpoint(last), ckpt_path)
+
+    def stopped():
+        save()
+        sig = 'SIGINT' if stop.signum == signal.SIGINT else 'SIGTERM'
+        log.warning('%s: stopped in epoch %d after %d of its steps (step %d); checkpoint saved to %s. '
+                    'Resume with: python tools/main.py --cfg %s --resume (and the same other options)' % (
+                        sig, state.epoch + 1, state.step_in_epoch, state.step, ckpt_path, args.cfg))
+        if state.writer is not None:
+            state.writer.close()
+        dist.finish()
+        return 130 if stop.signum == signal.SIGINT else 143
 
     res = None
     with StopFlag() as stop:
         for epoch in range(state.epoch, cfg.TRAIN.NUM_EPOCHS):
+            if stop():                                 # a signal at an epoch boundary (e.g. in eval)
+                return stopped()
             sch = T.scheme(cfg, epoch)
             if sch not in ('adv', 'supervised') and state.opt_phase != 'method' and \
                     cfg.TRAIN.WARM_START_EPOCHS and epoch >= cfg.TRAIN.WARM_START_EPOCHS:
                 state.build_optimizers('method')     # the warm start ends: fresh optimisers
                 log.info('epoch %d: warm start over, training the full method' % epoch)
-            if state.step_in_epoch == 0:
-                if cfg.DATA.REDRAW_ROT_EVERY_EPOCH and epoch > 0:
-                    train.redraw_rotations(cfg, cfg.RANDOM_SEED + epoch)
+            if cfg.DATA.REDRAW_ROT_EVERY_EPOCH and epoch > 0:   # also when resuming mid-epoch
+                train.redraw_rotations(cfg, cfg.RANDOM_SEED + epoch)
+            if state.step_in_epoch == 0:                # (a mid-epoch resume already stepped it)
                 if cfg.COMPAT.SCHEDULER_STEP_FIRST:
                     for s in state.sched:
                         s.step()
@@ -208,19 +247,22 @@ def main(argv=None):
             try:
                 status = T.train_epoch(state, train, cfg, epoch, bar, log, stop, on_checkpoint=save)
             except T.NonFiniteLoss as e:
-                save()
-                raise UserError(str(e), ckpt_path,
-                                'the last good state is saved there; lower TRAIN.POSE_LR, check the data, '
-                                'or set TRAIN.NONFINITE: skip') from None
+                if state.finite():                     # the step was not taken: the last good state
+                    save()
+                    kept = 'the last good state is saved'
+                else:                                  # weights already broken: keep the older file
+                    kept = 'the weights are non-finite, ' + ('the previous checkpoint is kept'
+                                                             if os.path.isfile(ckpt_path) else
+                                                             'no checkpoint was written')
+                if state.writer is not None:
+                    state.writer.close()
+                raise UserError('%s (epoch %d); %s' % (e, epoch + 1, kept), ckpt_path,
+                                'lower TRAIN.POSE_LR or the loss weights, check the data, or set '
+                                'TRAIN.NONFINITE: skip; then --resume') from None
             finally:
                 bar.close()
             if status == 'stopped':
-                save()
-                sig = 'SIGINT' if stop.signum == 2 else 'SIGTERM'
-                log.warning('%s: stopped at epoch %d step %d; checkpoint saved to %s. Resume with: '
-                            'python tools/main.py --cfg %s --resume' % (sig, epoch, state.step, ckpt_path, args.cfg))
-                dist.finish()
-                return 130 if stop.signum == 2 else 143
+                return stopped()
             if not cfg.COMPAT.SCHEDULER_STEP_FIRST:
                 for s in state.sched:
                     s.step()
@@ -246,18 +288,18 @@ def main(argv=None):
                     state.epoch_seconds))
                 save(last)
                 if is_best and rank == 0:
-                    shutil.copyfile(ckpt_path, os.path.join(out_dir, 'model_best.pth.tar'))
+                    atomic_copy(ckpt_path, os.path.join(out_dir, 'model_best.pth.tar'))
             else:
                 save(last)
-            if stop():
-                continue
+            if stop() and epoch < cfg.TRAIN.NUM_EPOCHS - 1:
+                return stopped()
     if state.writer is not None:
         state.writer.close()
     if rank == 0 and res is not None:
         res.update({'best_P-MPJPE_during_training': state.best['P-MPJPE'],
                     'best_MPJPE_during_training': state.best['MPJPE'], 'history': state.history,
                     'skipped_steps': state.skipped})
-        with open(os.path.join(out_dir, 'results.json'), 'w') as f:
+        with atomic_write(os.path.join(out_dir, 'results.json'), 'w') as f:
             json.dump(res, f, indent=2)
         log.info(format_table(res, 'final model, %d test poses' % res['num_poses']))
         log.info('best during training: P-MPJPE %.2f (epoch %d), MPJPE %.2f' % (
@@ -265,12 +307,37 @@ def main(argv=None):
         log.info('results: %s' % os.path.join(out_dir, 'results.json'))
     if rank == 0 and args.save_final:
         dst = cli_path(args.save_final)
-        os.makedirs(os.path.dirname(dst) or '.', exist_ok=True)
-        shutil.copyfile(ckpt_path, dst + '.tmp')
-        os.replace(dst + '.tmp', dst)
+        try:
+            atomic_copy(ckpt_path, dst)
+        except OSError as e:
+            raise UserError('cannot write the final checkpoint (%s)' % (e.strerror or e), dst,
+                            'choose a writable --save-final path') from None
         log.info('final checkpoint copied to %s' % dst)
     dist.finish()
     return 0
+
+
+_NOT_COMPARED = {'GPU', 'OUTPUT_DIR', 'LOG_DIR', 'DATA_DIR', 'DATA.TRAIN_PATH', 'DATA.VALID_PATH',
+                 'TRAIN.PRETRAIN_LIFTER', 'TRAIN.LIFTER_PRETRAIN_PATH', 'PRINT_INFO', 'PRINT_INTERVAL',
+                 'NUM_WORKERS', 'TRAIN.CHECKPOINT_EVERY', 'TRAIN.NUM_EPOCHS'}
+
+
+def config_changes(old, new):
+    """'KEY old -> new' for every setting (paths and the like aside) that differs."""
+    if not isinstance(old, dict):
+        return []
+
+    def flat(d, prefix=''):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, prefix + k + '.'))
+            else:
+                out[prefix + k] = v
+        return out
+    a, b = flat(old), flat(new)
+    return ['%s %r -> %r' % (k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+            if k not in _NOT_COMPARED and a.get(k) != b.get(k)]
 
 
 def run_eval(state, test, split, cfg, out_dir, rank):
@@ -280,7 +347,7 @@ def run_eval(state, test, split, cfg, out_dir, rank):
         res['ema'] = {k: ema[k] for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale',
                                           'MPJPE_batchmean', 'P-MPJPE_batchmean')}
         if rank == 0:
-            with open(os.path.join(out_dir, 'results.json'), 'w') as f:
+            with atomic_write(os.path.join(out_dir, 'results.json'), 'w') as f:
                 json.dump(res, f, indent=2)
     return res
 

@@ -153,7 +153,7 @@ _C.VIS.SCALE_MID_NUM_SEQ = 3
 
 _C.CUDNN = edict()
 _C.CUDNN.BENCHMARK = True
-_C.CUDNN.DETERMINISTIC = False
+_C.CUDNN.DETERMINISTIC = False   # on CUDA also torch.use_deterministic_algorithms (docs/RELIABILITY.md)
 _C.CUDNN.ENABLED = True
 
 # keys the original accepted and never used (ORIGINAL_CODE.md 8.17): accepted, ignored

@@ -6,8 +6,11 @@ and the counters.  ``checkpoint()`` / ``restore()`` round-trip all of it, so
 ``--resume`` continues a run exactly (RNG states included).
 """
 import contextlib
+import importlib.util
+import os
 import random
 import re
+import shutil
 import warnings
 
 import numpy as np
@@ -41,6 +44,7 @@ class TrainState:
         self.Dt = get_discriminator(cfg, True).to(device)
         self.fwd_model = self.model
         self.ema = EMA(self.model, cfg.TRAIN.EMA_DECAY) if cfg.TRAIN.EMA_DECAY > 0 else None
+        self.compiled = cfg.TRAIN.COMPILE and compile_models(device, self.model, self.D, self.Dt)
         self.gen = torch.Generator(device=device)
         self.gen.manual_seed(int(cfg.RANDOM_SEED))
         self.epoch = 0            # next epoch to run
@@ -68,9 +72,17 @@ class TrainState:
             self.opt_g, self.opt_d, self.opt_dt = (dist.GradSync(self.opt_g), dist.GradSync(self.opt_d),
                                                    dist.GradSync(self.opt_dt))
 
+    def finite(self):
+        """True when every weight of the models is finite (a state worth saving)."""
+        with torch.no_grad():
+            return all(bool(torch.isfinite(p).all()) for m in (self.model, self.D, self.Dt)
+                       for p in m.parameters())
+
     def autocast(self):
-        if self.cfg.TRAIN.AMP and self.device.type == 'cuda':
-            return torch.autocast('cuda', dtype=torch.bfloat16)
+        """TRAIN.AMP: bf16 autocast of the training forward passes (on CUDA; on a CPU too, where
+        it pays only with native bf16 instructions, e.g. AVX512-BF16 or AMX)."""
+        if self.cfg.TRAIN.AMP and self.device.type in ('cuda', 'cpu'):
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def eval_model(self):
@@ -93,9 +105,14 @@ class TrainState:
             'train_state': {'epoch': self.epoch, 'step': self.step, 'gan_step': self.gan_step,
                             'step_in_epoch': self.step_in_epoch, 'skipped': self.skipped,
                             'best': dict(self.best), 'opt_phase': self.opt_phase,
-                            'history': list(self.history)},
+                            'history': list(self.history),
+                            # COMPAT.FROZEN_KEEP_MOMENTUM keeps zeroed .grad tensors between steps,
+                            # and Adam moves every parameter that has one: remember which do
+                            'grad_present': [n for n, p in self.model.named_parameters()
+                                             if p.grad is not None]},
             'rng': {'torch': torch.get_rng_state(), 'gen': self.gen.get_state(),
-                    'numpy': _np_state_to_tensors(), 'cuda': _cuda_states()},
+                    'numpy': _np_state_to_tensors(), 'cuda': _cuda_states(),
+                    'python': random.getstate()},
         }
         if self.ema is not None:
             ck['ema_state_dict'] = self.ema.state_dict()
@@ -103,35 +120,96 @@ class TrainState:
 
     def restore(self, ck, path):
         from lib.utils.checkpoint import load_state_strict, pose_state_dict
+        from lib.utils.errors import UserError
+        fix = 'resume from output/<cfg>/checkpoint.pth.tar written by this project'
         load_state_strict(self.model, pose_state_dict(ck, path), path)
         ts = ck.get('train_state')
-        if ts is None:
-            from lib.utils.errors import UserError
+        if not isinstance(ts, dict):
             raise UserError('checkpoint has no training state to resume from', path,
-                            'resume from output/<cfg>/checkpoint.pth.tar written by this project')
+                            fix + ' (use --pretrain to warm-start from weights only)')
+        need = ('discriminator_state_dict', 'temp_discriminator_state_dict', 'optimizer_g', 'optimizer_d',
+                'optimizer_d_temp', 'scheduler_g', 'scheduler_d', 'scheduler_d_temp', 'rng')
+        missing = [k for k in need if k not in ck] + \
+            ['train_state.' + k for k in ('epoch', 'step', 'gan_step', 'step_in_epoch', 'skipped', 'best')
+             if k not in ts]
+        if missing:
+            raise UserError('checkpoint misses %s' % ', '.join(missing), path, fix)
         if ts.get('opt_phase') and ts['opt_phase'] != self.opt_phase:
             self.build_optimizers(ts['opt_phase'])
         load_state_strict(self.D, ck['discriminator_state_dict'], path, 'discriminator')
         load_state_strict(self.Dt, ck['temp_discriminator_state_dict'], path, 'temporal discriminator')
-        self.opt_g.load_state_dict(ck['optimizer_g'])
-        self.opt_d.load_state_dict(ck['optimizer_d'])
-        self.opt_dt.load_state_dict(ck['optimizer_d_temp'])
-        for s, k in zip(self.sched, ('scheduler_g', 'scheduler_d', 'scheduler_d_temp')):
-            s.load_state_dict(ck[k])
-        if self.ema is not None and 'ema_state_dict' in ck:
-            self.ema.load_state_dict(ck['ema_state_dict'])
+        try:
+            self.opt_g.load_state_dict(ck['optimizer_g'])
+            self.opt_d.load_state_dict(ck['optimizer_d'])
+            self.opt_dt.load_state_dict(ck['optimizer_d_temp'])
+            for s, k in zip(self.sched, ('scheduler_g', 'scheduler_d', 'scheduler_d_temp')):
+                s.load_state_dict(ck[k])
+            if self.ema is not None and 'ema_state_dict' in ck:
+                self.ema.load_state_dict(ck['ema_state_dict'])
+        except (ValueError, KeyError, RuntimeError, TypeError) as e:
+            raise UserError('optimiser / scheduler / EMA state does not fit this run (%s)'
+                            % str(e).split('\n')[0][:120], path,
+                            'resume with the config the checkpoint was written with') from None
         self.epoch, self.step, self.gan_step = ts['epoch'], ts['step'], ts['gan_step']
         self.step_in_epoch, self.skipped = ts['step_in_epoch'], ts['skipped']
         self.best, self.history = dict(ts['best']), list(ts.get('history', []))
+        if ts.get('grad_present') is not None:
+            present = set(ts['grad_present'])
+            for n, p in self.model.named_parameters():
+                p.grad = torch.zeros_like(p) if n in present else None
         rng = ck['rng']
         torch.set_rng_state(rng['torch'])
-        self.gen.set_state(rng['gen'])
+        try:
+            self.gen.set_state(rng['gen'])
+        except (RuntimeError, ValueError, TypeError):   # e.g. a GPU run resumed on the CPU
+            warnings.warn('the checkpoint\'s sampling RNG is of another device type: reseeding it, so '
+                          'the resumed run will not repeat the original exactly')
+            self.gen.manual_seed(int(self.cfg.RANDOM_SEED) * 100003 + int(self.step))
         _np_state_from_tensors(rng['numpy'])
+        if rng.get('python') is not None:
+            random.setstate(_as_tuple(rng['python']))
         if rng.get('cuda') is not None and torch.cuda.is_available():
             try:
                 torch.cuda.set_rng_state_all(rng['cuda'])
             except (RuntimeError, ValueError):
                 pass
+
+
+COMPILE_BACKEND = 'inductor'     # torch.compile's backend for TRAIN.COMPILE (tests use 'aot_eager')
+
+
+def compile_unavailable(device):
+    """Why ``torch.compile`` (inductor) cannot run on ``device`` here, or None when it can."""
+    if device.type == 'cuda':
+        if importlib.util.find_spec('triton') is None:
+            return 'the triton package is not installed'
+        return None
+    cxx = os.environ.get('CXX') or shutil.which('g++') or shutil.which('c++') or shutil.which('clang++')
+    if not cxx:
+        return 'no C++ compiler (g++, c++ or clang++ on PATH, or $CXX) for its CPU code'
+    return None
+
+
+def compile_models(device, *modules):
+    """TRAIN.COMPILE: compile each module's forward in place (``nn.Module.compile``).
+
+    In place, so state-dict keys, attribute access (``model.scaler``, the
+    adv-phase bypass) and checkpoints are unchanged; the inference path
+    (``PoseModel.lift``) stays eager.  Where inductor cannot run (no C++ compiler
+    on a CPU machine, no triton on CUDA) it warns once and trains without it.
+    Returns whether the modules were compiled.
+    """
+    why = compile_unavailable(device) if COMPILE_BACKEND == 'inductor' else None
+    if why:
+        warnings.warn('TRAIN.COMPILE: torch.compile cannot run here (%s); training without it' % why)
+        return False
+    for m in modules:
+        m.compile(backend=COMPILE_BACKEND)
+    return True
+
+
+def _as_tuple(x):
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
 def _np_state_to_tensors():

@@ -23,6 +23,7 @@ from lib.core import loss as L
 from lib.data.batches import supervised_target
 from lib.data.skeleton import ROOT
 from lib.models.discriminator import temporal_input
+from lib.utils import distributed as dist
 
 
 class NonFiniteLoss(Exception):
@@ -204,7 +205,9 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
                 on_checkpoint=None):
     """Run (the rest of) one epoch.  ``state`` holds models, optimisers and counters.
 
-    Returns 'done', or 'stopped' when ``stop_flag()`` asked to stop between steps.
+    Returns 'done', or 'stopped' when ``stop_flag()`` asked to stop: checked after each step
+    (never before the first, so a stopped epoch has ``step_in_epoch > 0``; the caller checks
+    at epoch boundaries).
     """
     model, D, Dt = state.model, state.D, state.Dt
     scheme_name = scheme(cfg, epoch)
@@ -219,8 +222,6 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
     keep_momentum = cfg.COMPAT.FROZEN_KEEP_MOMENTUM
     t0 = time.time()
     for k in range(state.step_in_epoch, n_steps):
-        if stop_flag is not None and stop_flag():
-            return 'stopped'
         idx = perm[k * B:(k + 1) * B]
         batch = data.batch(idx, cfg, state.gen, need_nb, need_far, need_gt=(scheme_name == 'supervised'))
         phase, lifter_on, scaler_on = phase_of_step(cfg, scheme_name, state.step)
@@ -229,14 +230,16 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
         with state.autocast():
             terms = generator_losses(state.fwd_model, D, Dt, batch, cfg, phase, scheme_name)
             loss = sum(w * v for w, v in terms.values())
-        if not torch.isfinite(loss):
-            bad = next((n for n, (w, v) in terms.items() if not torch.isfinite(v)), 'total')
-            if cfg.TRAIN.NONFINITE == 'skip':
+        if dist.any_rank(not torch.isfinite(loss)):   # under torchrun: all ranks skip / stop together
+            bad = next((n for n, (w, v) in terms.items() if not torch.isfinite(w * v).all()), 'total')
+            if cfg.TRAIN.NONFINITE == 'skip' and state.finite():   # broken weights: no use skipping
                 state.skipped += 1
                 if logger:
                     logger.warning('skipped step %d: loss term %r is not finite' % (state.step, bad))
                 state.step += 1
                 state.step_in_epoch = k + 1
+                if stop_flag is not None and stop_flag() and k < n_steps - 1:
+                    return 'stopped'
                 continue
             raise NonFiniteLoss(bad, state.step)
         state.opt_g.zero_grad(set_to_none=not keep_momentum)
@@ -273,6 +276,10 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
         if on_checkpoint is not None and cfg.TRAIN.CHECKPOINT_EVERY and \
                 state.step % cfg.TRAIN.CHECKPOINT_EVERY == 0 and k < n_steps - 1:
             on_checkpoint()
+        # a signal finishes the current step; the last step of an epoch also finishes the
+        # epoch (evaluation, scheduler), and the caller stops at the epoch boundary
+        if stop_flag is not None and stop_flag() and k < n_steps - 1:
+            return 'stopped'
     state.epoch_seconds = time.time() - t0
     return 'done'
 

@@ -94,7 +94,14 @@ class PoseSplit:
     @property
     def action_group(self):
         """Action names without the take number ("Directions 1" -> "Directions")."""
-        return np.array([re.sub(r'[ _]\d+$', '', str(a)) for a in self.action])
+        a = np.asarray(self.action)
+        if len(a) == 0:
+            return a.astype(str)
+        change = np.ones(len(a), bool)               # one regex per run of equal names
+        change[1:] = a[1:] != a[:-1]
+        starts = np.flatnonzero(change)
+        names = np.array([re.sub(r'[ _]\d+$', '', str(x)) for x in a[starts]])
+        return np.repeat(names, np.diff(np.append(starts, len(a))))
 
 
 def normalise_2d(px, same_norm=True, factor=None):
@@ -259,6 +266,9 @@ def load_splits(cfg, data_dir, which=('train', 'test')):
     """Read the splits named by the config (``which``: 'train' and/or 'test')."""
     name = cfg.DATA.DATASET_NAME
     fmt = cfg.DATA.FORMAT
+    if not os.path.isdir(data_dir):
+        raise UserError('data folder not found', data_dir,
+                        'set DATA_DIR (or --data_dir) to the folder with the data files')
     h5_train, h5_test = h5_paths(data_dir, name, cfg.DEBUG)
     p3, p2 = npz_paths(data_dir, name, cfg.USE_GT)
     if fmt == 'auto':
@@ -267,9 +277,6 @@ def load_splits(cfg, data_dir, which=('train', 'test')):
         elif os.path.isfile(p3) or os.path.isfile(p2):
             fmt = 'npz'
         else:
-            if not os.path.isdir(data_dir):
-                raise UserError('data folder not found', data_dir,
-                                'set DATA_DIR (or --data_dir) to the folder with the data files')
             raise UserError('no data for dataset %r: looked for %s, %s and %s'
                             % (name, os.path.basename(h5_train), os.path.basename(p3),
                                os.path.basename(p2)), data_dir, WHERE_TO_GET)

@@ -6,6 +6,8 @@ raises :class:`UserError`.  Entry points catch it, print one line
     error: <what> (<where>): <how to fix>
 
 and exit with code 2.  Bugs are not wrapped: they keep their traceback.
+Ctrl-C outside the training loop (which saves and exits by itself) prints
+``interrupted`` and exits with 130.
 """
 import sys
 
@@ -41,4 +43,7 @@ def run_main(main, argv=None):
     except UserError as e:
         print(e.line(), file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:          # Ctrl-C outside training, or a second one during it
+        print('interrupted', file=sys.stderr)
+        sys.exit(130)
     sys.exit(rc or 0)

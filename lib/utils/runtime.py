@@ -86,7 +86,10 @@ class StopFlag:
         self.signum = signum
 
     def __call__(self):
-        return self.signum is not None
+        """Whether to stop.  Under torchrun, true on every rank once any rank got a signal
+        (a collective: all ranks call it at the same points), so that all stop at one step."""
+        from lib.utils import distributed as dist
+        return dist.any_rank(self.signum is not None)
 
     def __exit__(self, *a):
         for s, h in self._old.items():
