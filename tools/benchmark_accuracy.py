@@ -36,6 +36,11 @@ VARIANTS = {
     'adv': ('bench_adv.yaml', [], False),
     'best': ('bench_best.yaml', [], True),
     'supervised': ('bench_supervised.yaml', [], False),
+    # best as the original computes its bone loss (bone vectors): the scale collapses, see README
+    'best_bone_vectors': ('bench_best.yaml', ['COMPAT.BONE_LOSS', 'vectors'], True),
+    # adv trained as long as adv + best, the control for the warm start
+    'adv_continued': ('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_NEW_TEMP', 'false',
+                                          'TRAIN.USE_CYCLE', 'false'], True),
     # ablation over the parts of best (all warm-started from the same adv run)
     'scaler_only': ('bench_best.yaml', ['TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.SCALE_LOSS_WEIGHTS', '[0.0, 0.0]'], True),
     'scaler_kl': ('bench_best.yaml', ['TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.SCALE_LOSS_WEIGHTS', '[0.001, 0.0]'], True),
@@ -45,8 +50,6 @@ VARIANTS = {
     'dreal_scaled': ('bench_best.yaml', ['TRAIN.DIS_REAL_SCALED', 'true'], True),
     'best_fixed': ('bench_best.yaml', ['COMPAT.ALTERNATE_OFF_BY_ONE', 'false', 'COMPAT.INVERSE_ROT_TILTED_AXIS', 'true',
                                        'COMPAT.TMC_FRAME', 'rotate_motion'], True),
-    'adv_continued': ('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_NEW_TEMP', 'false',
-                                          'TRAIN.USE_CYCLE', 'false'], True),
 }
 
 
@@ -91,9 +94,12 @@ def format_summary(summary, reference='adv'):
     return '\n'.join(lines)
 
 
-def run(cmd, log_path):
+def run(cmd, log_path, threads=0):
+    env = dict(os.environ)
+    if threads:
+        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
     with open(log_path, 'w') as log:
-        r = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        r = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
     if r.returncode != 0:
         tail = open(log_path).read().strip().splitlines()[-1:] or ['?']
         raise UserError('a benchmark run failed (%s)' % tail[0], log_path, 'see the log')
@@ -110,6 +116,9 @@ def main(argv=None):
     p.add_argument('--variants', nargs='+', default=['adv', 'best', 'supervised'], choices=sorted(VARIANTS))
     p.add_argument('--fps', type=int, default=50)
     p.add_argument('--gpu', default='-1')
+    p.add_argument('--threads', type=int, default=0,
+                   help='CPU threads per training run (OMP_NUM_THREADS); 0 = PyTorch default. Use 1 when '
+                        'running several benchmarks side by side on few cores')
     p.add_argument('--opts', nargs=argparse.REMAINDER, default=[], help='extra KEY VALUE for every run')
     a = p.parse_args(argv)
     out = cli_path(a.out)
@@ -137,7 +146,7 @@ def main(argv=None):
                 t0 = time.time()
                 print('seed %d: training %s' % (seed, v), flush=True)
                 os.makedirs(run_dir, exist_ok=True)
-                run(cmd, os.path.join(run_dir, 'run.log'))
+                run(cmd, os.path.join(run_dir, 'run.log'), a.threads)
                 res = json.load(open(res_path))
                 res['seconds'] = time.time() - t0
                 with open(res_path, 'w') as f:

@@ -269,7 +269,7 @@ def main(argv=None):
             state.epoch, state.step_in_epoch = epoch + 1, 0
             last = {}
             if cfg.EVAL.EVERY_EPOCH or epoch == cfg.TRAIN.NUM_EPOCHS - 1:
-                res = run_eval(state, test, splits['test'], cfg, out_dir, rank)
+                res = run_eval(state, test, splits['test'], cfg, out_dir, rank, epoch)
                 last = res
                 entry = {'epoch': epoch, 'MPJPE': res['MPJPE'], 'P-MPJPE': res['P-MPJPE'],
                          'N-MPJPE': res['N-MPJPE'], 'seconds': round(state.epoch_seconds, 2)}
@@ -340,10 +340,14 @@ def config_changes(old, new):
             if k not in _NOT_COMPARED and a.get(k) != b.get(k)]
 
 
-def run_eval(state, test, split, cfg, out_dir, rank):
-    res = evaluate(state.model, test, split, cfg, out_dir if rank == 0 else None, write=(rank == 0))
+def run_eval(state, test, split, cfg, out_dir, rank, epoch):
+    """Evaluate the model as it is trained at ``epoch``: during the adv warm start the
+    scaler is not part of the model yet (s = 1), so it is bypassed here too."""
+    warm = T.scheme(cfg, epoch) == 'adv' and state.model.scaler is not None
+    view = (lambda m: T._NoScaler(m)) if warm else (lambda m: m)
+    res = evaluate(view(state.model), test, split, cfg, out_dir if rank == 0 else None, write=(rank == 0))
     if state.ema is not None:
-        ema = evaluate(state.ema.module, test, split, cfg, None, write=False)
+        ema = evaluate(view(state.ema.module), test, split, cfg, None, write=False)
         res['ema'] = {k: ema[k] for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale',
                                           'MPJPE_batchmean', 'P-MPJPE_batchmean')}
         if rank == 0:
