@@ -115,8 +115,8 @@ _C.TRAIN.BOUND_ELEV = 3.1415926 / 9
 _C.TRAIN.SUPERVISED = False       # new: L2 on 3D (a ceiling, METHOD.md 6), no cycle / GAN
 _C.TRAIN.EMA_DECAY = 0.0          # new: EMA of the pose model's weights, 0 = off
 _C.TRAIN.NONFINITE = 'stop'       # new: 'stop' (save last good state, exit) | 'skip' the batch
-_C.TRAIN.AMP = False              # new: bf16 autocast on CUDA
-_C.TRAIN.COMPILE = False          # new: torch.compile the pose model
+_C.TRAIN.AMP = False              # new: bf16 autocast of the training forwards (CUDA or CPU)
+_C.TRAIN.COMPILE = False          # new: torch.compile the pose model and discriminators (in place)
 _C.TRAIN.DIS_REAL_SCALED = False  # new: D's real samples are the scaled 2D the lifter sees
 _C.TRAIN.MAX_STEPS_PER_EPOCH = 0  # new: cap the steps of an epoch (0 = a full pass)
 _C.TRAIN.CHECKPOINT_EVERY = 0     # new: also save checkpoint.pth.tar every N steps (0 = per epoch)

@@ -43,7 +43,9 @@ class TensorSplit:
         rot = None
         if train:
             rot = t(sampling.fixed_rotations(len(split), cfg.TRAIN.BOUND_AZIM, cfg.TRAIN.BOUND_ELEV))
-        return cls(t(x), t(split.pose_3d), t(split.seq_start, torch.long),
+        # the training split's 3D is read only by the supervised reference: not kept otherwise
+        gt = t(split.pose_3d) if (not train or cfg.TRAIN.SUPERVISED) else None
+        return cls(t(x), gt, t(split.seq_start, torch.long),
                    t(split.index_in_seq, torch.long), t(split.seqlen, torch.long), rot, k)
 
     def redraw_rotations(self, cfg, seed):

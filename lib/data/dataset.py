@@ -76,19 +76,23 @@ class PoseSplit:
             self.num_dropped = int(bad.sum())
         if len(self) == 0:
             raise UserError('no usable frames', self.source, 'check the data files and the subject split')
-        key = np.char.add(np.char.add(self.subject.astype(str), '/'),
-                          np.char.add(self.action.astype(str), np.char.add('/', self.camera.astype(str))))
-        change = np.ones(len(key), bool)
-        change[1:] = key[1:] != key[:-1]
+        n = len(self)
+        change = np.zeros(n, bool)                   # column by column: no per-frame string keys
+        change[0] = True
+        for col in (self.subject, self.action, self.camera):
+            col = np.asarray(col)
+            change[1:] |= col[1:] != col[:-1]
         starts = np.flatnonzero(change)
-        _, first = np.unique(key, return_index=True)
-        if len(first) != len(starts):
+        key = np.char.add(np.char.add(np.asarray(self.subject)[starts].astype(str), '/'),
+                          np.char.add(np.asarray(self.action)[starts].astype(str),
+                                      np.char.add('/', np.asarray(self.camera)[starts].astype(str))))
+        if len(np.unique(key)) != len(starts):       # a sequence split over several blocks
             raise UserError('sequences are not stored contiguously', self.source,
                             'store each (subject, action, camera) sequence in one block, in frame order')
-        lens = np.diff(np.append(starts, len(key)))
+        lens = np.diff(np.append(starts, n))
         self.seq_start = np.repeat(starts, lens)
         self.seqlen = np.repeat(lens, lens)
-        self.index_in_seq = np.arange(len(key)) - self.seq_start
+        self.index_in_seq = np.arange(n) - self.seq_start
         return self
 
     @property
@@ -112,17 +116,20 @@ def normalise_2d(px, same_norm=True, factor=None):
     head-root distance is 0.1 (``USE_SAME_NORM_2D``), or divide each frame by
     its own head-root distance (times 0.1).  Pass ``factor`` to reuse a k.
     """
-    x = np.empty(px.shape, np.float64)
+    x = np.empty(px.shape, np.float64)               # in place below: one float64 copy at a time
     x[..., 0] = (px[..., 0] - CENTER_U) / FOCAL
     x[..., 1] = (px[..., 1] - CENTER_V) / FOCAL
-    x = x - x[:, sk.ROOT:sk.ROOT + 1]
+    x -= x[:, sk.ROOT:sk.ROOT + 1].copy()
     x[:, sk.ROOT] = 1e-5
     dist = np.linalg.norm(x[:, sk.HEAD] - x[:, sk.ROOT], axis=-1)
     if same_norm:
         if factor is None:
             factor = HEAD_ROOT_2D / dist.mean()
-        return (x * factor).astype(np.float32), float(factor)
-    return (x / (dist[:, None, None] + 1e-8) * HEAD_ROOT_2D).astype(np.float32), None
+        x *= factor
+        return x.astype(np.float32), float(factor)
+    x /= dist[:, None, None] + 1e-8
+    x *= HEAD_ROOT_2D
+    return x.astype(np.float32), None
 
 
 def head_root_length(pose_3d):
