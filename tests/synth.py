@@ -8,7 +8,7 @@ import os
 import h5py
 import numpy as np
 
-from lib.data.camera import CAMERA_IDS, get_cameras, project_to_2d, world_to_camera
+from lib.data.camera import get_cameras, project_to_2d, world_to_camera
 
 # v3d order: Hip RHip RKnee RAnkle LHip LKnee LAnkle Spine Thorax Neck Head LSh LElb LWri RSh RElb RWri
 TEMPLATE = np.array([

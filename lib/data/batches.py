@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 
 from lib.data import sampling
-from lib.data.dataset import head_root_length, normalise_2d
+from lib.data.dataset import normalise_2d
 from lib.data.skeleton import ROOT
 
 

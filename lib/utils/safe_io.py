@@ -141,6 +141,27 @@ def _umask():
     return mask
 
 
+@contextmanager
+def atomic_path(path, suffix='.tmp'):
+    """Like :func:`atomic_write`, for writers that need a file *name* (e.g. matplotlib's
+    animation writers): yields a temporary path next to ``path``, renamed over it on success."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp made it 0600
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def atomic_copy(src, dst):
     """Copy ``src`` to ``dst`` through :func:`atomic_write` (``dst`` is never half-written)."""
     import shutil

@@ -21,7 +21,6 @@ file is written atomically (a temporary file in the target folder, renamed).
 """
 import io
 import os
-import tempfile
 
 import numpy as np
 from matplotlib import patheffects
@@ -31,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from lib.data import skeleton as sk
-from lib.utils.safe_io import atomic_write
+from lib.utils.safe_io import atomic_path, atomic_write
 
 RIGHT_COLOUR = '#d55e00'
 LEFT_COLOUR = '#0072b2'
@@ -331,27 +330,9 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title
 
     anim = FuncAnimation(fig, update, frames=len(idx), blit=False, repeat=False)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.gif', dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix='.gif') as tmp:
         anim.save(tmp, writer=PillowWriter(fps=fps), dpi=80)
-        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp made it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
-
-
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True):
