@@ -137,7 +137,6 @@ _C.COMPAT.KL_ON_DIFF2 = 'by_scheme'         # 8.5: 'by_scheme' (joint: B values,
 _C.COMPAT.BONE_LOSS = 'vectors'             # 8.6: 'vectors' (original) | 'lengths'
 _C.COMPAT.L2D_TARGET_UNSCALED = True        # 8.7: l2d target is the unscaled input (original) | the scaled one
 _C.COMPAT.SCHEDULER_STEP_FIRST = True       # 8.11: lr*0.95 already in epoch 0 (original)
-_C.COMPAT.EVAL_BATCHMEAN_HEADLINE = False   # 8.13: print the mean of batch means as the headline
 _C.COMPAT.TILTED_AXIS_UNNORMALISED = True   # 8.10: use the axis numbers as given (|a| = 0.99902)
 _C.COMPAT.LSP_ANISOTROPIC = False           # 8.15: LSP x/55, y/90 (original) instead of one factor
 _C.COMPAT.FROZEN_KEEP_MOMENTUM = True       # 4.7: frozen params keep zero grads, so Adam still moves them (old PyTorch)
