@@ -8,7 +8,7 @@ one-line note when it overrides the config; the weights then load strictly.
 import numpy as np
 import torch
 
-from lib.data import skeleton as sk
+from lib.core.evaluate import predict
 from lib.data.dataset import normalise_2d
 from lib.models.pose_model import get_pose_model
 from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,
@@ -36,17 +36,11 @@ def normalise_pixels(px_ours, cfg=None, factor=None):
     return normalise_2d(np.asarray(px_ours, np.float64), same, factor)
 
 
-@torch.no_grad()
 def lift(model, x_norm, batch_size=4096):
     """Normalised 2D (N, 17, 2), ours order -> dict with ``pose_3d`` (N, 17, 3) root-centred
-    in network units (ours order) and ``scale`` (N,) or None."""
+    in network units (ours order) and ``scale`` (N,) or None (the evaluation's
+    :func:`lib.core.evaluate.predict`, in float32)."""
     device = next(model.parameters()).device
     x = torch.as_tensor(np.asarray(x_norm, np.float32), device=device)
-    model.eval()
-    out, scales = [], []
-    for i in range(0, len(x), batch_size):
-        Y, s, _, _ = model.lift(x[i:i + batch_size])
-        out.append((Y - Y[:, sk.ROOT:sk.ROOT + 1]).cpu())
-        if s is not None:
-            scales.append(s.reshape(-1).cpu())
-    return {'pose_3d': torch.cat(out).numpy(), 'scale': torch.cat(scales).numpy() if scales else None}
+    pred, scale = predict(model, x, batch_size)
+    return {'pose_3d': pred.astype(np.float32), 'scale': scale}

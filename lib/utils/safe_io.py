@@ -99,25 +99,26 @@ def load_npz(path, what='archive', fix='check the file or download it again'):
     return out
 
 
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
-def atomic_write(path, mode='wb'):
-    """Open a temporary file next to ``path``; on success fsync and rename it."""
+def atomic_path(path, suffix='.tmp'):
+    """Yield a temporary file name next to ``path``; on success give it the usual
+    (umask'd) permissions, rename it over ``path`` and fsync the folder; on failure
+    delete it.  For writers that need a file *name* (e.g. matplotlib's animation
+    writers); :func:`atomic_write` builds on it."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix=suffix, dir=folder)
+    os.close(fd)
     try:
-        try:                                # mkstemp makes 0600; give the usual umask'd mode
-            os.fchmod(fd, 0o666 & ~_umask())
-        except OSError:
-            pass
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; give the usual permissions
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp made it 0600
         os.replace(tmp, path)
         try:
             dfd = os.open(folder, os.O_RDONLY)
@@ -135,31 +136,14 @@ def atomic_write(path, mode='wb'):
         raise
 
 
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 @contextmanager
-def atomic_path(path, suffix='.tmp'):
-    """Like :func:`atomic_write`, for writers that need a file *name* (e.g. matplotlib's
-    animation writers): yields a temporary path next to ``path``, renamed over it on success."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp made it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def atomic_write(path, mode='wb'):
+    """Open a temporary file next to ``path``; on success flush, fsync and rename it."""
+    with atomic_path(path) as tmp:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC), mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def atomic_copy(src, dst):
