@@ -29,3 +29,16 @@ def test_ema_update_rule():
     assert torch.allclose(ema.module[0].weight, 0.9 * w0 + 0.1 * (w0 + 1.0))
     assert ema.module[1].num_batches_tracked.item() == m[1].num_batches_tracked.item()
     assert not any(p.requires_grad for p in ema.module.parameters())
+
+
+def test_benchmark_accuracy_bad_input_is_one_line(tmp_path):
+    import subprocess
+    import sys
+    from conftest import REPO
+    for args in (['--src', str(tmp_path / 'nowhere')], ['--seeds', '0']):
+        r = subprocess.run([sys.executable, 'tools/benchmark_accuracy.py', '--out', str(tmp_path / 'out')] + args,
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith('error: ') and 'Traceback' not in r.stderr
+        assert not (tmp_path / 'out').exists()                # no partial output

@@ -123,6 +123,11 @@ def main(argv=None):
     a = p.parse_args(argv)
     out = cli_path(a.out)
     data = os.path.join(out, 'data')
+    if a.seeds < 1:
+        raise UserError('--seeds must be at least 1, got %d' % a.seeds, '--seeds', 'use e.g. --seeds 3')
+    if not os.path.isfile(os.path.join(data, 'data_2d_bench_gt.npz')) and not os.path.isdir(cli_path(a.src)):
+        raise UserError('BVH source folder not found', a.src,
+                        'pass --src with one sub-folder of .bvh files per subject')
     os.makedirs(out, exist_ok=True)
     if not os.path.isfile(os.path.join(data, 'data_2d_bench_gt.npz')):
         print('preparing %s -> %s' % (a.src, data), flush=True)
