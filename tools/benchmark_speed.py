@@ -23,7 +23,9 @@ Measured on ``--device``:
    steps.  Floor and pipeline run in alternating rounds, so that a change of
    machine load hits both alike.
 3. **evaluation**: ``lib.core.evaluate.evaluate`` (lift + every metric,
-   P-MPJPE included) over the whole synthetic test split, in poses per second.
+   P-MPJPE included) over the whole synthetic test split, in poses per second,
+   in float32 (``EVAL.PRECISION``'s default: the headline figure) and with the
+   opt-in bf16 residual blocks (``EVAL.PRECISION bf16``, lib/models/precision.py).
 4. **peak memory**: host RSS of this process (``ru_maxrss``: dataset build
    included) and, on CUDA, ``torch.cuda.max_memory_allocated``.
 
@@ -34,7 +36,8 @@ step), so that both do the same work.  Also printed: the data path alone
 
 The last line printed is one JSON object: floor_steps_per_s,
 pipeline_steps_per_s, ratio, eval_poses_per_s, peak_rss_mb (and peak_cuda_mb
-on CUDA), plus eval_seconds, eval_poses, metrics_seconds, data_batches_per_s,
+on CUDA), plus eval_seconds, eval_poses, eval_precision (of the headline
+figures), eval_by_precision, metrics_seconds, data_batches_per_s,
 device, scale, batch_size, cfg and loadavg_end.  The network is the config's
 (default cfg/pre_tmc_klbone.yaml: 1024 channels, 4 lifter blocks, scaler, TMC
 and the alternating scheme, batch 1024), trained from scratch on random
@@ -182,6 +185,9 @@ def main(argv=None):
     p.add_argument('--rounds', type=int, default=3, help='alternating floor / pipeline rounds (default 3)')
     p.add_argument('--eval-poses', type=int, default=0,
                    help='evaluate only the first N test poses (default: the whole test split)')
+    p.add_argument('--eval-precision', choices=('fp32', 'bf16', 'both'), default='both',
+                   help='evaluation precision(s) to time: the headline figure is EVAL.PRECISION\'s '
+                        '(default fp32), "both" (default) also times the other')
     p.add_argument('--threads', type=int, default=0, help='torch.set_num_threads (default: torch\'s choice)')
     p.add_argument('--opts', nargs=argparse.REMAINDER, default=[],
                    help='KEY VALUE config overrides, e.g. TRAIN.AMP true TRAIN.COMPILE true')
@@ -291,30 +297,49 @@ def main(argv=None):
         for name in ('pose_2d_px', 'pose_3d', 'subject', 'action', 'camera', 'frame'):
             setattr(test_split, name, getattr(test_split, name)[keep])
         test.pose_2d = test.pose_2d[keep]
-    predict(state.model, test.pose_2d[:8192])         # warm-up
-    sync(device)
-    t = time.perf_counter()
-    res = evaluate(state.model, test, test_split, cfg, write=False)
-    sync(device)
-    eval_s = time.perf_counter() - t
-    eval_pps = res['num_poses'] / eval_s
-    print('after evaluation: %s' % memory())
+    # the config's EVAL.PRECISION (default fp32) is the headline; --eval-precision both also
+    # times the other one, on the same model and test split
+    precisions = [cfg.EVAL.PRECISION]
+    if args.eval_precision == 'both':
+        precisions += [p_ for p_ in ('fp32', 'bf16') if p_ != cfg.EVAL.PRECISION]
+    elif args.eval_precision != cfg.EVAL.PRECISION:
+        precisions = [args.eval_precision]
+    evals = {}
+    for prec in precisions:
+        cfg.EVAL.PRECISION = prec
+        predict(state.model, test.pose_2d[:8192], precision=prec)         # warm-up
+        sync(device)
+        t = time.perf_counter()
+        res = evaluate(state.model, test, test_split, cfg, write=False)
+        sync(device)
+        sec = time.perf_counter() - t
+        evals[prec] = {'seconds': round(sec, 2), 'poses_per_s': round(res['num_poses'] / sec, 1),
+                       'MPJPE': round(res['MPJPE'], 3), 'P-MPJPE': round(res['P-MPJPE'], 3)}
+        print('after evaluation (%s): %s' % (prec, memory()))
+    head = evals[precisions[0]]
+    eval_s, eval_pps = head['seconds'], head['poses_per_s']
 
     out = {'floor_steps_per_s': round(floor, 4), 'pipeline_steps_per_s': round(pipe, 4),
-           'ratio': round(pipe / floor, 4), 'eval_poses_per_s': round(eval_pps, 1),
-           'eval_seconds': round(eval_s, 2), 'eval_poses': res['num_poses'],
+           'ratio': round(pipe / floor, 4), 'eval_poses_per_s': eval_pps,
+           'eval_seconds': eval_s, 'eval_poses': res['num_poses'], 'eval_precision': precisions[0],
            'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)}
     if device.type == 'cuda':
         out['peak_cuda_mb'] = round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
     out.update({'device': _device_name(device), 'scale': args.scale, 'batch_size': B, 'cfg': args.cfg,
                 'data_batches_per_s': round(data_bps, 1), 'metrics_seconds': round(metrics_s, 2),
-                'loadavg_end': round(os.getloadavg()[0], 2)})
+                'eval_by_precision': evals, 'loadavg_end': round(os.getloadavg()[0], 2)})
     print('data path alone: %.0f batches/s (index gathers + neighbour / partner sampling)' % data_bps)
     print('floor    %.4g steps/s  (%.0f poses/s)' % (floor, floor * B))
     print('pipeline %.4g steps/s  (%.0f poses/s)' % (pipe, pipe * B))
     print('ratio pipeline / floor: %.3f' % (pipe / floor))
-    print('evaluation: %d poses in %.2f s = %.0f poses/s (of which the metrics alone: %.2f s)'
-          % (res['num_poses'], eval_s, eval_pps, metrics_s))
+    for prec, e in evals.items():
+        print('evaluation %s: %d poses in %.2f s = %.0f poses/s (of which the metrics alone: %.2f s)'
+              % (prec, res['num_poses'], e['seconds'], e['poses_per_s'], metrics_s))
+    if len(evals) == 2:
+        print('bf16 - fp32 on this synthetic data: MPJPE %+.3f, P-MPJPE %+.3f (mm; a barely trained '
+              'network: see docs/PERFORMANCE.md for trained models)'
+              % (evals['bf16']['MPJPE'] - evals['fp32']['MPJPE'],
+                 evals['bf16']['P-MPJPE'] - evals['fp32']['P-MPJPE']))
     print('peak host RSS %.0f MB%s' % (out['peak_rss_mb'], ', peak CUDA %.0f MB' % out['peak_cuda_mb']
                                         if 'peak_cuda_mb' in out else ''))
     print('load average at end: %.2f %.2f %.2f' % os.getloadavg())

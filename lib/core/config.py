@@ -127,6 +127,7 @@ _C.EVAL = edict()
 _C.EVAL.STRIDE = 1                # new: evaluate every k-th test frame
 _C.EVAL.BATCH_SIZE = 1024         # batch of the original's mean-of-batch-means
 _C.EVAL.EVERY_EPOCH = True        # new: validate after every epoch
+_C.EVAL.PRECISION = 'fp32'        # new: 'fp32' | 'bf16' (residual blocks in bf16, lib/models/precision.py)
 
 # --- the original's bugs, as switches (ORIGINAL_CODE.md section 8) -----------
 _C.COMPAT = edict()
@@ -285,6 +286,12 @@ def validate(cfg, source='config'):
         bad('TRAIN.NUM_EPOCHS', 'must be >= 0', 'set it >= 0')
     if cfg.EVAL.STRIDE < 1:
         bad('EVAL.STRIDE', 'must be >= 1', 'set it to 1 for every frame')
+    if cfg.EVAL.PRECISION not in ('fp32', 'bf16'):
+        bad('EVAL.PRECISION', "must be 'fp32' or 'bf16', got %r" % (cfg.EVAL.PRECISION,),
+            "use 'fp32' (the default)")
+    if cfg.EVAL.PRECISION == 'bf16' and not cfg.NETWORK.BN_TRACK:
+        bad('EVAL.PRECISION', 'bf16 folds the BatchNorm running statistics, which '
+            'NETWORK.BN_TRACK false does not keep', "use EVAL.PRECISION 'fp32'")
     if len(cfg.TRAIN.LOSS_WEIGHTS) != 4:
         bad('TRAIN.LOSS_WEIGHTS', 'needs 4 numbers (3D, 2D, GAN, temporal), got %d'
             % len(cfg.TRAIN.LOSS_WEIGHTS), 'give 4 weights')
