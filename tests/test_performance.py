@@ -274,8 +274,8 @@ def test_two_gloo_ranks_take_the_whole_batch_step(tmp_path):
     through ``train_epoch``), and the losses are the joint scheme's cycle, GAN and TMC
     terms, all means of per-pose terms (the scaler's KL term uses the batch's std, so the
     scaler is left out).  The step is otherwise the real one: ``train_epoch``, the epoch
-    permutation's disjoint per-rank shares, the TMC neighbour sampler, the GradSync
-    all-reduce of the generator and the discriminator, Adam.  The gradients are compared
+    permutation's disjoint per-rank shares, the TMC neighbour sampler, the
+    DistributedDataParallel wrappers of the generator and the discriminator, Adam.  The gradients are compared
     too, since Adam's first step is nearly blind to a gradient's scale.
     """
     ref = one_step(tiny_cfg(*EQUIV_OPTS), 32)
@@ -338,6 +338,64 @@ def test_torchrun_main_writes_one_set_of_outputs(tmp_path):
         assert abs(one[k] - res[k]) < 1e-3, (k, one[k], res[k])
 
 
+ALT_OPTS = ['BATCH_SIZE', '8', 'TRAIN.USE_SCALER', 'true', 'TRAIN.USE_NEW_TEMP', 'true',
+            'TRAIN.USE_CYCLE', 'true', 'TRAIN.WARM_START_EPOCHS', '1', 'TRAIN.NUM_EPOCHS', '3',
+            'TRAIN.NUM_CRITICS', '1', 'TRAIN.NONFINITE', 'skip']
+
+
+def _alternating_run():
+    """3 epochs of 4 steps: the adv warm start (scaler bypassed), then the alternating scheme
+    (subnet / mainnet steps freezing the lifter or the scaler, KL + bone over the bone-partner
+    forward, TMC over the neighbour forward).  Under torchrun rank 1's share holds a NaN pose,
+    so that the ranks must agree to skip a step.  Returns weights, counters and phases."""
+    from lib.core.state import TrainState, seed_everything
+    from lib.utils import distributed as dist
+    seed_everything(0)
+    cfg = tiny_cfg(*ALT_OPTS)
+    rank, world = dist.rank_world()
+    state = TrainState(cfg, torch.device('cpu'), rank, world)
+    dist.wrap(state)
+    data = tiny_split(32 * world, 2)
+    if rank == 1:
+        perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, 1, rank, world)
+        data.pose_2d[perm[5]] = float('nan')          # a frame of rank 1's share of epoch 1
+    phases = []
+    for epoch in range(cfg.TRAIN.NUM_EPOCHS):
+        state.step_in_epoch = 0
+        assert T.train_epoch(state, data, cfg, epoch) == 'done'
+        phases.append(T.scheme(cfg, epoch))
+    return {'weights': {k: v.detach().clone() for k, v in state.model.named_parameters()},
+            'D': {k: v.detach().clone() for k, v in state.D.named_parameters()},
+            'buffers': [b.detach().clone() for b in state.model.buffers()],
+            'skipped': state.skipped, 'step': state.step, 'phases': phases}
+
+
+def test_ddp_alternating_scheme_frozen_modules_and_a_skipped_step(tmp_path):
+    """Two gloo ranks through everything DistributedDataParallel finds awkward here: several
+    forwards before one backward, the scaler bypassed (warm start) or frozen and the lifter
+    frozen from step to step (find_unused_parameters), generator GAN terms through the plain
+    discriminator, and a step both ranks skip because one rank's loss is NaN.  The ranks end
+    with identical, finite parameters that moved; the step counts match one process's."""
+    out = tmp_path / 'alt'
+    torchrun([os.path.abspath(__file__), '--alternating-worker', str(out)])
+    r0, r1 = torch.load(str(out) + '.0.pt'), torch.load(str(out) + '.1.pt')
+    assert r0['phases'] == ['adv', 'alternating', 'alternating']
+    # the NaN pose also comes up as other frames' TMC neighbour or bone partner
+    assert r0['skipped'] == r1['skipped'] >= 1 and r0['step'] == r1['step'] == 12
+    for part in ('weights', 'D'):                    # parameters: identical on the ranks
+        for k, v in r0[part].items():
+            assert torch.equal(v, r1[part][k]), k
+            assert torch.isfinite(v).all(), k
+    # BatchNorm statistics: each rank's last forward updated its own (rank 0's are broadcast
+    # at every DDP forward and before evaluation); rank 1's NaN batch left no trace
+    assert all(torch.isfinite(b).all() for r in (r0, r1) for b in r['buffers'])
+    one = _alternating_run()                          # one process: the same schedule, moved weights
+    assert one['step'] == 12 and one['skipped'] == 0
+    moved = [k for k, v in r0['weights'].items() if k.endswith('weight') and
+             not torch.equal(v, one['weights'][k])]
+    assert any(k.startswith('scaler.') for k in moved) and any(k.startswith('lifter_') for k in moved)
+
+
 def _n_train(c, data):
     from lib.data.dataset import load_splits
     return len(load_splits(c, str(data), which=('train',))['train'])
@@ -358,6 +416,12 @@ if __name__ == '__main__':
     warnings.filterwarnings('ignore')
     if sys.argv[1] == '--equivalence-worker':
         _equivalence_worker(sys.argv[2])
+    elif sys.argv[1] == '--alternating-worker':
+        from lib.utils import distributed as dist
+        torch.set_num_threads(1)
+        rank, _ = dist.init(cpu=True)
+        torch.save(_alternating_run(), '%s.%d.pt' % (sys.argv[2], rank))
+        dist.finish()
 
 
 # --- opt-in bf16 evaluation (EVAL.PRECISION) --------------------------------------

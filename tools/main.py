@@ -342,11 +342,11 @@ def config_changes(old, new):
 def run_eval(state, test, split, cfg, out_dir, rank, epoch):
     """Evaluate the model as it is trained at ``epoch``: during the adv warm start the
     scaler is not part of the model yet (s = 1), so it is bypassed here too."""
-    warm = T.scheme(cfg, epoch) == 'adv' and state.model.scaler is not None
-    view = (lambda m: T._NoScaler(m)) if warm else (lambda m: m)
-    res = evaluate(view(state.model), test, split, cfg, out_dir if rank == 0 else None, write=(rank == 0))
+    use_scaler = T.scheme(cfg, epoch) != 'adv'
+    res = evaluate(state.model, test, split, cfg, out_dir if rank == 0 else None, write=(rank == 0),
+                   use_scaler=use_scaler)
     if state.ema is not None:
-        ema = evaluate(view(state.ema.module), test, split, cfg, None, write=False)
+        ema = evaluate(state.ema.module, test, split, cfg, None, write=False, use_scaler=use_scaler)
         res['ema'] = {k: ema[k] for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale',
                                           'MPJPE_batchmean', 'P-MPJPE_batchmean')}
         if rank == 0:

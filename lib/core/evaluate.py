@@ -23,7 +23,7 @@ from lib.utils import distributed as dist
 from lib.utils.safe_io import atomic_write
 
 
-def predict(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32'):
+def predict(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32', use_scaler=True):
     """Eval-mode lift of (N, 17, 2) normalised 2D -> (root-centred (N, 17, 3), scale (N,) or None).
 
     NumPy float64 arrays, or float32 tensors on the input's device with ``as_tensor``.
@@ -32,6 +32,7 @@ def predict(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32'):
     products: about 38 MFLOP per pose for the default network with the scaler.  ``precision``
     'fp32' (the default) lifts with ``model`` itself; 'bf16' with its bf16 inference copy
     (:func:`lib.models.precision.bf16_inference_copy`; the outputs are float32 either way).
+    ``use_scaler=False`` bypasses the scaler (s = 1), as during the adv warm start.
     """
     if precision == 'bf16':
         model = bf16_inference_copy(model)
@@ -51,7 +52,7 @@ def predict(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32'):
     try:
         with torch.inference_mode():
             for i in range(0, n, batch_size):
-                Y, s, _, _ = model.lift(pose_2d[i:i + batch_size])
+                Y, s, _, _ = model.lift(pose_2d[i:i + batch_size], use_scaler)
                 Y = (Y - Y[:, sk.ROOT:sk.ROOT + 1]).float()
                 pred[i:i + batch_size] = Y if as_tensor else Y.cpu().numpy()
                 if s is not None:
@@ -65,17 +66,17 @@ def predict(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32'):
     return pred, (scale.cpu().numpy() if scale is not None else None)
 
 
-def predict_gathered(model, pose_2d, batch_size=None, precision='fp32'):
+def predict_gathered(model, pose_2d, batch_size=None, precision='fp32', use_scaler=True):
     """:func:`predict` sharded over the ranks of a ``torchrun`` job: each rank lifts a
     contiguous part, every rank gets all the predictions in order (a collective: all
     ranks must call it).  Rank 0's BatchNorm statistics are used everywhere, so the
     result is that of the model rank 0 saves.  One process: plain :func:`predict`."""
     if not dist.is_dist():
-        return predict(model, pose_2d, batch_size, precision=precision)
+        return predict(model, pose_2d, batch_size, precision=precision, use_scaler=use_scaler)
     dist.broadcast_buffers(model)
     n = pose_2d.shape[0]
     pred, scale = predict(model, pose_2d[dist.shard(n)], batch_size, as_tensor=True,
-                          precision=precision)
+                          precision=precision, use_scaler=use_scaler)
     pred = dist.gather_rows(pred, n)
     if scale is not None:
         scale = dist.gather_rows(scale, n)
@@ -126,7 +127,7 @@ def eval_indices(n, stride):
     return np.arange(0, n, stride)
 
 
-def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True):
+def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True, use_scaler=True):
     """Evaluate on the test split; write results.json / predictions.npz into ``out_dir``.
 
     Under ``torchrun`` this is a collective: the ranks share the lifting
@@ -136,7 +137,7 @@ def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True):
     idx = eval_indices(len(split), cfg.EVAL.STRIDE)
     every = cfg.EVAL.STRIDE == 1                    # no copies of the whole split then
     x = data.pose_2d if every else data.pose_2d[torch.as_tensor(idx, device=data.pose_2d.device)]
-    pred, scale = predict_gathered(model, x, precision=cfg.EVAL.PRECISION)
+    pred, scale = predict_gathered(model, x, precision=cfg.EVAL.PRECISION, use_scaler=use_scaler)
     if dist.rank_world()[0] != 0:
         return dist.broadcast_object(None)
     gt = split.pose_3d if every else split.pose_3d[idx]

@@ -42,7 +42,9 @@ class TrainState:
         self.model = get_pose_model(cfg).to(device)
         self.D = get_discriminator(cfg, False).to(device)
         self.Dt = get_discriminator(cfg, True).to(device)
-        self.fwd_model = self.model
+        # what the training step calls: the modules themselves, or their DistributedDataParallel
+        # wrappers under torchrun (lib/utils/distributed.py:wrap)
+        self.fwd_model, self.fwd_D, self.fwd_Dt = self.model, self.D, self.Dt
         self.ema = EMA(self.model, cfg.TRAIN.EMA_DECAY) if cfg.TRAIN.EMA_DECAY > 0 else None
         self.compiled = cfg.TRAIN.COMPILE and compile_models(device, self.model, self.D, self.Dt)
         self.gen = torch.Generator(device=device)
@@ -68,9 +70,6 @@ class TrainState:
         mk = lambda o: torch.optim.lr_scheduler.StepLR(o, t.SCHEDULER_STEP_SIZE, t.SCHEDULER_GAMMA)
         self.sched = [mk(self.opt_g), mk(self.opt_d), mk(self.opt_dt)]
         self.opt_phase = phase
-        if dist.is_dist():
-            self.opt_g, self.opt_d, self.opt_dt = (dist.GradSync(self.opt_g), dist.GradSync(self.opt_d),
-                                                   dist.GradSync(self.opt_dt))
 
     def finite(self):
         """True when every weight of the models is finite (a state worth saving)."""

@@ -87,26 +87,31 @@ def _kl_values(cfg, phase, out, out_far):
     return out.scale_mid
 
 
+def has_scaler(model):
+    """Whether the pose model (or the DistributedDataParallel wrapper around it) has a scaler."""
+    return getattr(model, 'module', model).scaler is not None
+
+
 def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
-    """Weighted loss terms of one generator step, as a dict name -> (weight, value)."""
+    """Weighted loss terms of one generator step, as a dict name -> (weight, value).
+
+    ``model`` is the pose model or its DistributedDataParallel wrapper: it is only called."""
     t = cfg.TRAIN
     w3d, w2d, wgan, wtemp = t.LOSS_WEIGHTS
     ws, wbone = t.SCALE_LOSS_WEIGHTS[:2]
     terms = {}
     if phase == 'supervised':
-        Y, _, _, _ = model.lift(batch.x)
+        Y, _, _, _ = model(batch.x)
         pred = Y - Y[:, ROOT:ROOT + 1]
         terms['sup3d'] = (1.0, L.loss_supervised(pred, supervised_target(batch.gt_3d)))
         return terms
 
-    use_scaler = model.scaler is not None and phase != 'adv'
-    if not use_scaler and model.scaler is not None:
-        model = _NoScaler(model)
-    out = model(batch.x, batch.rot)
+    use_scaler = has_scaler(model) and phase != 'adv'      # adv: the scaler is bypassed (s = 1)
+    out = model(batch.x, batch.rot, use_scaler=use_scaler)
     out_far = None
     if use_scaler or (t.USE_BONE_NOSCALE and phase != 'adv'):
         if batch.x_far is not None:
-            out_far = model(batch.x_far, batch.rot)
+            out_far = model(batch.x_far, batch.rot, use_scaler=use_scaler)
 
     if phase == 'subnet':
         if cfg.TRAIN.LEARN_SYMMETRY:
@@ -122,7 +127,7 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
     if t.USE_DIS:
         terms['gan'] = (wgan, L.lsgan_g(D(out.proj_2d)))
     if phase != 'adv' and (t.USE_TEMP or t.USE_NEW_TEMP) and batch.x_nb is not None:
-        out_nb = model(batch.x_nb, batch.rot)
+        out_nb = model(batch.x_nb, batch.rot, use_scaler=use_scaler)
         if t.USE_TEMP:
             fake = temporal_input(out.proj_2d, out_nb.proj_2d, t.CAT_CURRENT)
             terms['temp_gan'] = (wtemp, L.lsgan_g(Dt(fake)))
@@ -138,36 +143,15 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
     return terms
 
 
-class _NoScaler(torch.nn.Module):
-    """View of a PoseModel with the scaler bypassed (s = 1): the adv warm-start phase."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.m = model
-
-    def forward(self, x, rot):
-        scaler, self.m.scaler = self.m.scaler, None
-        try:
-            return self.m(x, rot)
-        finally:
-            self.m.scaler = scaler
-
-    def lift(self, x):
-        scaler, self.m.scaler = self.m.scaler, None
-        try:
-            return self.m.lift(x)
-        finally:
-            self.m.scaler = scaler
-
-
 def discriminator_step(model, D, Dt, opt_d, opt_dt, batch, cfg, step_count, use_scaler):
-    """LSGAN steps of the pose D (and temporal D) on a fresh generator forward."""
+    """LSGAN steps of the pose D (and temporal D) on a fresh generator forward.
+
+    ``model``, ``D`` and ``Dt`` may be DistributedDataParallel wrappers (only called)."""
     t = cfg.TRAIN
     logs = {}
-    gen = model if use_scaler or model.scaler is None else _NoScaler(model)
     if t.USE_DIS and step_count % t.NUM_CRITICS == 0:
         with torch.no_grad():
-            out = gen(batch.x, batch.rot)
+            out = model(batch.x, batch.rot, use_scaler=use_scaler)
         real = out.lifter_in if t.DIS_REAL_SCALED else batch.x
         opt_d.zero_grad(set_to_none=True)
         ld = L.lsgan_d(D(real), D(out.proj_2d))
@@ -176,8 +160,8 @@ def discriminator_step(model, D, Dt, opt_d, opt_dt, batch, cfg, step_count, use_
         logs['d'] = ld.detach()
     if t.USE_TEMP and batch.x_nb is not None and step_count % t.NUM_CRITICS_TEMP == 0:
         with torch.no_grad():
-            out = gen(batch.x, batch.rot)
-            out_nb = gen(batch.x_nb, batch.rot)
+            out = model(batch.x, batch.rot, use_scaler=use_scaler)
+            out_nb = model(batch.x_nb, batch.rot, use_scaler=use_scaler)
         real = temporal_input(batch.x, batch.x_nb, t.CAT_CURRENT)
         fake = temporal_input(out.proj_2d, out_nb.proj_2d, t.CAT_CURRENT)
         opt_dt.zero_grad(set_to_none=True)
@@ -228,6 +212,8 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
         set_trainable(model, lifter_on, scaler_on)
 
         with state.autocast():
+            # the generator's GAN terms go through the plain discriminators: their gradients
+            # are never used (the D step zeroes them), so they are not synchronised
             terms = generator_losses(state.fwd_model, D, Dt, batch, cfg, phase, scheme_name)
             loss = sum(w * v for w, v in terms.values())
         if dist.any_rank(not torch.isfinite(loss)):   # under torchrun: all ranks skip / stop together
@@ -251,8 +237,8 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
         logs = {}
         if phase in ('joint', 'mainnet', 'adv'):
             with state.autocast():
-                logs = discriminator_step(state.fwd_model, D, Dt, state.opt_d, state.opt_dt, batch, cfg,
-                                          state.gan_step, phase != 'adv')
+                logs = discriminator_step(state.fwd_model, state.fwd_D, state.fwd_Dt, state.opt_d,
+                                          state.opt_dt, batch, cfg, state.gan_step, phase != 'adv')
             state.gan_step += 1
 
         state.step += 1

@@ -2,7 +2,11 @@
 
 ``PoseModel.lift(x)`` is the inference path (eval mode): scale the 2D input
 by the scaler's output (when present), lift, back-project.  ``forward(x, rot)``
-is the training path: the full cycle of ORIGINAL_CODE.md section 3.
+is the training path: the full cycle of ORIGINAL_CODE.md section 3;
+``forward(x)`` (no rotation) is ``lift(x)``, so that the supervised reference
+also trains through ``forward`` (which DistributedDataParallel needs).
+``use_scaler=False`` bypasses the scaler (s = 1): the adv warm-start phase of a
+model that has one.
 
 Module names (``lifter_before``, ``lifter_after``, ``scaler``) and every
 parameter name match the authors' ``pose_model_state_dict``.
@@ -49,21 +53,24 @@ class PoseModel(nn.Module):
         feats, raw = self.lifter_before(x)
         return self.lifter_after(feats, raw)
 
-    def lift(self, x):
+    def lift(self, x, use_scaler=True):
         """x (B, 17, 2) normalised -> (Y (B, 17, 3), scale, scale_mid, lifter input)."""
         scale = scale_mid = None
         x_in = x
-        if self.scaler is not None:
-            scale, scale_mid = self.scaler(x)
+        scaler = self.scaler if use_scaler else None
+        if scaler is not None:
+            scale, scale_mid = scaler(x)
             if not self.scale_on_3d:
                 x_in = x * scale[:, :, None]
         Y = geo.back_project(x_in, self.depth(x_in), self.c)
-        if self.scaler is not None and self.scale_on_3d:
+        if scaler is not None and self.scale_on_3d:
             Y = Y * scale[:, :, None]
         return Y, scale, scale_mid, x_in
 
-    def forward(self, x, rot):
-        Y, scale, scale_mid, x_in = self.lift(x)
+    def forward(self, x, rot=None, use_scaler=True):
+        Y, scale, scale_mid, x_in = self.lift(x, use_scaler)
+        if rot is None:
+            return Y, scale, scale_mid, x_in
         R = geo.forward_rotation(rot, self.tilted, self.normalise_axis)
         root = Y[:, ROOT:ROOT + 1]
         shift = Y.new_tensor([0.0, 0.0, self.c])

@@ -1,26 +1,36 @@
 """Several processes with ``torchrun`` (torch.distributed: nccl on CUDA, gloo on CPU).
 
 Each rank draws a disjoint share of every epoch (``train.epoch_permutation``),
-gradients are averaged across ranks after every backward pass, and only rank 0
-writes logs, checkpoints and results.
+the training step calls the pose model and the discriminators through
+``DistributedDataParallel`` (:func:`wrap`), which averages their gradients
+across ranks during each backward pass, and only rank 0 writes logs,
+checkpoints and results.
 
-Why not the ``DistributedDataParallel`` wrapper: one training step here calls
-the pose model up to three times before one backward pass (current,
-neighbour and bone-partner frames), a discriminator step calls it again under
-``no_grad``, and the alternating scheme freezes the lifter or the scaler per
-step.  DDP's reducer expects one forward per backward and a fixed set of
-trainable parameters (``find_unused_parameters`` and ``static_graph`` do not
-cover per-step ``requires_grad`` changes).  The gradient all-reduce below is
-the same arithmetic DDP performs -- the sum over ranks divided by the world
-size, one collective over a flat bucket -- run once per optimizer step
-instead of overlapped with the backward pass (the model is small: one
-bucket of a few million floats).  What DDP also does and this module does
-explicitly: rank 0's weights are broadcast at the start (:func:`wrap`), and
-rank 0's buffers (BatchNorm running statistics, which each rank updates from
-its own batches, as under DDP with ``broadcast_buffers``) are broadcast
-before every evaluation (:func:`broadcast_buffers`), so that every rank
-evaluates the model rank 0 saves.  BatchNorm in training mode normalises
-with each rank's own batch statistics, as under DDP without SyncBatchNorm.
+How the step fits DDP:
+
+* One generator step calls the pose model up to three times (current,
+  TMC-neighbour and bone-partner frames) before one backward pass.  DDP
+  allows that: autograd sums each parameter's gradient over the three uses
+  before its accumulation hook fires, so every parameter is reported ready
+  once.
+* The alternating scheme freezes the lifter or the scaler (``requires_grad``)
+  from one step to the next, and the adv warm start bypasses the scaler:
+  ``find_unused_parameters=True`` lets DDP find, after each forward, the
+  parameters that take no part; being unused on every rank, their ``.grad``
+  is left as it is (None, or the zeroed tensor of
+  ``COMPAT.FROZEN_KEEP_MOMENTUM``), as in one process.
+* The discriminators are trained through their DDP wrappers in the
+  discriminator step.  The generator's GAN terms call the plain
+  discriminators: the discriminators' gradients from that backward pass are
+  never used (the discriminator step zeroes them first), and DDP ignores
+  gradient hooks outside the forward -> backward it prepared.
+* A step skipped for a non-finite loss (``TRAIN.NONFINITE: skip``) runs no
+  backward pass on any rank (the decision is agreed across ranks).
+* DDP broadcasts rank 0's parameters and buffers when it wraps the models and
+  its buffers (BatchNorm running statistics, spectral-norm vectors) at every
+  forward; :func:`broadcast_buffers` does it once more before evaluation, which
+  uses the plain model.  BatchNorm in training mode normalises with each rank's
+  own batch statistics (DDP without SyncBatchNorm).
 
 Evaluation is sharded: each rank lifts a contiguous part of the test split
 and :func:`gather_rows` collects the predictions, in order, on every rank.
@@ -112,42 +122,16 @@ def broadcast_object(obj):
     return box[0]
 
 
-def average_gradients(params):
-    """All-reduce (mean) the gradients of ``params`` in one flat bucket."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    td.all_reduce(flat)
-    flat /= td.get_world_size()
-    i = 0
-    for g in grads:
-        n = g.numel()
-        g.copy_(flat[i:i + n].view_as(g))
-        i += n
-
-
-class GradSync:
-    """Wraps an optimizer so that ``step()`` first averages gradients across ranks."""
-
-    def __init__(self, opt):
-        self.opt = opt
-
-    def __getattr__(self, name):
-        return getattr(self.opt, name)
-
-    def step(self, *a, **k):
-        params = [p for g in self.opt.param_groups for p in g['params']]
-        average_gradients(params)
-        return self.opt.step(*a, **k)
-
-
 def wrap(state):
-    """Make every rank start from rank 0's weights (gradients are averaged by GradSync)."""
+    """Under torchrun: the training step's pose model and discriminators become their
+    ``DistributedDataParallel`` wrappers (rank 0's weights are broadcast to every rank)."""
     if not is_dist():
         return
-    for m in (state.model, state.D, state.Dt):
-        broadcast_module(m)
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    ids = [state.device.index] if state.device.type == 'cuda' else None
+    state.fwd_model = DDP(state.model, device_ids=ids, find_unused_parameters=True)
+    state.fwd_D = DDP(state.D, device_ids=ids)
+    state.fwd_Dt = DDP(state.Dt, device_ids=ids)
 
 
 def finish():
