@@ -338,6 +338,21 @@ def test_torchrun_main_writes_one_set_of_outputs(tmp_path):
         assert abs(one[k] - res[k]) < 1e-3, (k, one[k], res[k])
 
 
+def test_skipped_step_leaves_no_trace_in_batchnorm_statistics():
+    """TRAIN.NONFINITE skip: a batch with a NaN pose is skipped, and the BatchNorm running
+    statistics its forward passes touched are put back (weights and buffers unchanged)."""
+    from lib.core.state import TrainState, seed_everything
+    seed_everything(0)
+    cfg = tiny_cfg('TRAIN.NONFINITE', 'skip', 'TRAIN.MAX_STEPS_PER_EPOCH', '1', 'BATCH_SIZE', '64')
+    state = TrainState(cfg, torch.device('cpu'))
+    before = {k: v.clone() for k, v in state.model.state_dict().items()}
+    data = tiny_split(64)
+    data.pose_2d[7] = float('nan')
+    assert T.train_epoch(state, data, cfg, 0) == 'done' and state.skipped == 1
+    for k, v in state.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
 ALT_OPTS = ['BATCH_SIZE', '8', 'TRAIN.USE_SCALER', 'true', 'TRAIN.USE_NEW_TEMP', 'true',
             'TRAIN.USE_CYCLE', 'true', 'TRAIN.WARM_START_EPOCHS', '1', 'TRAIN.NUM_EPOCHS', '3',
             'TRAIN.NUM_CRITICS', '1', 'TRAIN.NONFINITE', 'skip']

@@ -211,6 +211,9 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
         phase, lifter_on, scaler_on = phase_of_step(cfg, scheme_name, state.step)
         set_trainable(model, lifter_on, scaler_on)
 
+        # TRAIN.NONFINITE skip: a skipped batch must leave no trace, and its forward passes have
+        # already moved the BatchNorm running statistics (possibly to NaN): keep a copy
+        buffers = [b.clone() for b in model.buffers()] if cfg.TRAIN.NONFINITE == 'skip' else None
         with state.autocast():
             # the generator's GAN terms go through the plain discriminators: their gradients
             # are never used (the D step zeroes them), so they are not synchronised
@@ -220,6 +223,9 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
             bad = next((n for n, (w, v) in terms.items() if not torch.isfinite(w * v).all()), 'total')
             if cfg.TRAIN.NONFINITE == 'skip' and state.finite():   # broken weights: no use skipping
                 state.skipped += 1
+                with torch.no_grad():
+                    for b, saved in zip(model.buffers(), buffers):
+                        b.copy_(saved)
                 if logger:
                     logger.warning('skipped step %d: loss term %r is not finite' % (state.step, bad))
                 state.step += 1
