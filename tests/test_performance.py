@@ -161,6 +161,26 @@ def test_benchmark_floor_step_is_train_epochs_step():
 
 # --- mixed precision and torch.compile ------------------------------------------
 
+def test_benchmark_speed_end_to_end_prints_the_json_line():
+    """tools/benchmark_speed.py with a small network: every figure of the issue in the last
+    line, both evaluation precisions timed, and a one-line error for a too-small --scale."""
+    def run(*args):
+        return subprocess.run([sys.executable, 'tools/benchmark_speed.py', '--device', 'cpu',
+                               '--threads', '1'] + list(args), cwd=REPO, capture_output=True,
+                              text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    r = run('--scale', '0.002', '--rounds', '1', '--eval-poses', '512', '--opts',
+            'NETWORK.NUM_CHANNELS', '32', 'NETWORK.LIFTER_RES_BLOCKS', '1', 'BATCH_SIZE', '512')
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    for k in ('floor_steps_per_s', 'pipeline_steps_per_s', 'ratio', 'eval_poses_per_s', 'peak_rss_mb'):
+        assert out[k] > 0, k
+    assert out['eval_poses'] == 512 and out['eval_precision'] == 'fp32'
+    assert set(out['eval_by_precision']) == {'fp32', 'bf16'}
+    assert 'evaluation bf16: 512 poses' in r.stdout
+    r = run('--scale', '0.0001')
+    assert r.returncode == 2 and 'fewer than one batch' in r.stderr and '{' not in r.stdout
+
+
 def _train_steps(cfg, n_steps=2):
     from lib.core.state import TrainState, seed_everything
     seed_everything(0)

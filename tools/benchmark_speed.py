@@ -250,8 +250,13 @@ def main(argv=None):
     data_bps = n_b / (time.perf_counter() - t)
 
     # --- training: floor and pipeline, alternating -----------------------
+    if len(train) < B:
+        print('error: --scale %g gives %d training poses, fewer than one batch of %d: raise --scale'
+              % (args.scale, len(train), B), file=sys.stderr)
+        return 2
     state = TrainState(cfg, device)
-    ready = [train.batch(perm[k * B:(k + 1) * B], cfg, g, need_nb, need_far) for k in range(4)]
+    full = len(train) // B                            # full batches per epoch
+    ready = [train.batch(perm[k * B:(k + 1) * B], cfg, g, need_nb, need_far) for k in range(min(4, full))]
     tmp = tempfile.TemporaryDirectory(prefix='bench_speed_')
     from tensorboardX import SummaryWriter
     log = logging.getLogger('benchmark_speed')
@@ -261,9 +266,15 @@ def main(argv=None):
     state.writer = SummaryWriter(os.path.join(tmp.name, 'tb'))
 
     def pipeline(epoch, n):
-        cfg.TRAIN.MAX_STEPS_PER_EPOCH = n
-        state.step_in_epoch = 0
-        T.train_epoch(state, train, cfg, epoch, logger=log)
+        """n steps of full batches through train_epoch (several epochs if one is shorter), so
+        that the pipeline does the floor's work: no short last batch of an epoch."""
+        while n > 0:
+            k = min(n, full)
+            cfg.TRAIN.MAX_STEPS_PER_EPOCH = k
+            state.step_in_epoch = 0
+            T.train_epoch(state, train, cfg, epoch, logger=log)
+            n -= k
+            epoch += 1
 
     t = time.perf_counter()
     for k in range(cycle):                           # warm-up: allocator, autotuning, torch.compile
