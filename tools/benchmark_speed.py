@@ -20,8 +20,8 @@ Measured on ``--device``:
    code ``tools/main.py`` runs), fed by the real data path: the epoch
    permutation, ``TensorSplit.batch`` index gathers, the neighbour /
    bone-partner sampler, with TensorBoard logging every ``PRINT_INTERVAL``
-   steps.  Floor and pipeline run in alternating rounds, so that a change of
-   machine load hits both alike.
+   steps.  Floor and pipeline run in rounds that alternate which goes first
+   (ABBA), so that a drift of the machine's speed hits both alike.
 3. **evaluation**: ``lib.core.evaluate.evaluate`` (lift + every metric,
    P-MPJPE included) over the whole synthetic test split, in poses per second,
    in float32 (``EVAL.PRECISION``'s default: the headline figure) and with the
@@ -182,7 +182,8 @@ def main(argv=None):
     p.add_argument('--steps', type=int, default=0,
                    help='steps per round for floor and pipeline each, rounded up to whole periods of the '
                         'schedule (default: one period on CPU, 200 on CUDA)')
-    p.add_argument('--rounds', type=int, default=3, help='alternating floor / pipeline rounds (default 3)')
+    p.add_argument('--rounds', type=int, default=4,
+                   help='floor / pipeline rounds, in alternating order (default 4; use an even number)')
     p.add_argument('--eval-poses', type=int, default=0,
                    help='evaluate only the first N test poses (default: the whole test split)')
     p.add_argument('--eval-precision', choices=('fp32', 'bf16', 'both'), default='both',
@@ -283,18 +284,21 @@ def main(argv=None):
     sync(device)
     print('warm-up (%d + %d steps) %.1f s' % (cycle, cycle, time.perf_counter() - t))
 
-    floor_t, pipe_t = [], []
-    for r in range(args.rounds):
-        sync(device)
-        t = time.perf_counter()
+    def run_floor():
         for k in range(steps):
             floor_step(state, ready[k % len(ready)], cfg, sch)
-        sync(device)
-        floor_t.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        pipeline(1 + r, steps)
-        sync(device)
-        pipe_t.append(time.perf_counter() - t)
+
+    # rounds alternate the order (floor first, then pipeline first: ABBA), so that a steady
+    # drift of the machine's speed during the run cancels over an even number of rounds
+    floor_t, pipe_t = [], []
+    for r in range(args.rounds):
+        order = (('floor', run_floor), ('pipeline', lambda: pipeline(1 + r, steps)))
+        for name, fn in (order if r % 2 == 0 else order[::-1]):
+            sync(device)
+            t = time.perf_counter()
+            fn()
+            sync(device)
+            (floor_t if name == 'floor' else pipe_t).append(time.perf_counter() - t)
         print('round %d: floor %.4g steps/s, pipeline %.4g steps/s (%d steps each)'
               % (r + 1, steps / floor_t[-1], steps / pipe_t[-1], steps))
     state.writer.close()
