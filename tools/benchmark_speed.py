@@ -216,10 +216,11 @@ def main(argv=None):
              cfg.TRAIN.COMPILE))
     load = os.getloadavg()
     print('load average at start: %.2f %.2f %.2f' % load)
-    if device.type == 'cpu' and torch.get_num_threads() > 1 and load[0] > 0.5:
-        print('note: other processes are using this CPU; with %d threads each PyTorch operation waits '
-              'for its slowest thread, which can cost 10x or more: --threads 1 gives steadier figures'
-              % torch.get_num_threads())
+    busy = busy_cores()
+    if device.type == 'cpu' and torch.get_num_threads() > 1 and busy is not None and busy > 0.5:
+        print('note: other processes are using %.1f of this CPU\'s cores; with %d threads each PyTorch '
+              'operation waits for its slowest thread, which can cost 10x or more: --threads 1 gives '
+              'steadier figures' % (busy, torch.get_num_threads()))
 
     # --- data ------------------------------------------------------------
     t0 = time.perf_counter()
@@ -361,6 +362,23 @@ def main(argv=None):
     tmp.cleanup()
     print(json.dumps(out))
     return 0
+
+
+def busy_cores(seconds=0.5):
+    """Cores kept busy by other processes right now (this one sleeps meanwhile), from
+    /proc/stat; None where that cannot be read.  Unlike the load average, it does not
+    remember a run that has just ended."""
+    def sample():
+        with open('/proc/stat') as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + (v[4] if len(v) > 4 else 0)     # total, idle + iowait
+    try:
+        t0, i0 = sample()
+        time.sleep(seconds)
+        t1, i1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (1.0 - (i1 - i0) / max(t1 - t0, 1)) * (os.cpu_count() or 1)
 
 
 def memory():
