@@ -524,7 +524,7 @@ def test_bf16_copy_without_scaler_and_untracked_bn_rules():
     assert s is None
     assert torch.allclose(predict(bf16_inference_copy(m, dtype=torch.float32), x, as_tensor=True)[0],
                           ref, rtol=1e-4, atol=1e-5)
-    for opts, msg in ((['EVAL.PRECISION', 'fp16'], "must be 'fp32' or 'bf16'"),
+    for opts, msg in ((['EVAL.PRECISION', 'fp16'], "EVAL.PRECISION must be one of fp32/bf16, got 'fp16'"),
                       (['EVAL.PRECISION', 'bf16', 'NETWORK.BN_TRACK', 'false'], 'BN_TRACK')):
         with pytest.raises(UserError, match=msg):
             validate(tiny_cfg(*opts))

@@ -173,6 +173,7 @@ _CHOICES = {
     'COMPAT.KL_ON_DIFF2': ('by_scheme', 'always', 'never'),
     'COMPAT.BONE_LOSS': ('vectors', 'lengths'),
     'TRAIN.NONFINITE': ('stop', 'skip'),
+    'EVAL.PRECISION': ('fp32', 'bf16'),
     'DATA.FORMAT': ('auto', 'h5', 'npz'),
     'TRAIN.OPTIMIZER': ('adam',),
 }
@@ -286,9 +287,6 @@ def validate(cfg, source='config'):
         bad('TRAIN.NUM_EPOCHS', 'must be >= 0', 'set it >= 0')
     if cfg.EVAL.STRIDE < 1:
         bad('EVAL.STRIDE', 'must be >= 1', 'set it to 1 for every frame')
-    if cfg.EVAL.PRECISION not in ('fp32', 'bf16'):
-        bad('EVAL.PRECISION', "must be 'fp32' or 'bf16', got %r" % (cfg.EVAL.PRECISION,),
-            "use 'fp32' (the default)")
     if cfg.EVAL.PRECISION == 'bf16' and not cfg.NETWORK.BN_TRACK:
         bad('EVAL.PRECISION', 'bf16 folds the BatchNorm running statistics, which '
             'NETWORK.BN_TRACK false does not keep', "use EVAL.PRECISION 'fp32'")

@@ -36,11 +36,11 @@ def normalise_pixels(px_ours, cfg=None, factor=None):
     return normalise_2d(np.asarray(px_ours, np.float64), same, factor)
 
 
-def lift(model, x_norm, batch_size=4096, precision='fp32'):
+def lift(model, x_norm, batch_size=4096):
     """Normalised 2D (N, 17, 2), ours order -> dict with ``pose_3d`` (N, 17, 3) root-centred
     in network units (ours order) and ``scale`` (N,) or None (the evaluation's
-    :func:`lib.core.evaluate.predict`; ``precision`` = ``EVAL.PRECISION``)."""
+    :func:`lib.core.evaluate.predict`, in float32)."""
     device = next(model.parameters()).device
     x = torch.as_tensor(np.asarray(x_norm, np.float32), device=device)
-    pred, scale = predict(model, x, batch_size, precision=precision)
+    pred, scale = predict(model, x, batch_size)
     return {'pose_3d': pred.astype(np.float32), 'scale': scale}

@@ -192,8 +192,9 @@ def compile_unavailable(device):
 def compile_models(device, *modules):
     """TRAIN.COMPILE: compile each module's forward in place (``nn.Module.compile``).
 
-    In place, so state-dict keys, attribute access (``model.scaler``, the
-    adv-phase bypass) and checkpoints are unchanged; the inference path
+    In place, so state-dict keys, attribute access (``model.scaler``) and
+    checkpoints are unchanged, and DistributedDataParallel wraps the compiled
+    modules; the inference path
     (``PoseModel.lift``) stays eager.  Where inductor cannot run (no C++ compiler
     on a CPU machine, no triton on CUDA) it warns once and trains without it.
     Returns whether the modules were compiled.

@@ -69,11 +69,6 @@ def is_dist():
     return td.is_available() and td.is_initialized() and td.get_world_size() > 1
 
 
-def broadcast_module(module):
-    for t in list(module.parameters()) + list(module.buffers()):
-        td.broadcast(t.data, 0)
-
-
 def broadcast_buffers(module):
     """Rank 0's buffers (BatchNorm running statistics) on every rank."""
     if is_dist():
