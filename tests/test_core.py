@@ -357,20 +357,28 @@ def test_runs_from_tools_folder_with_relative_paths(tiny_data):
     assert res['eval_stride'] == 4 and res['num_poses'] == math.ceil(1976 / 4)
 
 
-@pytest.mark.parametrize('cfg_name', ['h36m_gt_scale.yaml', 'pre_tmc_klbone.yaml', 'ablation_klbone.yaml',
-                                      'ablation_tmc.yaml'])
-def test_scale_configs_short_run(tiny_data, cfg_name):
+@pytest.mark.parametrize('cfg_name,warm', [('h36m_gt_scale.yaml', False), ('pre_tmc_klbone.yaml', False),
+                                           ('ablation_klbone.yaml', False), ('ablation_tmc.yaml', False),
+                                           ('h36m_gt_scale.yaml', True)])
+def test_scale_configs_short_run(tiny_data, cfg_name, warm):
+    """The method's configs train from scratch with no checkpoint present (as the authors'
+    files say), and also warm-started from an adv checkpoint given with --pretrain."""
     cfg, tmp = tiny_data
-    r = run_main(['--cfg', str(cfg), '--gpu', '-1', '--model_dir', str(tmp / 'adv'),
-                  '--opts', 'DATA.FORMAT', 'h5'])
-    assert r.returncode == 0, r.stderr
-    adv = tmp / 'adv' / 'tiny' / 'checkpoint.pth.tar'
-    r = run_main(['--cfg', os.path.join(REPO, 'cfg', cfg_name), '--gpu', '-1', '--pretrain', str(adv),
+    extra = []
+    if warm:
+        r = run_main(['--cfg', str(cfg), '--gpu', '-1', '--model_dir', str(tmp / 'adv'),
+                      '--opts', 'DATA.FORMAT', 'h5'])
+        assert r.returncode == 0, r.stderr
+        extra = ['--pretrain', str(tmp / 'adv' / 'tiny' / 'checkpoint.pth.tar')]
+    r = run_main(['--cfg', os.path.join(REPO, 'cfg', cfg_name), '--gpu', '-1', *extra,
                   '--data_dir', str(tmp / 'data'), '--model_dir', str(tmp / 'best'), '--log_dir', str(tmp / 'log'),
                   '--opts', 'DATA.DATASET_NAME', 'synth', 'DATA.FORMAT', 'h5', 'TRAIN.NUM_EPOCHS', '1',
-                  'BATCH_SIZE', '64', 'NETWORK.NUM_CHANNELS', '32'])
+                  'BATCH_SIZE', '64', 'NETWORK.NUM_CHANNELS', '32', 'NETWORK.LIFTER_RES_BLOCKS', '2'])
     assert r.returncode == 0, r.stderr
-    assert 'LIFTER_RES_BLOCKS = 1' in r.stdout          # read off the warm-start checkpoint
+    if warm:
+        assert 'LIFTER_RES_BLOCKS = 1' in r.stdout          # read off the warm-start checkpoint
+    else:
+        assert 'pretrain' not in r.stdout.lower()
     stem = cfg_name[:-5]
     res = check_results_against_predictions(str(tmp / 'best' / stem))
     ck = torch.load(tmp / 'best' / stem / 'checkpoint.pth.tar', weights_only=True)

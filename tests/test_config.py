@@ -1,0 +1,138 @@
+"""The four configs in cfg/ are the authors' released ones, value for value.
+
+The comparison goes through both loaders: the authors' ``lib/core/config.py`` (its defaults,
+imported from ``../shared/original`` at test time, with the file merged the way its
+``update_config`` merges it) and the project's ``lib.core.config``.  Every key that both
+configs hold must agree, not only the keys the file sets: a key the file leaves unset takes
+each loader's default, and those must agree too.
+"""
+import copy
+import importlib.util
+import os
+
+import pytest
+import yaml
+
+from conftest import REPO, SHARED
+from lib.core import config as C
+
+ORIGINAL = os.path.join(SHARED, 'original')
+NAMES = ('h36m_gt_adv', 'h36m_gt_scale', 'pre_adv', 'pre_tmc_klbone')
+
+# keys whose value is about where files live or which device runs, not about the recipe
+NOT_RECIPE = {'GPU', 'NUM_WORKERS', 'DEBUG', 'OUTPUT_DIR', 'LOG_DIR', 'DATA_DIR',
+              'DATA.TRAIN_PATH', 'DATA.VALID_PATH', 'TRAIN.LIFTER_PRETRAIN_PATH', 'TRAIN.MODEL_PATH'}
+# defaults the project changed on purpose; no released config relies on them (each file sets
+# PRETRAIN_LIFTER and LOSS_WEIGHTS): the original defaulted to loading a checkpoint that does
+# not exist, and to a 5-entry weight list whose fifth entry nothing reads
+CHANGED_DEFAULTS = {'TRAIN.PRETRAIN_LIFTER', 'TRAIN.LOSS_WEIGHTS'}
+
+needs_original = pytest.mark.skipif(not os.path.isdir(ORIGINAL),
+                                    reason='the authors\' release (../shared/original) is absent')
+
+
+def _authors_defaults():
+    spec = importlib.util.spec_from_file_location(
+        'authors_config', os.path.join(ORIGINAL, 'lib', 'core', 'config.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return copy.deepcopy(mod.config)
+
+
+def _authors_config(name):
+    """The authors' defaults with their YAML merged in as their update_config does."""
+    cfg = _authors_defaults()
+    with open(os.path.join(ORIGINAL, 'cfg', name + '.yaml')) as f:
+        exp = yaml.safe_load(f)
+    for k, v in exp.items():
+        assert k in cfg, k
+        if isinstance(v, dict):
+            for kk, vv in v.items():
+                assert kk in cfg[k], (k, kk)
+                cfg[k][kk] = vv
+        else:
+            cfg[k] = v
+    return cfg, exp
+
+
+def _flat(d, prefix=''):
+    out = {}
+    for k, v in d.items():
+        key = prefix + str(k)
+        if isinstance(v, dict):
+            out.update(_flat(v, key + '.'))
+        else:
+            out[key] = v
+    return out
+
+
+def _project_config(path):
+    cfg = C.get_default()
+    with pytest.warns(UserWarning):          # the files set keys the original never read
+        C.update_config(cfg, path)
+    return cfg
+
+
+def _same(a, b):
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and \
+            not isinstance(a, bool) and not isinstance(b, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+@needs_original
+@pytest.mark.parametrize('name', NAMES)
+def test_project_cfg_file_sets_every_authors_key_to_the_authors_value(name):
+    with open(os.path.join(ORIGINAL, 'cfg', name + '.yaml')) as f:
+        theirs = _flat(yaml.safe_load(f))
+    with open(os.path.join(REPO, 'cfg', name + '.yaml')) as f:
+        ours = _flat(yaml.safe_load(f))
+    for key, value in theirs.items():
+        assert key in ours, '%s: cfg/%s.yaml does not set %s' % (name, name, key)
+        assert _same(ours[key], value), '%s: %s is %r, the authors have %r' % (name, key, ours[key], value)
+    extra = set(ours) - set(theirs)
+    assert extra <= NOT_RECIPE, 'cfg/%s.yaml sets keys beyond the authors\' file: %s' % (name, extra)
+
+
+@needs_original
+@pytest.mark.parametrize('name', NAMES)
+def test_both_loaders_give_the_same_recipe(name):
+    """Project loader on cfg/NAME.yaml == authors' loader on their NAME.yaml, for every shared key."""
+    theirs, _ = _authors_config(name)
+    ours = _flat(C.to_dict(_project_config(os.path.join(REPO, 'cfg', name + '.yaml'))))
+    theirs = _flat(theirs)
+    shared = (set(theirs) & set(ours)) - NOT_RECIPE - CHANGED_DEFAULTS
+    assert len(shared) > 60, 'too few keys compared: %d' % len(shared)
+    diff = {k: (ours[k], theirs[k]) for k in sorted(shared) if not _same(ours[k], theirs[k])}
+    assert not diff, '%s: project vs authors: %s' % (name, diff)
+
+
+@needs_original
+@pytest.mark.parametrize('name', NAMES)
+def test_project_loader_reads_the_authors_file_as_it_is(name):
+    """The authors' own YAML file loads unchanged through the project's loader (same recipe)."""
+    ours_on_theirs = _flat(C.to_dict(_project_config(os.path.join(ORIGINAL, 'cfg', name + '.yaml'))))
+    ours_on_ours = _flat(C.to_dict(_project_config(os.path.join(REPO, 'cfg', name + '.yaml'))))
+    for k in set(ours_on_ours) - NOT_RECIPE:
+        assert _same(ours_on_theirs[k], ours_on_ours[k]), k
+
+
+def test_defaults_the_released_configs_rely_on():
+    """Without ../shared: the values the best model's recipe depends on, written out."""
+    cfg = C.get_default()
+    with pytest.warns(UserWarning):
+        C.update_config(cfg, os.path.join(REPO, 'cfg', 'h36m_gt_scale.yaml'))
+    t = cfg.TRAIN
+    assert cfg.BATCH_SIZE == 512 and cfg.USE_GT is True
+    assert (t.USE_SCALER, t.USE_CYCLE, t.USE_NEW_TEMP, t.PRETRAIN_LIFTER) == (True, True, True, False)
+    assert list(t.LOSS_WEIGHTS) == [0.5, 5.0, 1.0, 1.0] and list(t.SCALE_LOSS_WEIGHTS) == [0.001, 1.0]
+    assert (t.SUBNET_CRITICS, t.MAINNET_CRITICS, t.SCHEDULER_STEP_SIZE) == (1, 4, 5)
+    assert (t.POSE_LR, t.DIS_LR, t.TEMP_LR) == (0.00015, 0.0001, 0.0001)
+    assert (cfg.DATA.SCALE_MID_MEAN, cfg.DATA.SCALE_MID_STD) == (0.720643, 0.058)
+    assert cfg.NETWORK.SCALER_INPUT_SIZE == 34 and t.USE_NEW_ROT is False
+    assert (t.BOUND_AZIM, cfg.FIX.FIX_TRAJ, cfg.FIX.FIX_TRAJ_BY_ROT) == (2.44346, True, False)
+    # unset by the file: the original code's defaults
+    assert (cfg.NETWORK.NUM_CHANNELS, cfg.NETWORK.LIFTER_RES_BLOCKS, t.NUM_EPOCHS) == (1024, 4, 200)
+    assert (t.SCHEDULER_GAMMA, cfg.DATA.MIN_DIFF_DIST, cfg.RANDOM_SEED) == (0.95, 5, 2019)
