@@ -6,7 +6,7 @@ from lib.core.ema import EMA
 
 
 def test_aggregate_means_spread_and_paired_difference():
-    from tools.benchmark_accuracy import aggregate
+    from lib.bench.accuracy import aggregate
     mk = lambda a, b, c: {'MPJPE': a, 'N-MPJPE': b, 'P-MPJPE': c, 'MPJPE_oracle_scale': b, 'seconds': 10.0}
     per_seed = {'adv': {0: mk(100, 90, 50), 1: mk(110, 95, 54)},
                 'best': {0: mk(90, 85, 48), 1: mk(104, 93, 53)}}

@@ -136,3 +136,31 @@ def test_defaults_the_released_configs_rely_on():
     # unset by the file: the original code's defaults
     assert (cfg.NETWORK.NUM_CHANNELS, cfg.NETWORK.LIFTER_RES_BLOCKS, t.NUM_EPOCHS) == (1024, 4, 200)
     assert (t.SCHEDULER_GAMMA, cfg.DATA.MIN_DIFF_DIST, cfg.RANDOM_SEED) == (0.95, 5, 2019)
+
+
+# the benchmark and quick-start configs are an authors' file with these keys changed, and no other
+SCALED = {
+    'bench_adv': ('h36m_gt_adv', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS', 'TRAIN.NUM_EPOCHS',
+                                  'TRAIN.USE_NEW_ROT', 'DATA.DATASET_NAME', 'EVAL.EVERY_EPOCH'}),
+    'bench_best': ('h36m_gt_scale', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS', 'TRAIN.NUM_EPOCHS',
+                                     'TRAIN.USE_NEW_ROT', 'DATA.DATASET_NAME', 'EVAL.EVERY_EPOCH'}),
+    'bench_supervised': ('h36m_gt_adv', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS',
+                                         'TRAIN.NUM_EPOCHS', 'TRAIN.USE_NEW_ROT', 'DATA.DATASET_NAME',
+                                         'EVAL.EVERY_EPOCH', 'TRAIN.SUPERVISED', 'TRAIN.USE_DIS'}),
+    'quickstart': ('h36m_gt_scale', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS', 'TRAIN.NUM_EPOCHS',
+                                     'TRAIN.USE_NEW_ROT', 'DATA.DATASET_NAME'}),
+}
+
+
+@needs_original
+@pytest.mark.parametrize('name', sorted(SCALED))
+def test_scaled_configs_change_only_the_keys_their_header_lists(name):
+    base, changed = SCALED[name]
+    theirs = _flat(C.to_dict(_project_config(os.path.join(ORIGINAL, 'cfg', base + '.yaml'))))
+    ours = _flat(C.to_dict(_project_config(os.path.join(REPO, 'cfg', name + '.yaml'))))
+    diff = {k for k in ours if k not in NOT_RECIPE and not _same(ours[k], theirs[k])}
+    assert diff == changed, '%s differs from the authors\' %s in %s, the header lists %s' % (
+        name, base, sorted(diff), sorted(changed))
+    header = ''.join(l for l in open(os.path.join(REPO, 'cfg', name + '.yaml')) if l.startswith('#'))
+    for key in changed:
+        assert key.split('.')[-1] in header, '%s: the header does not explain %s' % (name, key)
