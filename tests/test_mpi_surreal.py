@@ -354,3 +354,22 @@ def test_nan_frames_are_dropped_with_their_rows(tmp_path):
     _edit_h5('mpi', _set_nan)(tmp_path)
     test = load_splits(cfg_for('mpi'), str(tmp_path / 'data'), which=('test',))['test']
     assert test.num_dropped == 1 and 3 not in test.extra['row'] and len(test.extra['imagename']) == len(test)
+
+
+def test_prepare_data_layout_converts_an_archive(tmp_path):
+    """tools/prepare_data.py layout: the archive's clips, rigidly placed before a 2048x2048
+    pinhole (f = 1500 px); 2D = that camera's projection of the 3D."""
+    import synth
+    world, _ = synth.write_npz(str(tmp_path / 'npz'))
+    tool = os.path.join(REPO, 'tools', 'prepare_data.py')
+    r = subprocess.run([sys.executable, tool, 'layout', '--src', tmp_path / 'npz' / 'data_3d_synth.npz',
+                        '--dataset', 'mpi', '--out', tmp_path / 'h5'], capture_output=True, text=True, env=ENV)
+    assert r.returncode == 0, r.stderr
+    test = load_splits(cfg_for('mpi'), str(tmp_path / 'h5'), which=('test',))['test']
+    assert sorted(set(test.extra['seqname'])) == ['S11/Posing', 'S11/Walking 1', 'S9/Posing', 'S9/Walking 1']
+    X = world['S9']['Posing'][:, V3D_TO_OURS]
+    Y = test.pose_3d[test.extra['seqname'] == 'S9/Posing']
+    bones = lambda P: np.linalg.norm(P[:, 1:] - P[:, :1], axis=-1)
+    np.testing.assert_allclose(bones(Y), bones(X), atol=1e-5)          # a rigid placement
+    uv = test.pose_2d_px
+    np.testing.assert_allclose(uv, test.pose_3d[..., :2] / test.pose_3d[..., 2:] * 1500 + 1024, atol=1e-2)

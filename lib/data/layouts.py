@@ -20,6 +20,7 @@ The cameras are not the datasets' calibrations: a focal length that frames a
 person well (1500 px for 2048x2048, 600 px for 320x240) and the principal
 point at the image centre.
 """
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,3 +115,37 @@ def write_layout(path, dataset_name, clips, noise_px=2.0, seed=0):
             for k, v in arrays.items():
                 f[k] = np.char.encode(np.asarray(v, str), 'utf-8') if isinstance(v, list) else v
     return path
+
+
+def archives_to_layout(path_3d, dataset_name, out_dir, distance=None):
+    """Convert a ``data_3d_<name>.npz`` archive (world metres, z up, v3d order; its
+    metadata's train / test subjects) to ``<dataset>_{train,valid}_pred3.h5`` in ``out_dir``.
+
+    Each clip becomes one sequence ``<subject>/<action>`` seen by :data:`CAMERAS`
+    [dataset_name] from ``distance`` metres (default 4.5 for MPI, 6 for SURREAL; farther
+    when the clip needs it).  Returns {split: (path, frames)}.
+    """
+    from lib.data.dataset import H36M_TEST_SUBJECTS, H36M_TRAIN_SUBJECTS
+    from lib.utils.safe_io import load_npz
+    a = load_npz(path_3d, '3D archive', 'pass a data_3d_<name>.npz written by tools/prepare_data.py bvh')
+    if not isinstance(a.get('positions_3d'), dict):
+        raise UserError('3D archive has no positions_3d dict', path_3d, 'use the VideoPose3D layout')
+    meta = a.get('metadata') if isinstance(a.get('metadata'), dict) else {}
+    cam = CAMERAS[dataset_name]
+    d = distance or (4.5 if dataset_name == 'mpi' else 6.0)
+    out = {}
+    for split, subjects in (('train', meta.get('train_subjects') or H36M_TRAIN_SUBJECTS),
+                            ('valid', meta.get('test_subjects') or H36M_TEST_SUBJECTS)):
+        clips = {}
+        for s in subjects:
+            for act, X in sorted(a['positions_3d'].get(s, {}).items()):
+                X = np.asarray(X, np.float64)
+                X = X[:, sk.H36M32_TO_V3D] if X.shape[1] == 32 else X
+                clips['%s/%s' % (s, act)] = world_to_view(X, cam, d)
+        if not clips:
+            raise UserError('no clips for the %s split (subjects %s)' % (split, subjects), path_3d,
+                            'give the archive train_subjects / test_subjects in its metadata')
+        path = os.path.join(out_dir, '%s_%s_pred3.h5' % (dataset_name, split))
+        write_layout(path, dataset_name, clips)
+        out[split] = (path, sum(len(c) for c in clips.values()))
+    return out
