@@ -38,14 +38,6 @@ def auc_from_curve(pcks, thresholds=THRESHOLDS):
     return float(np.sum((x[1:] - x[:-1]) * (p[1:] + p[:-1]) / 2))
 
 
-def pck_auc(pred_m, gt_m, aligned=False):
-    """(auc, pckh5, curve) of root-centred predictions and ground truth in metres."""
-    if aligned:
-        pred_m = procrustes_align(np.array(pred_m, np.float64), np.asarray(gt_m, np.float64))
-    curve = pck_curve(joint_distances(pred_m, gt_m))
-    return auc_from_curve(curve), float(curve[-1]), curve
-
-
 def distances(pred_m, gt_m, chunk=65536):
     """Per-joint distances (N, 17) in head-size units, raw and after rigid alignment."""
     raw, al = [], []

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 from matplotlib.animation import FFMpegWriter, FuncAnimation, PillowWriter
+from matplotlib.lines import Line2D
 
 from lib.data import skeleton as sk
 from lib.utils.errors import UserError
@@ -51,7 +52,6 @@ def _layout(seq, r):
                   fontsize=10)
     setup_3d(ax3, r, title='3D (metres): prediction, ground truth grey')
     handles = legend_handles(False)
-    from matplotlib.lines import Line2D
     handles.append(Line2D([], [], color=GT_COLOUR, lw=2.5, label='ground truth'))
     fig.legend(handles=handles, loc='lower center', ncol=4, frameon=False, fontsize=9)
     return fig, ax2, ax3, marker

@@ -20,7 +20,6 @@ the data files).  GIF through Pillow; MP4 through ffmpeg when it is installed.
 """
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from typing import Optional
 
@@ -128,7 +127,3 @@ def select(seqs, names=None, count=1):
 
 def file_stem(name):
     return re.sub(r'[^A-Za-z0-9._-]+', '_', name).strip('_') or 'sequence'
-
-
-def ffmpeg_available():
-    return shutil.which('ffmpeg') is not None
