@@ -42,11 +42,11 @@ _C.DATA_DIR = '../data'
 
 # --- data -----------------------------------------------------------------
 _C.DATA = edict()
-_C.DATA.DATASET_NAME = 'h36m'    # file stem: <name>_train_pred3.h5 or data_3d_<name>.npz
+_C.DATA.DATASET_NAME = 'h36m'    # file stem: <name>_train_pred3.h5 or data_3d_<name>.npz; 'mpi' / 'surreal': those datasets (lib/data/formats.py)
 _C.DATA.FORMAT = 'auto'          # new: 'auto' | 'h5' | 'npz' (auto: h5 if present, else npz)
 _C.DATA.TRAIN_SUBJECTS = []      # new (npz): [] = archive metadata or the H36M protocol
 _C.DATA.TEST_SUBJECTS = []       # new (npz): [] = archive metadata or the H36M protocol
-_C.DATA.FRAME_INTERVAL = 1       # TMC neighbour offset when > 1 (else 5)
+_C.DATA.FRAME_INTERVAL = 1       # TMC neighbour offset when > 1 (else 5); mpi / surreal: always
 _C.DATA.EXP_TMC = False          # random TMC offset in [START, START+INTERVAL-1]
 _C.DATA.EXP_TMC_START = 0
 _C.DATA.EXP_TMC_DETERMINISTIC = False

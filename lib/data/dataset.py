@@ -18,6 +18,8 @@ order, pixels for 2D and metres (camera frame) for 3D, plus per-frame
 Every sequence is stored contiguously in frame order.
 
 :func:`normalise_2d` is the original's 2D normalisation (ORIGINAL_CODE.md 1.3).
+``DATA.DATASET_NAME`` ``mpi`` and ``surreal`` are read from the authors' files of
+those datasets by :mod:`lib.data.mpi_surreal` (:func:`load_splits` dispatches).
 """
 import os
 import re
