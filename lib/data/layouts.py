@@ -17,8 +17,8 @@ reads:
   file), joints in ours order.
 
 The cameras are not the datasets' calibrations: a focal length that frames a
-person well (1500 px for 2048x2048, 600 px for 320x240) and the principal
-point at the image centre.
+person well (1500 px for 2048x2048, 600 px for 320x240), the principal point
+at the image centre, looking down 15 degrees (:func:`world_to_view`).
 """
 import os
 from dataclasses import dataclass
@@ -51,20 +51,26 @@ class Pinhole:
 CAMERAS = {'mpi': Pinhole(2048, 2048, 1500.0), 'surreal': Pinhole(320, 240, 600.0)}
 
 
-def world_to_view(X_world, cam, distance=4.0, max_distance=40.0):
+def world_to_view(X_world, cam, distance=4.0, pitch_deg=15.0, max_distance=40.0):
     """Place a clip (T, 17, 3) of z-up world metres (v3d order) in front of ``cam``.
 
-    The camera looks horizontally along world +y from ``distance`` metres (farther if
-    the clip would leave the image: in steps of 10 %), centred on the clip's mean root
-    position and mean height.  Returns camera-frame metres (x right, y down, z forward).
+    The camera looks at the clip's mean root position (at the clip's mean height) along
+    world +y, pitched down by ``pitch_deg`` (15 degrees: roughly the Human3.6M cameras, whose
+    view of the world vertical is the tilted azimuth axis of the rotation cycle), from
+    ``distance`` metres (farther, in steps of 10 %, if the clip would leave the image).
+    Returns camera-frame metres (x right, y down, z forward).
     """
     X = np.asarray(X_world, np.float64)
     centre = X[:, sk.V3D_ROOT].mean(0)
     centre[2] = X[..., 2].mean()
     Y = X - centre
+    c, s = np.cos(np.radians(pitch_deg)), np.sin(np.radians(pitch_deg))
+    level = np.stack([Y[..., 0], -Y[..., 2], Y[..., 1]], -1)            # a level camera's axes
+    rel = np.stack([level[..., 0], c * level[..., 1] - s * level[..., 2],
+                    s * level[..., 1] + c * level[..., 2]], -1)           # pitched down
     d = float(distance)
     while d <= max_distance:
-        Xc = np.stack([Y[..., 0], -Y[..., 2], Y[..., 1] + d], -1)
+        Xc = rel + np.array([0.0, 0.0, d])
         if Xc[..., 2].min() > 0.5 and cam.in_view(cam.project(Xc)):
             return Xc
         d *= 1.1
