@@ -156,7 +156,7 @@ def main(argv=None):
         splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))
         test = TensorSplit.from_split(splits['test'], cfg, device, train=False)
         res = evaluate(model, test, splits['test'], cfg, out_dir if rank == 0 else None,
-                       {'checkpoint': cfg.TRAIN.LIFTER_PRETRAIN_PATH})
+                       {'checkpoint': cfg.TRAIN.LIFTER_PRETRAIN_PATH}, pred_file=True)
         if rank == 0:
             log.info(format_table(res, 'evaluation of %s on %d test poses' % (args.pretrain, res['num_poses'])))
             log.info('P1 Mpjpe: %.2f, P2 Mpjpe: %.2f (results in %s)' % (res['MPJPE'], res['P-MPJPE'], out_dir))
@@ -275,16 +275,15 @@ def main(argv=None):
                 if 'ema' in res:
                     entry['ema_MPJPE'], entry['ema_P-MPJPE'] = res['ema']['MPJPE'], res['ema']['P-MPJPE']
                 state.history.append(entry)
-                is_best = res['P-MPJPE'] < state.best['P-MPJPE']
-                if is_best:
-                    state.best.update({'P-MPJPE': res['P-MPJPE'], 'MPJPE_at_best': res['MPJPE'], 'epoch': epoch})
-                state.best['MPJPE'] = min(state.best.get('MPJPE', float('inf')), res['MPJPE'])
+                is_best = state.update_best(res, epoch)   # MPI: on AUC after alignment, as the original
                 if state.writer is not None:
-                    for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale'):
-                        state.writer.add_scalar('test/%s' % k, res[k], epoch)
+                    for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale', 'auc', 'pckh5', 'auc_p2', 'pckh5_p2'):
+                        if k in res:                   # the PCK / AUC of MPI-INF-3DHP
+                            state.writer.add_scalar('test/%s' % k, res[k], epoch)
                 log.info('epoch %d/%d [%s] MPJPE %.2f  P-MPJPE %.2f  N-MPJPE %.2f  (%.1fs)' % (
                     epoch + 1, cfg.TRAIN.NUM_EPOCHS, sch, res['MPJPE'], res['P-MPJPE'], res['N-MPJPE'],
-                    state.epoch_seconds))
+                    state.epoch_seconds) + ('  PCK150 %.3f AUC %.3f, aligned %.3f %.3f' % (
+                        res['pckh5'], res['auc'], res['pckh5_p2'], res['auc_p2']) if 'auc' in res else ''))
                 save(last)
                 if is_best and rank == 0:
                     atomic_copy(ckpt_path, os.path.join(out_dir, 'model_best.pth.tar'))
@@ -298,6 +297,8 @@ def main(argv=None):
         res.update({'best_P-MPJPE_during_training': state.best['P-MPJPE'],
                     'best_MPJPE_during_training': state.best['MPJPE'], 'history': state.history,
                     'skipped_steps': state.skipped})
+        if 'auc' in res:
+            res.update({'best_%s_during_training' % k: state.best.get(k, 0.0) for k in ('auc_p2', 'pckh5_p2', 'auc', 'pckh5')})
         with atomic_write(os.path.join(out_dir, 'results.json'), 'w') as f:
             json.dump(res, f, indent=2)
         log.info(format_table(res, 'final model, %d test poses' % res['num_poses']))

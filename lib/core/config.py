@@ -42,11 +42,11 @@ _C.DATA_DIR = '../data'
 
 # --- data -----------------------------------------------------------------
 _C.DATA = edict()
-_C.DATA.DATASET_NAME = 'h36m'    # file stem: <name>_train_pred3.h5 or data_3d_<name>.npz
+_C.DATA.DATASET_NAME = 'h36m'    # file stem: <name>_train_pred3.h5 or data_3d_<name>.npz; 'mpi' / 'surreal': those datasets (lib/data/formats.py)
 _C.DATA.FORMAT = 'auto'          # new: 'auto' | 'h5' | 'npz' (auto: h5 if present, else npz)
 _C.DATA.TRAIN_SUBJECTS = []      # new (npz): [] = archive metadata or the H36M protocol
 _C.DATA.TEST_SUBJECTS = []       # new (npz): [] = archive metadata or the H36M protocol
-_C.DATA.FRAME_INTERVAL = 1       # TMC neighbour offset when > 1 (else 5)
+_C.DATA.FRAME_INTERVAL = 1       # TMC neighbour offset when > 1 (else 5); mpi / surreal: always
 _C.DATA.EXP_TMC = False          # random TMC offset in [START, START+INTERVAL-1]
 _C.DATA.EXP_TMC_START = 0
 _C.DATA.EXP_TMC_DETERMINISTIC = False
@@ -140,6 +140,7 @@ _C.COMPAT.L2D_TARGET_UNSCALED = True        # 8.7: l2d target is the unscaled in
 _C.COMPAT.SCHEDULER_STEP_FIRST = True       # 8.11: lr*0.95 already in epoch 0 (original)
 _C.COMPAT.TILTED_AXIS_UNNORMALISED = True   # 8.10: use the axis numbers as given (|a| = 0.99902)
 _C.COMPAT.LSP_ANISOTROPIC = False           # 8.15: LSP x/55, y/90 (original) instead of one factor
+_C.COMPAT.MPI_TMC_FLAT_INDEX = True        # MPI only: TMC neighbour tested with the flat index (original) | the index in the sequence
 _C.COMPAT.FROZEN_KEEP_MOMENTUM = True       # 4.7: frozen params keep zero grads, so Adam still moves them (old PyTorch)
 
 # --- FIX section of the original (kept for YAML compatibility) ---------------

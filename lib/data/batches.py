@@ -13,6 +13,7 @@ import torch
 
 from lib.data import sampling
 from lib.data.dataset import normalise_2d
+from lib.data.formats import get_spec
 from lib.data.skeleton import ROOT
 
 
@@ -38,7 +39,8 @@ class TensorSplit:
 
     @classmethod
     def from_split(cls, split, cfg, device, train=True):
-        x, k = normalise_2d(split.pose_2d_px, cfg.DATA.USE_SAME_NORM_2D)
+        spec = get_spec(cfg.DATA.DATASET_NAME)
+        x, k = normalise_2d(split.pose_2d_px, cfg.DATA.USE_SAME_NORM_2D, centre=spec.centre, focal=spec.focal)
         t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt).to(device)
         rot = None
         if train:
@@ -63,7 +65,10 @@ class TensorSplit:
                 rot = self.rot[idx]
         x_nb = x_far = None
         if need_nb:
-            j = sampling.tmc_neighbour(idx, self.index_in_seq, self.seqlen, self.seq_start, d, generator)
+            spec = get_spec(d.DATASET_NAME)
+            j = sampling.tmc_neighbour(idx, self.index_in_seq, self.seqlen, self.seq_start, d, generator,
+                                       spec.tmc_interval_always,
+                                       spec.name == 'mpi' and cfg.COMPAT.MPI_TMC_FLAT_INDEX)
             x_nb = self.pose_2d[j]
         if need_far:
             j = sampling.bone_partner(idx, self.index_in_seq, self.seqlen, self.seq_start,

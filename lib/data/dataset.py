@@ -18,6 +18,8 @@ order, pixels for 2D and metres (camera frame) for 3D, plus per-frame
 Every sequence is stored contiguously in frame order.
 
 :func:`normalise_2d` is the original's 2D normalisation (ORIGINAL_CODE.md 1.3).
+``DATA.DATASET_NAME`` ``mpi`` and ``surreal`` are read from the authors' files of
+those datasets by :mod:`lib.data.mpi_surreal` (:func:`load_splits` dispatches).
 """
 import os
 import re
@@ -73,6 +75,9 @@ class PoseSplit:
             keep = ~bad
             for name in ('pose_2d_px', 'pose_3d', 'subject', 'action', 'camera', 'frame'):
                 setattr(self, name, getattr(self, name)[keep])
+            for k, v in self.extra.items():          # per-frame extras (file rows, names)
+                if isinstance(v, np.ndarray) and v.shape[:1] == keep.shape:
+                    self.extra[k] = v[keep]
             self.num_dropped = int(bad.sum())
         if len(self) == 0:
             raise UserError('no usable frames', self.source, 'check the data files and the subject split')
@@ -108,17 +113,18 @@ class PoseSplit:
         return np.repeat(names, np.diff(np.append(starts, len(a))))
 
 
-def normalise_2d(px, same_norm=True, factor=None):
+def normalise_2d(px, same_norm=True, factor=None, centre=(CENTER_U, CENTER_V), focal=FOCAL):
     """Pixels (N, 17, 2) in ours order -> the network's 2D input, and the factor k.
 
-    (u - 514.0435) / 500, (v - 506.7003) / 500; subtract the root (joint 13)
+    (u - 514.0435) / 500, (v - 506.7003) / 500 (other datasets: their ``centre`` and
+    ``focal``, :mod:`lib.data.formats`); subtract the root (joint 13)
     and set it to 1e-5; multiply by one k per split so that the *mean*
     head-root distance is 0.1 (``USE_SAME_NORM_2D``), or divide each frame by
     its own head-root distance (times 0.1).  Pass ``factor`` to reuse a k.
     """
     x = np.empty(px.shape, np.float64)               # in place below: one float64 copy at a time
-    x[..., 0] = (px[..., 0] - CENTER_U) / FOCAL
-    x[..., 1] = (px[..., 1] - CENTER_V) / FOCAL
+    x[..., 0] = (px[..., 0] - centre[0]) / focal
+    x[..., 1] = (px[..., 1] - centre[1]) / focal
     x -= x[:, sk.ROOT:sk.ROOT + 1].copy()
     x[:, sk.ROOT] = 1e-5
     dist = np.linalg.norm(x[:, sk.HEAD] - x[:, sk.ROOT], axis=-1)
@@ -277,6 +283,8 @@ def load_splits(cfg, data_dir, which=('train', 'test')):
         raise UserError('data folder not found', data_dir,
                         'set DATA_DIR (or --data_dir) to the folder with the data files')
     h5_train, h5_test = h5_paths(data_dir, name, cfg.DEBUG)
+    if name in ('mpi', 'surreal'):                   # the authors' h5 layouts only
+        return _load_authors_h5(cfg, {'train': h5_train, 'test': h5_test}, which)
     p3, p2 = npz_paths(data_dir, name, cfg.USE_GT)
     if fmt == 'auto':
         if os.path.isfile(h5_train) or os.path.isfile(h5_test):
@@ -291,8 +299,23 @@ def load_splits(cfg, data_dir, which=('train', 'test')):
     if fmt == 'h5':
         paths = {'train': h5_train, 'test': h5_test}
         splits = {w: read_h5(paths[w], cfg.USE_GT) for w in which}
+        for s in splits.values():
+            s.extra.update({'row': np.arange(len(s)), 'h5_path': s.source})
     else:
         splits, _ = read_npz_archives(p3, p2, cfg.DATA.TRAIN_SUBJECTS, cfg.DATA.TEST_SUBJECTS, which)
     for s in splits.values():
         s.finish(drop)
+    return splits
+
+
+def _load_authors_h5(cfg, paths, which):
+    """MPI-INF-3DHP / SURREAL: the authors' h5 files (:mod:`lib.data.mpi_surreal`)."""
+    from lib.data.mpi_surreal import read_authors_h5
+    name = cfg.DATA.DATASET_NAME
+    if cfg.DATA.FORMAT == 'npz':
+        raise UserError('DATA.FORMAT npz is not available for the %s dataset' % name, 'DATA.FORMAT',
+                        "use 'auto' or 'h5': %s is read from %s_{train,valid}_pred3.h5" % (name, name))
+    splits = {w: read_authors_h5(paths[w], name, cfg.USE_GT) for w in which}
+    for s in splits.values():
+        s.finish(cfg.DATA.DROP_NONFINITE)
     return splits

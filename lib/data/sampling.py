@@ -11,7 +11,8 @@ ORIGINAL_CODE.md 1.5 and 1.6).
   original is not known, so the individual angles differ from it; their
   distribution is the same.
 * :func:`tmc_neighbour`: the frame 5 (or ``FRAME_INTERVAL``, or a random
-  ``EXP_TMC`` offset) ahead, or behind near the end of the sequence.
+  ``EXP_TMC`` offset; MPI-INF-3DHP and SURREAL: ``FRAME_INTERVAL``) ahead, or
+  behind near the end of the sequence.
 * :func:`bone_partner`: a frame of the same sequence drawn uniformly among
   those at least ``MIN_DIFF_DIST`` away.  This is exactly the distribution of
   the original's rejection loop, drawn in one step; where no such frame
@@ -41,10 +42,26 @@ def online_rotations(n, bound_azim, bound_elev, generator, device):
     return u * torch.tensor([bound_azim, bound_elev, bound_elev / 2], device=device)
 
 
-def tmc_neighbour(idx, index_in_seq, seqlen, seq_start, cfg_data, generator=None):
-    """Flat index of the TMC / temporal-D neighbour of each frame in ``idx``."""
+def tmc_neighbour(idx, index_in_seq, seqlen, seq_start, cfg_data, generator=None, interval_always=False,
+                  flat_index=False):
+    """Flat index of the TMC / temporal-D neighbour of each frame in ``idx``.
+
+    ``interval_always`` (MPI-INF-3DHP, SURREAL): the offset is ``FRAME_INTERVAL`` even
+    when it is 1, and ``EXP_TMC`` is not read.  ``flat_index`` (with it; the MPI reader's
+    ``COMPAT.MPI_TMC_FLAT_INDEX``): the forward/backward test compares the *flat* index
+    with the sequence length, so past the first sequence the neighbour is always the frame
+    ``FRAME_INTERVAL`` rows back, which for a sequence's first frames is in the previous
+    sequence (and wraps to the end of the split before row 0).
+    """
     i, L = index_in_seq[idx], seqlen[idx]
-    if cfg_data.EXP_TMC:
+    if interval_always:
+        k = cfg_data.FRAME_INTERVAL
+        if flat_index:
+            j = torch.where(idx + k < L, idx + k, idx - k)
+            return torch.remainder(j, index_in_seq.shape[0])
+        off = torch.full_like(idx, k)
+        forward = i + k < L
+    elif cfg_data.EXP_TMC:
         start, interval = cfg_data.EXP_TMC_START, cfg_data.EXP_TMC_INTERVAL
         if cfg_data.EXP_TMC_DETERMINISTIC:
             off = torch.full_like(idx, interval)
