@@ -249,7 +249,8 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
         if stop_flag is not None and stop_flag() and k < n_steps - 1:
             return 'stopped'
     if cfg.COMPAT.EPOCH_END_FORWARD:
-        epoch_end_forward(state, data, cfg, scheme_name)
+        idx = torch.randperm(len(data), generator=state.gen, device=data.pose_2d.device)[:B]
+        epoch_end_forward(state, data.batch(idx, cfg, state.gen), scheme_name)
     state.epoch_seconds = time.time() - t0
     return 'done'
 
@@ -302,13 +303,10 @@ def gan_step(state, batch, cfg, phase):
     return logs
 
 
-def epoch_end_forward(state, data, cfg, scheme_name):
+def epoch_end_forward(state, batch, scheme_name):
     """COMPAT.EPOCH_END_FORWARD: the original's end-of-epoch figure lifts the first batch of
-    a freshly shuffled pass in training mode, without gradients; only its effect on the
-    BatchNorm running statistics (and the dropout RNG) remains, and that is reproduced."""
-    n = len(data)
-    idx = torch.randperm(n, generator=state.gen, device=data.pose_2d.device)[:cfg.BATCH_SIZE]
-    batch = data.batch(idx, cfg, state.gen)
+    a freshly shuffled pass (``batch``) in training mode, without gradients; only its effect
+    on the BatchNorm running statistics (and the dropout RNG) remains, and that is reproduced."""
     use_scaler = state.model.scaler is not None and scheme_name != 'adv'
     with torch.no_grad(), state.autocast():
         state.model(batch.x, batch.rot, use_scaler=use_scaler)
