@@ -452,3 +452,16 @@ def test_their_validate_gives_our_batch_means(authors, h5_dir, tmp_path):
     assert res['P-MPJPE_batchmean'] == pytest.approx(p2, rel=1e-6)
     assert res['MPJPE'] != pytest.approx(p1, rel=1e-6)            # the per-frame mean differs
     assert best_key(cfg) == 'P-MPJPE_batchmean'
+
+
+def test_speed_benchmark_runs_both_sides():
+    """tools/benchmark_vs_original.py's measurement, tiny: both loops run on the same data."""
+    from lib.parity.benchmark import Sides, measure
+    sides = Sides(yaml_of('h36m_gt_scale'), CPU, 32, 32, 600, 600)
+    try:
+        res = measure(sides, 2, 2, warmup=1, say=lambda s: None)
+    finally:
+        sides.close()
+    assert res['original_steps_per_s'] > 0 and res['project_steps_per_s'] > 0
+    assert res['ratio'] == pytest.approx(res['project_steps_per_s'] / res['original_steps_per_s'], rel=1e-3)
+    assert len(res['seconds']['original']) == len(res['seconds']['project_eval']) == 2
