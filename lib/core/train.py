@@ -308,8 +308,14 @@ def epoch_end_forward(state, batch, scheme_name):
     a freshly shuffled pass (``batch``) in training mode, without gradients; only its effect
     on the BatchNorm running statistics (and the dropout RNG) remains, and that is reproduced."""
     use_scaler = state.model.scaler is not None and scheme_name != 'adv'
+    model = state.model
+    keep = state.cfg.TRAIN.NONFINITE == 'skip'      # a non-finite batch leaves no trace
+    buffers = [b.clone() for b in model.buffers()] if keep else None
     with torch.no_grad(), state.autocast():
-        state.model(batch.x, batch.rot, use_scaler=use_scaler)
+        model(batch.x, batch.rot, use_scaler=use_scaler)
+        if keep and not all(bool(torch.isfinite(b).all()) for b in model.buffers() if b.is_floating_point()):
+            for b, saved in zip(model.buffers(), buffers):
+                b.copy_(saved)
 
 
 def _log_step(state, cfg, epoch, last, done, logs, progress, logger):
