@@ -31,6 +31,7 @@ import contextlib
 import copy
 import importlib
 import importlib.machinery
+import importlib.util
 import os
 import shutil
 import sys
