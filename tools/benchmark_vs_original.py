@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from lib.parity.benchmark import Sides, measure  # noqa: E402
-from lib.parity.original import find_authors_dir  # noqa: E402
+from lib.parity.original import find_authors_dir, load_authors_code  # noqa: E402
 from lib.utils.errors import UserError, run_main  # noqa: E402
 
 
@@ -42,7 +42,11 @@ def main(argv=None):
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise UserError('--device cuda but CUDA is not available', '--device', 'use --device cpu')
     root = find_authors_dir(args.authors_dir)
-    cfg_path = args.cfg or (os.path.join(root, 'cfg', 'h36m_gt_scale.yaml') if root else '')
+    if root is None:
+        load_authors_code(args.authors_dir)          # raises the one-line error naming the folder
+    cfg_path = args.cfg or os.path.join(root, 'cfg', 'h36m_gt_scale.yaml')
+    if not os.path.isfile(cfg_path):
+        raise UserError('config file not found', cfg_path, 'pass one of the authors\' YAMLs with --cfg')
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print('device %s, torch %s, %d threads (torch.set_num_threads)' % (device, torch.__version__,
