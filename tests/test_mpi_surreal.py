@@ -133,13 +133,13 @@ def test_tmc_neighbour_mpi_flat_index_and_surreal_interval():
     d = cfg_for('mpi').DATA
     # the original MPI loader: forward when flat index + 1 < seqlen, else flat index - 1
     flat = [(i + 1 if i + 1 < int(seqlen[i]) else i - 1) % 10 for i in range(10)]
-    assert tmc_neighbour(idx, index_in_seq, seqlen, seq_start, d, None, True, True).tolist() == flat
+    assert tmc_neighbour(idx, index_in_seq, seqlen, seq_start, d, None, interval_always=True, flat_index=True).tolist() == flat
     assert flat[6] == 5                                   # the second sequence's first frame: previous sequence
     within = [int(seq_start[i] + (index_in_seq[i] + 1 if index_in_seq[i] + 1 < seqlen[i] else index_in_seq[i] - 1))
               for i in range(10)]
-    assert tmc_neighbour(idx, index_in_seq, seqlen, seq_start, d, None, True, False).tolist() == within
-    # Human3.6M: 5 frames, clamped into the sequence
-    h = tmc_neighbour(idx, index_in_seq, seqlen, seq_start, cfg_for('h36m').DATA)
+    assert tmc_neighbour(idx, index_in_seq, seqlen, seq_start, d, None, interval_always=True, flat_index=False).tolist() == within
+    # Human3.6M: 5 rows, clamped into the sequence's block of rows
+    h = tmc_neighbour(idx, index_in_seq, seqlen, seq_start, cfg_for('h36m').DATA, None, seq_start + seqlen)
     assert h.tolist() == [5, 0, 0, 0, 0, 0, 6, 6, 6, 6]
 
 

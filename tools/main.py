@@ -23,7 +23,7 @@ from tqdm import tqdm  # noqa: E402
 
 from lib.core import train as T  # noqa: E402
 from lib.core.config import apply_opts, get_default, to_dict, update_config  # noqa: E402
-from lib.core.evaluate import evaluate, format_table  # noqa: E402
+from lib.core.evaluate import best_key, evaluate, format_table  # noqa: E402
 from lib.core.state import TrainState, seed_everything  # noqa: E402
 from lib.data.batches import TensorSplit  # noqa: E402
 from lib.data.dataset import load_splits  # noqa: E402
@@ -275,7 +275,9 @@ def main(argv=None):
                 if 'ema' in res:
                     entry['ema_MPJPE'], entry['ema_P-MPJPE'] = res['ema']['MPJPE'], res['ema']['P-MPJPE']
                 state.history.append(entry)
-                is_best = state.update_best(res, epoch)   # MPI: on AUC after alignment, as the original
+                # the original's rule: lowest P-MPJPE (COMPAT.BEST_BY_BATCHMEAN: its printed mean of
+                # batch means), or for MPI-INF-3DHP the highest AUC after alignment
+                is_best = state.update_best(res, epoch, best_key(cfg))
                 if state.writer is not None:
                     for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale', 'auc', 'pckh5', 'auc_p2', 'pckh5_p2'):
                         if k in res:                   # the PCK / AUC of MPI-INF-3DHP
@@ -295,7 +297,8 @@ def main(argv=None):
         state.writer.close()
     if rank == 0 and res is not None:
         res.update({'best_P-MPJPE_during_training': state.best['P-MPJPE'],
-                    'best_MPJPE_during_training': state.best['MPJPE'], 'history': state.history,
+                    'best_MPJPE_during_training': state.best['MPJPE'], 'model_best_selected_by': best_key(cfg),
+                    'history': state.history,
                     'skipped_steps': state.skipped})
         if 'auc' in res:
             res.update({'best_%s_during_training' % k: state.best.get(k, 0.0) for k in ('auc_p2', 'pckh5_p2', 'auc', 'pckh5')})

@@ -70,8 +70,9 @@ def inverse_rotation(rot, R, exact=False):
 
 
 def apply_rot(R, Y):
-    """(B, 3, 3), (B, J, 3) -> (B, J, 3): each row vector times R^T."""
-    return Y @ R.transpose(1, 2)
+    """(B, 3, 3), (B, J, 3) -> (B, J, 3): each row vector times R^T, computed as the
+    original, (R Y^T)^T."""
+    return (R @ Y.transpose(1, 2)).transpose(1, 2)
 
 
 def back_project(x, d, c=10.0):

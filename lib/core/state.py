@@ -84,17 +84,19 @@ class TrainState:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def update_best(self, res, epoch):
+    def update_best(self, res, epoch, key='P-MPJPE'):
         """Record an evaluation; True when it is the new ``model_best``.
 
-        As the original: the lowest P-MPJPE, except for MPI-INF-3DHP (results with
-        ``auc_p2``), where it is the highest AUC after rigid alignment.  The best MPJPE,
-        and for MPI the best raw AUC (with its PCK), are tracked as well.
+        As the original: the lowest ``key`` (P-MPJPE, or its mean of batch means), except
+        for MPI-INF-3DHP (results with ``auc_p2``), where it is the highest AUC after rigid
+        alignment.  The best MPJPE and P-MPJPE, and for MPI the best raw AUC (with its
+        PCK), are tracked as well.
         """
         b = self.best
-        better_p2 = res['P-MPJPE'] < b['P-MPJPE']
+        better_p2 = res[key] < b.get(key, float('inf'))
         if better_p2:
-            b.update({'P-MPJPE': res['P-MPJPE'], 'MPJPE_at_best': res['MPJPE'], 'epoch': epoch})
+            b.update({key: res[key], 'MPJPE_at_best': res['MPJPE'], 'epoch': epoch})
+        b['P-MPJPE'] = min(b['P-MPJPE'], res['P-MPJPE'])
         b['MPJPE'] = min(b.get('MPJPE', float('inf')), res['MPJPE'])
         if 'auc_p2' not in res:
             return better_p2

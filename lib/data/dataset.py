@@ -14,8 +14,11 @@ Readers (METHOD.md section 3):
 Both give a :class:`PoseSplit`: per-frame arrays in the internal "ours" joint
 order, pixels for 2D and metres (camera frame) for 3D, plus per-frame
 ``subject``, ``action``, ``camera``, ``frame`` and the sequence bookkeeping
-(``seq_start``, ``index_in_seq``, ``seqlen``) that neighbour sampling needs.
-Every sequence is stored contiguously in frame order.
+(``seq_start``, ``block_end``, ``index_in_seq``, ``seqlen``) that neighbour
+sampling needs.  As in the original, an ``.h5`` file's positions and lengths are
+its stored ``index_in_seq`` / ``seqlen``, else the frame number in
+``imagename`` and the row count of the sequence name; the archives' are the
+row order (each sequence stored contiguously in frame order).
 
 :func:`normalise_2d` is the original's 2D normalisation (ORIGINAL_CODE.md 1.3).
 ``DATA.DATASET_NAME`` ``mpi`` and ``surreal`` are read from the authors' files of
@@ -53,9 +56,10 @@ class PoseSplit:
     action: np.ndarray                # (N,) str
     camera: np.ndarray                # (N,) int, 0..3
     frame: np.ndarray                 # (N,) int
-    seq_start: np.ndarray = None      # (N,) flat index of the sequence's first frame
-    index_in_seq: np.ndarray = None   # (N,)
-    seqlen: np.ndarray = None         # (N,)
+    seq_start: np.ndarray = None      # (N,) first row of the frame's block (its sequence's rows)
+    index_in_seq: np.ndarray = None   # (N,) position in the sequence: the file's, else the row's
+    seqlen: np.ndarray = None         # (N,) sequence length: the file's, else the block's
+    block_end: np.ndarray = None      # (N,) one past the last row of the frame's block
     source: str = ''
     num_dropped: int = 0
     extra: dict = field(default_factory=dict)
@@ -64,7 +68,13 @@ class PoseSplit:
         return len(self.pose_2d_px)
 
     def finish(self, drop_nonfinite=True):
-        """Drop non-finite frames, then compute the sequence bookkeeping."""
+        """Drop non-finite frames, then compute the sequence bookkeeping.
+
+        Blocks are runs of rows of one (subject, action, camera).  Positions and
+        lengths the reader took from the file (``index_in_seq`` / ``seqlen`` already
+        set, as the original reads them) are kept; otherwise they are the row's place
+        in its block and the block's length, and each sequence must be one block."""
+        stored = self.index_in_seq is not None and self.seqlen is not None
         bad = ~(np.isfinite(self.pose_2d_px).all(axis=(1, 2)) & np.isfinite(self.pose_3d).all(axis=(1, 2)))
         if bad.any():
             if not drop_nonfinite:
@@ -73,7 +83,8 @@ class PoseSplit:
             warnings.warn('%s: dropped %d of %d frames with NaN or inf keypoints'
                           % (self.source, bad.sum(), len(bad)))
             keep = ~bad
-            for name in ('pose_2d_px', 'pose_3d', 'subject', 'action', 'camera', 'frame'):
+            for name in ('pose_2d_px', 'pose_3d', 'subject', 'action', 'camera', 'frame') + \
+                    (('index_in_seq', 'seqlen') if stored else ()):
                 setattr(self, name, getattr(self, name)[keep])
             for k, v in self.extra.items():          # per-frame extras (file rows, names)
                 if isinstance(v, np.ndarray) and v.shape[:1] == keep.shape:
@@ -91,13 +102,15 @@ class PoseSplit:
         key = np.char.add(np.char.add(np.asarray(self.subject)[starts].astype(str), '/'),
                           np.char.add(np.asarray(self.action)[starts].astype(str),
                                       np.char.add('/', np.asarray(self.camera)[starts].astype(str))))
-        if len(np.unique(key)) != len(starts):       # a sequence split over several blocks
+        if not stored and len(np.unique(key)) != len(starts):   # a sequence split over several blocks
             raise UserError('sequences are not stored contiguously', self.source,
                             'store each (subject, action, camera) sequence in one block, in frame order')
         lens = np.diff(np.append(starts, n))
         self.seq_start = np.repeat(starts, lens)
-        self.seqlen = np.repeat(lens, lens)
-        self.index_in_seq = np.arange(n) - self.seq_start
+        self.block_end = self.seq_start + np.repeat(lens, lens)
+        if not stored:
+            self.seqlen = np.repeat(lens, lens)
+            self.index_in_seq = np.arange(n) - self.seq_start
         return self
 
     @property
@@ -167,6 +180,7 @@ def read_h5(path, use_gt=True):
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in f['imagename'][()]]
             p2 = np.asarray(f[key2d][()], np.float64)
             p3 = np.asarray(f['joint_3d_gt'][()], np.float64)
+            positions = _read_positions(f, len(names), path)
     except OSError as e:
         raise UserError('cannot read HDF5 file (%s)' % str(e).split('\n')[0], path,
                         'the file is truncated or not HDF5: download it again') from None
@@ -185,8 +199,28 @@ def read_h5(path, use_gt=True):
         cam.append(int(parts[-2])); frm.append(int(re.sub(r'\D', '', parts[-1]) or 0))
     split = PoseSplit(sk.v3d_to_ours(p2[..., :2]), sk.v3d_to_ours(p3[..., :3]),
                       np.array(subj), np.array(act), np.array(cam), np.array(frm), source=path)
+    split.index_in_seq, split.seqlen = positions or _positions_from_names(names, split.frame)
     split.extra['imagename'] = np.array(names)
     return split
+
+
+def _read_positions(f, n, path):
+    """The file's ``index_in_seq`` / ``seqlen`` (the original reads them), or None."""
+    if 'index_in_seq' not in f or 'seqlen' not in f:
+        return None
+    pos, lens = np.asarray(f['index_in_seq'][()]).reshape(-1), np.asarray(f['seqlen'][()]).reshape(-1)
+    if len(pos) != n or len(lens) != n:
+        raise UserError('index_in_seq / seqlen have %d / %d rows, the poses %d' % (len(pos), len(lens), n),
+                        path, 'the file is inconsistent: remove those two datasets to recompute them')
+    return pos.astype(np.int64), lens.astype(np.int64)
+
+
+def _positions_from_names(names, frame):
+    """As the original derives them when the file lacks them: the position is the frame
+    number in the image name, the length the number of rows of that sequence name."""
+    seq = np.array([n.rsplit('/', 1)[0] for n in names])
+    _, inv, counts = np.unique(seq, return_inverse=True, return_counts=True)
+    return np.asarray(frame, np.int64), counts[inv.reshape(-1)].astype(np.int64)
 
 
 def _check_joints(a, path, key, dims):

@@ -76,7 +76,9 @@ class PoseModel(nn.Module):
         R = geo.forward_rotation(rot, self.tilted, self.normalise_axis)
         root = Y[:, ROOT:ROOT + 1]
         shift = Y.new_tensor([0.0, 0.0, self.c])
-        T = geo.apply_rot(R, Y - root) + shift
+        # a separate copy of the root for centring, as the original: the same autograd graph,
+        # so the gradients are summed in the same order (bit-for-bit parity, tests/test_parity.py)
+        T = geo.apply_rot(R, Y - Y[:, ROOT:ROOT + 1].clone()) + shift
         proj_2d = geo.project(T, self.proj_clamp, eps=1e-5)
         z_rec = torch.clamp(self.depth(proj_2d) + self.c, min=1.0)
         recn_3d = torch.cat([proj_2d.detach() * z_rec[..., None], z_rec[..., None]], dim=-1)
