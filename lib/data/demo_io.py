@@ -73,6 +73,8 @@ class DemoInput:
     skipped: dict = field(default_factory=dict)   # frame -> why it cannot be lifted
     warning: Optional[str] = None        # the 2D does not look like a body in the order
     picture: Optional[str] = None        # a same-stem image beside the file, drawn under the 2D
+    frames: Optional[list] = None        # video frames / the image (H, W, 3) RGB, when detected
+    fps: Optional[float] = None          # frames per second of a video
 
     @property
     def name(self):
@@ -88,8 +90,8 @@ class DemoInput:
 
 def list_inputs(indir):
     """Sorted (inputs, docs) of ``indir``: candidate input files (unknown extensions
-    included, so that they get their error) and files to skip (documentation, and
-    pictures that belong to a same-stem keypoint file)."""
+    included, so that they get their error) and documentation files to skip.  Pictures
+    with the stem of a keypoint file belong to it (:func:`picture_of`): neither."""
     if not os.path.isdir(indir):
         raise UserError('input folder not found', indir, 'pass --indir with a folder of keypoint files')
     names = [n for n in sorted(os.listdir(indir))
@@ -98,9 +100,9 @@ def list_inputs(indir):
     inputs, docs = [], []
     for name in names:
         low = name.lower()
-        skip = low.endswith(DOC_SUFFIXES) or (low.endswith(PICTURE_SUFFIXES)
-                                              and os.path.splitext(name)[0] in stems)
-        (docs if skip else inputs).append(os.path.join(indir, name))
+        if low.endswith(PICTURE_SUFFIXES) and os.path.splitext(name)[0] in stems:
+            continue
+        (docs if low.endswith(DOC_SUFFIXES) else inputs).append(os.path.join(indir, name))
     return inputs, docs
 
 
