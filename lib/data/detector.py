@@ -15,12 +15,11 @@ MediaPipe's C++ logging writes to the process's stderr directly; its calls
 run with file descriptor 2 pointed at /dev/null so that a run prints only its
 own lines.
 """
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
+from lib.data.media_io import quiet_stderr
 from lib.utils.errors import UserError
 
 MODEL_COMPLEXITY = 1          # the "full" landmark model (shipped in the wheel)
@@ -42,26 +41,6 @@ class Detection:
 
 def _area(box):
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
-
-
-@contextmanager
-def quiet_stderr():
-    """Point file descriptor 2 at /dev/null for the block (C++ log lines)."""
-    import sys
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _import_mediapipe():

@@ -10,6 +10,8 @@
 Problems the user can fix raise :class:`lib.utils.errors.UserError`.
 """
 import os
+import sys
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -17,6 +19,26 @@ from lib.utils.errors import UserError
 from lib.utils.safe_io import atomic_path
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+
+
+@contextmanager
+def quiet_stderr():
+    """Point file descriptor 2 at /dev/null for the block: the C++ libraries (MediaPipe's
+    logging, FFmpeg inside OpenCV) write there directly, past Python's sys.stderr."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def read_image(path):
@@ -60,7 +82,8 @@ def read_video(path, step=1, max_frames=None):
     cv2 = _cv2()
     if not os.path.isfile(path):
         raise UserError('video not found', path, 'check the path')
-    cap = cv2.VideoCapture(path)
+    with quiet_stderr():
+        cap = cv2.VideoCapture(path)
     try:
         if not cap.isOpened():
             raise UserError('unreadable video (OpenCV cannot open it)', path,
@@ -68,7 +91,8 @@ def read_video(path, step=1, max_frames=None):
         fps = cap.get(cv2.CAP_PROP_FPS)
         frames, k = [], 0
         while max_frames is None or len(frames) < max_frames:
-            ok, bgr = cap.read()
+            with quiet_stderr():
+                ok, bgr = cap.read()
             if not ok:
                 break
             if k % step == 0:
