@@ -205,7 +205,7 @@ def write_all(lifted, out_dir, args, show, failed):
     for inp, stem, pose, scale, factor in tqdm(lifted, desc='draw', unit='file', disable=not show):
         r = max(radius, fit_radius(pose[inp.valid] - pose[inp.valid][:, sk.ROOT:sk.ROOT + 1], minimum=0.25))
         try:
-            demo_run.write_arrays(inp, stem, out_dir, pose, scale, factor, args.joint_order)
+            demo_run.write_arrays(inp, stem, out_dir, pose, scale, factor)
             draw(inp, stem, out_dir, pose, scale, r, args)
             if args.bvh:
                 demo_run.write_bvh(inp, stem, out_dir, pose)

@@ -313,18 +313,29 @@ def test_video_from_real_images(tmp_path, tiny_model):
 
 
 def test_authors_demo_folder_draws_their_figure(tmp_path, tiny_model):
-    """--indir on the shipped demo inputs: each N.pkl + N.jpg gives N_out.jpg and N.png; with
-    --reference a contact sheet pairs them with the reference figures."""
-    ref = tmp_path / 'ref'
+    """--indir with the authors' N.pkl + N.jpg pairs (two of the shipped ones): each gives N_out.jpg
+    (their figure, 1000 x 1000 like theirs) and N.png; with --reference a contact sheet pairs them
+    with the reference figures."""
+    import shutil
+
+    src, ref, out = tmp_path / 'in', tmp_path / 'ref', tmp_path / 'out'
+    src.mkdir()
     ref.mkdir()
+    for n in (0, 7):
+        for ext in ('.jpg', '.pkl'):
+            shutil.copy(os.path.join(DEMO, '%d%s' % (n, ext)), src)
     Image.new('RGB', (100, 100), 'white').save(ref / '0_out.jpg')
-    out = tmp_path / 'out'
-    r = run(['--indir', DEMO, '--outdir', str(out), '--reference', str(ref)] + tiny_model)
+    r = run(['--indir', str(src), '--outdir', str(out), '--reference', str(ref)] + tiny_model)
     assert r.returncode == 0, r.stderr
-    for n in range(12):
+    assert 'lifted 2, skipped 0' in r.stdout, r.stdout          # the pictures are not inputs
+    for n in (0, 7):
         assert (out / ('%d_out.jpg' % n)).is_file() and (out / ('%d.png' % n)).is_file()
     with Image.open(out / '0_out.jpg') as im:
         assert im.size == (1000, 1000)
+        a = np.asarray(im.convert('RGB')).astype(int)
+    blue = (a[..., 2] > 150) & (a[..., 0] < 80) & (a[..., 1] < 80)
+    green = (a[..., 1] > 90) & (a[..., 0] < 80) & (a[..., 2] < 80)
+    assert blue.sum() > 200 and green.sum() > 200                # left blue, right green bones
     assert (out / 'contact_sheet.png').is_file()
 
 

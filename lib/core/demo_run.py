@@ -112,7 +112,7 @@ def _rows(a, valid, one):
     return rows[0] if one else rows
 
 
-def record(inp, pose_ours, scale, factor, order):
+def record(inp, pose_ours, scale, factor):
     """The ``<stem>_3d.json`` content: v3d order, names, units, 2D and 3D, skipped frames."""
     one = not inp.sequence
     valid = inp.valid
@@ -121,7 +121,7 @@ def record(inp, pose_ours, scale, factor, order):
         'input_kind': inp.kind,
         'frames': int(len(pose_ours)),
         'joint_order': 'v3d (Human3.6M-17 / VideoPose3D)',
-        'input_joint_order': order if inp.x_norm is None else 'ours (original demo pickle)',
+        'input_joint_order': inp.order if inp.x_norm is None else 'ours (original demo pickle)',
         'joint_names': sk.V3D_NAMES,
         'units': UNITS,
         'joints_2d': _rows(sk.ours_to_v3d(inp.px_ours), valid, one),
@@ -139,13 +139,13 @@ def record(inp, pose_ours, scale, factor, order):
     return rec
 
 
-def write_arrays(inp, stem, out_dir, pose_ours, scale, factor, order):
+def write_arrays(inp, stem, out_dir, pose_ours, scale, factor):
     """``<stem>_3d.npy`` (v3d, NaN for skipped frames) and ``<stem>_3d.json``."""
     pose_v3d = sk.ours_to_v3d(pose_ours).astype(np.float32)
     with atomic_write(os.path.join(out_dir, stem + '_3d.npy')) as f:
         np.save(f, pose_v3d if inp.sequence else pose_v3d[0])
     with atomic_write(os.path.join(out_dir, stem + '_3d.json'), 'w') as f:
-        f.write(json_text(record(inp, pose_ours, scale, factor, order)))
+        f.write(json_text(record(inp, pose_ours, scale, factor)))
 
 
 def write_bvh(inp, stem, out_dir, pose_ours):

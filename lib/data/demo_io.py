@@ -75,6 +75,7 @@ class DemoInput:
     picture: Optional[str] = None        # a same-stem image beside the file, drawn under the 2D
     frames: Optional[list] = None        # video frames / the image (H, W, 3) RGB, when detected
     fps: Optional[float] = None          # frames per second of a video
+    order: str = 'h36m'                  # the joint order the 2D came in
 
     @property
     def name(self):
@@ -286,7 +287,7 @@ def keypoints_input(path, kps, conf, sequence, order='h36m', min_conf=MIN_CONF, 
     miss_ours = sk.v3d_to_ours(miss[..., None])[..., 0] & valid[:, None]
     return DemoInput(path=path, px_ours=sk.v3d_to_ours(px), sequence=bool(sequence),
                      kind='v3d pixels' if order == 'h36m' else order + ' pixels',
-                     missing=miss_ours if miss_ours.any() else None, skipped=skipped,
+                     missing=miss_ours if miss_ours.any() else None, skipped=skipped, order=order,
                      warning=None if warning is None else '%s (%s)' % (warning, os.path.basename(path)))
 
 
