@@ -226,7 +226,7 @@ def sheet_with_reference(out_dir, ref_dir, stems):
         if os.path.isfile(mine) and os.path.isfile(ref):
             pairs += [ref, mine]
     if pairs:
-        contact_sheet(pairs, os.path.join(out_dir, 'contact_sheet.png'), cols=4,
+        contact_sheet(pairs, os.path.join(out_dir, 'contact_sheet.png'), cols=4, thumb=360,
                       caption_fn=lambda p: ('reference ' if p.startswith(ref_dir) else 'this project ')
                       + os.path.basename(p))
 
