@@ -136,7 +136,9 @@ def draw(inp, stem, out_dir, pose, scale, radius, args):
         from lib.vis.authors_figure import authors_figure, save_jpg
         save_jpg(authors_figure(pose[t], image, inp.px_ours[t]), os.path.join(out_dir, stem + '_out.jpg'))
     if inp.frames and inp.sequence:
-        demo_run.write_video(inp, stem, out_dir, pose, radius, gif=args.gif)
+        show = not args.quiet and sys.stderr.isatty()
+        demo_run.write_video(inp, stem, out_dir, pose, radius, gif=args.gif,
+                             progress=lambda it: tqdm(it, desc='video', unit='frame', disable=not show))
     elif inp.sequence:
         ok = inp.valid
         save_gif(inp.px_ours[ok], pose[ok], os.path.join(out_dir, stem + '.gif'), fps=args.gif_fps,

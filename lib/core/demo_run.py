@@ -157,11 +157,12 @@ def write_bvh(inp, stem, out_dir, pose_ours):
         f.write(bvh_text(pose_v3d, fps=inp.fps or 25.0))
 
 
-def write_video(inp, stem, out_dir, pose_ours, radius, gif=False, fps=None):
+def write_video(inp, stem, out_dir, pose_ours, radius, gif=False, fps=None, progress=None):
     """``<stem>.mp4`` (or ``.gif``): each frame with its 2D beside the 3D lift."""
     from lib.vis.video import render_frames
 
-    frames = render_frames(inp.frames, inp.px_ours, pose_ours, inp.valid, radius, title=inp.name)
+    frames = render_frames(inp.frames, inp.px_ours, pose_ours, inp.valid, radius, title=inp.name,
+                           progress=progress)
     fps = fps or inp.fps or 10.0
     if gif:
         import io

@@ -13,10 +13,10 @@ def _canvas_rgb(fig):
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 
 
-def render_frames(frames, px_ours, poses_ours, valid, radius, title=None):
+def render_frames(frames, px_ours, poses_ours, valid, radius, title=None, progress=None):
     """RGB frames (list of (PANEL_PX, W, 3) uint8): the video frame with the 2D drawn on it
     (left; "no person found" when the frame was skipped) and the 3D pose (right, one cube
-    for the whole video)."""
+    for the whole video).  ``progress`` wraps the frame loop (a progress bar)."""
     from PIL import Image, ImageDraw
 
     fig = new_figure(PANEL_PX / 80.0, PANEL_PX / 80.0, dpi=80)
@@ -25,7 +25,8 @@ def render_frames(frames, px_ours, poses_ours, valid, radius, title=None):
     fig.legend(handles=legend_handles(False), loc='lower center', ncol=3, frameon=False, fontsize=8)
     head = fig.suptitle('', fontsize=9, y=0.99, va='top')
     out = []
-    for t, frame in enumerate(frames):
+    for t in (progress(range(len(frames))) if progress else range(len(frames))):
+        frame = frames[t]
         for artist in list(ax.lines) + list(ax.collections):
             artist.remove()
         img = np.asarray(frame, np.uint8)
