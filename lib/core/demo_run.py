@@ -56,6 +56,7 @@ def detect_image(detector, path):
         raise Skip('no person found')
     inp = keypoints_input(path, kps, conf, False, 'mediapipe33')
     inp.kind, inp.picture, inp.frames = 'image (MediaPipe 2D)', path, [img]
+    inp.warning = None                 # the order is known: the body-likeness check is for user files
     return inp
 
 
@@ -83,6 +84,7 @@ def detect_video(detector, path, smooth=0, step=1, max_frames=None, progress=Non
     inp = keypoints_input(path, kps, conf, True, 'mediapipe33', nobody=nobody)
     inp.px_ours = smooth_2d(inp.px_ours, inp.valid, smooth)
     inp.kind, inp.frames, inp.fps = 'video (MediaPipe 2D)', frames, fps
+    inp.warning = None
     return inp
 
 

@@ -47,8 +47,9 @@ def _bone_colours():
     return out
 
 
-def draw_2d_on_image(image, pts_ours, width=2):
-    """A copy of ``image`` (H, W, 3) uint8 with the (17, 2) pixel skeleton drawn on it."""
+def draw_2d_on_image(image, pts_ours, width=2, colour=None):
+    """A copy of ``image`` (H, W, 3) uint8 with the (17, 2) pixel skeleton drawn on it, in the
+    authors' colours, or ``colour(j)`` (an RGB tuple or '#rrggbb') for the bone of joint j."""
     from PIL import Image, ImageDraw
 
     im = Image.fromarray(np.asarray(image, np.uint8)).convert('RGB')
@@ -56,7 +57,7 @@ def draw_2d_on_image(image, pts_ours, width=2):
     pts = np.asarray(pts_ours, np.float64)
     for j, p, _, c2 in _bone_colours():
         if np.isfinite(pts[[j, p]]).all():
-            draw.line([tuple(pts[j]), tuple(pts[p])], fill=c2, width=width)
+            draw.line([tuple(pts[j]), tuple(pts[p])], fill=colour(j) if colour else c2, width=width)
     return np.asarray(im)
 
 

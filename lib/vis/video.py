@@ -3,7 +3,7 @@ import numpy as np
 
 from lib.data import skeleton as sk
 from lib.vis.authors_figure import draw_2d_on_image
-from lib.vis.plot import _draw_3d_artists, legend_handles, new_figure, setup_3d, VIEWS
+from lib.vis.plot import VIEWS, _draw_3d_artists, joint_colour, legend_handles, new_figure, setup_3d
 
 PANEL_PX = 360          # height of each frame of the video, pixels
 
@@ -21,7 +21,7 @@ def render_frames(frames, px_ours, poses_ours, valid, radius, title=None, progre
 
     fig = new_figure(PANEL_PX / 80.0, PANEL_PX / 80.0, dpi=80)
     ax = fig.add_axes([0.0, 0.06, 1.0, 0.86], projection='3d')
-    setup_3d(ax, radius, VIEWS[0][1], VIEWS[0][2], '3D lift, %s' % VIEWS[0][0])
+    setup_3d(ax, radius, VIEWS[0][1], VIEWS[0][2])
     fig.legend(handles=legend_handles(False), loc='lower center', ncol=3, frameon=False, fontsize=8)
     head = fig.suptitle('', fontsize=9, y=0.99, va='top')
     out = []
@@ -31,9 +31,11 @@ def render_frames(frames, px_ours, poses_ours, valid, radius, title=None, progre
             artist.remove()
         img = np.asarray(frame, np.uint8)
         if valid[t]:
-            img = draw_2d_on_image(img, px_ours[t], width=max(2, int(round(max(img.shape[:2]) / 200))))
+            img = draw_2d_on_image(img, px_ours[t], width=max(2, int(round(max(img.shape[:2]) / 200))),
+                                   colour=joint_colour)
             _draw_3d_artists(ax, poses_ours[t] - poses_ours[t, sk.ROOT], radius, None)
-        head.set_text('%sframe %d / %d' % ((title + ': ') if title else '', t + 1, len(frames)))
+        head.set_text('%sframe %d / %d\n3D lift, %s (cube \u00b1%g units)'
+                      % ((title + ': ') if title else '', t + 1, len(frames), VIEWS[0][0], radius))
         right = _canvas_rgb(fig)
         im = Image.fromarray(img)
         im = im.resize((max(2, round(im.width * PANEL_PX / im.height)), PANEL_PX), Image.BILINEAR)
