@@ -146,6 +146,8 @@ def test_wrong_order_is_warned_and_named(detector, tmp_path):
     assert read_input(str(tmp_path / 'coco.npy'), 'coco17').warning is None
     np.save(tmp_path / 'h36m.npy', np.stack([demo_2d_v3d(n) for n in range(12)]))
     assert read_input(str(tmp_path / 'h36m.npy')).warning is None
+    w = read_input(str(tmp_path / 'h36m.npy'), 'coco17').warning          # and the other way round
+    assert w is not None and '--joint-order h36m' in w
     for n in range(12):                   # single real poses are not flagged either
         assert jo.order_warning(demo_2d_v3d(n)[None], 'h36m') is None
 

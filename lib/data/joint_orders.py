@@ -177,26 +177,42 @@ LR_PAIRS = ((0, 3), (1, 4), (2, 5), (10, 13), (11, 14), (12, 15))
 BONE_SHARE = np.array([0.0175, 0.1021, 0.1242, 0.0176, 0.1026, 0.1240, 0.0944, 0.0671, 0.0207,
                        0.0306, 0.0257, 0.0818, 0.0599, 0.0263, 0.0806, 0.0574])
 #: Median body_score above this (over 5 or more frames; UNLIKE_FEW for fewer): the 2D is
-#: unlike a body in that order.  Measured (median, 90th percentile, max per frame):
-#: motion capture through Human3.6M cameras 0.22 / 0.44 / 1.22, the LSP sample's
-#: annotations 0.45 / 0.72 / 1.06, MediaPipe detections on it 0.34 / 0.63 / 1.26; COCO
-#: keypoints read as h36m 1.92 / 2.52 / 3.22, Human3.6M keypoints read as coco17
-#: 0.75 / 1.02 / 1.46.
-UNLIKE = 0.65
+#: unlike a body in that order.  Measured per frame (median / 90th percentile / share
+#: above UNLIKE_FEW): motion capture through Human3.6M cameras 0.23 / 0.68 / 2.3 %, the
+#: LSP sample's annotations 0.49 / 0.87 / 3.5 %, MediaPipe detections on it 0.35 / 0.70 /
+#: 1.1 %, the authors' 12 demo poses 0.28 / 0.45 / 0; COCO keypoints read as h36m 2.28 /
+#: 3.04 / 99 %, Human3.6M keypoints read as coco17 1.78 / 2.30 / 87 %, the authors' demo
+#: poses read as coco17 1.33 / 1.60 / 67 %.
+UNLIKE = 0.8
 UNLIKE_FEW = 1.1
 
 
+def _cross(a, b):
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
 def body_score(px_v3d):
-    """Per-frame distance of (T, 17, 2) v3d poses from a body: the median |log| ratio of each
-    bone's share of the summed bone length to :data:`BONE_SHARE`, plus the median |log|
-    ratio of left to right bone lengths.  About 0.2-0.5 for real bodies."""
+    """Per-frame distance of (T, 17, 2) v3d poses from a body, the sum of
+
+    * shape: the median |log| ratio of each bone's share of the summed bone
+      length to :data:`BONE_SHARE`;
+    * symmetry: the median |log| ratio of left to right bone lengths;
+    * head: how far the thorax-head direction turns back against the
+      pelvis-thorax direction (0 when the head continues the spine, up to 1);
+    * sides: 0.5 when the hips and the shoulders lie on opposite sides of the
+      spine (the left hip and left shoulder on different sides).
+
+    About 0.2-0.5 for real bodies (see :data:`UNLIKE`)."""
     px = np.asarray(px_v3d, np.float64)
     L = np.maximum(np.linalg.norm(px[:, BONES[:, 0]] - px[:, BONES[:, 1]], axis=-1), 1e-9)
     share = np.maximum(L / L.sum(1, keepdims=True), 1e-3)
     shape = np.median(np.abs(np.log(share / BONE_SHARE)), 1)
     left, right = [list(p) for p in zip(*LR_PAIRS)]
     sym = np.median(np.abs(np.log(L[:, left] / L[:, right])), 1)
-    return shape + sym
+    spine, head = px[:, 8] - px[:, 0], px[:, 10] - px[:, 8]
+    cos = np.sum(spine * head, -1) / (np.linalg.norm(spine, axis=-1) * np.linalg.norm(head, axis=-1) + 1e-9)
+    sides = np.sign(_cross(spine, px[:, 4] - px[:, 1])) != np.sign(_cross(spine, px[:, 11] - px[:, 14]))
+    return shape + sym + np.maximum(0.0, -cos) + 0.5 * sides
 
 
 def order_warning(kps, order, conf=None, min_conf=0.1):
@@ -215,5 +231,5 @@ def order_warning(kps, order, conf=None, min_conf=0.1):
               for s in [score(o)] if s is not None and s <= limit and s < mine / 2]
     hint = ('; it looks like %s: pass --joint-order %s' % (min(others)[1], min(others)[1]) if others else
             '; check the joint order (%s)' % order_help())
-    return ('warning: the 2D does not look like a body in the %s order (bone lengths and left/right '
-            'symmetry score %.2f, real bodies 0.2-0.5)%s' % (order, mine, hint))
+    return ('warning: the 2D does not look like a body in the %s order (bone lengths, left/right '
+            'structure and head direction score %.2f, real bodies 0.2-0.5)%s' % (order, mine, hint))
