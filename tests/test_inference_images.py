@@ -327,9 +327,12 @@ def test_authors_demo_folder_draws_their_figure(tmp_path, tiny_model):
         for ext in ('.jpg', '.pkl'):
             shutil.copy(os.path.join(DEMO, '%d%s' % (n, ext)), src)
     Image.new('RGB', (100, 100), 'white').save(ref / '0_out.jpg')
+    np.save(src / 'coco.npy', _coco_pose())                      # COCO 2D, default order h36m
     r = run(['--indir', str(src), '--outdir', str(out), '--reference', str(ref)] + tiny_model)
     assert r.returncode == 0, r.stderr
-    assert 'lifted 2, skipped 0' in r.stdout, r.stdout          # the pictures are not inputs
+    assert 'lifted 3, skipped 0' in r.stdout, r.stdout          # the pictures are not inputs
+    warn = [ln for ln in r.stderr.splitlines() if ln.startswith('warning: ')]
+    assert len(warn) == 1 and 'coco.npy' in warn[0] and '--joint-order coco17' in warn[0], r.stderr
     for n in (0, 7):
         assert (out / ('%d_out.jpg' % n)).is_file() and (out / ('%d.png' % n)).is_file()
     with Image.open(out / '0_out.jpg') as im:
