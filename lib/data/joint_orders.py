@@ -2,12 +2,12 @@
 
 Orders (``--joint-order``), joints per pose, and where each comes from:
 
-========== ====== ====================================================
-h36m       17     Human3.6M-17 / VideoPose3D (v3d), used as it is
-coco17     17     COCO (MMPose, Detectron2, YOLO-pose, ViTPose ...)
-openpose25 25     OpenPose BODY_25
-mediapipe33 33    MediaPipe Pose (BlazePose) landmarks
-========== ====== ====================================================
+=========== ====== ====================================================
+h36m        17     Human3.6M-17 / VideoPose3D (v3d), used as it is
+coco17      17     COCO (MMPose, Detectron2, YOLO-pose, ViTPose ...)
+openpose25  25     OpenPose BODY_25
+mediapipe33 33     MediaPipe Pose (BlazePose) landmarks
+=========== ====== ====================================================
 
 The one table (:data:`LANDMARKS`) names, for every order but h36m, the index
 of each of the 15 body landmarks the mapping uses: nose, both ears, shoulders,
@@ -20,12 +20,14 @@ elbows, wrists, hips, knees and ankles.  From them (``_rule``):
   authors' own demo keypoints and the LSP path (``lib/data/lsp.py``) build
   them; on the four real Human3.6M frames of ``../shared/data/h36m_fixture``
   the Human3.6M pelvis is the mid-hip point (within 0.4 % of the torso) and
-  its spine lies 0.43-0.51 of the way from pelvis to thorax;
+  its spine lies 0.43-0.51 of the way from pelvis to thorax, while its thorax
+  sits 0.03-0.17 torso lengths from the mid-shoulder point (not modelled: the
+  authors' own demo 2D uses the midpoint);
 * **Neck/Nose** = the nose (Human3.6M's joint sits in the face, 0.14-0.30
   torso lengths above the thorax on those frames);
 * **Head** (top of the head, which no detector marks) = the ears' midpoint
   moved away from the thorax by ``HEAD_FROM_EARS`` times the thorax-ears
-  distance (:data:`HEAD_FROM_EARS`, fitted on LSP head-top annotations, see
+  distance (:data:`HEAD_FROM_EARS`, chosen on LSP head-top annotations, see
   its comment).  With one ear missing the other is used.
 
 OpenPose's own ``Neck`` and ``MidHip`` are not used: they are the same
