@@ -83,7 +83,8 @@ def detect_video(detector, path, smooth=0, step=1, max_frames=None, progress=Non
                         'check that a whole person is visible')
     inp = keypoints_input(path, kps, conf, True, 'mediapipe33', nobody=nobody)
     inp.px_ours = smooth_2d(inp.px_ours, inp.valid, smooth)
-    inp.kind, inp.frames, inp.fps = 'video (MediaPipe 2D)', frames, fps
+    inp.kind = 'video (MediaPipe 2D%s)' % (', averaged over +-%d frames' % smooth if smooth else '')
+    inp.frames, inp.fps = frames, fps
     inp.warning = None
     return inp
 
