@@ -26,5 +26,10 @@ else
     fi
 fi
 
+# The authors' reference figures, when ../shared is beside the repository: contact_sheet.png
+# puts each of their N_out.jpg next to ours.
+REF=../../shared/original/scripts/demo_output
+if [ -d "$REF" ]; then set -- --reference "$REF"; else set --; fi
+
 rm -rf demo_output
-"$PYTHON" inference.py --indir demo_input --outdir demo_output --cfg "$CFG" --pretrain "$CKPT"
+"$PYTHON" inference.py --indir demo_input --outdir demo_output --cfg "$CFG" --pretrain "$CKPT" "$@"

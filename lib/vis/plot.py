@@ -335,12 +335,12 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title
     return path
 
 
-def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True):
+def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True, caption_fn=None):
     """Tile thumbnails of ``png_paths`` into one PNG, written atomically.
 
     Each thumbnail keeps its aspect with its longer side ``thumb`` pixels;
     cells are as large as the largest thumbnail (so wide figures get wide,
-    short cells) and carry the file stem as a caption.  An unreadable file
+    short cells) and carry the file stem (or ``caption_fn(path)``) as a caption.  An unreadable file
     becomes a grey cell.  Returns ``out_path``, or None when there is nothing
     to tile.
     """
@@ -375,7 +375,7 @@ def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True):
         else:
             sheet.paste(im, (x0 + (tw - im.width) // 2, y0 + (th - im.height) // 2))
         if captions:
-            name = os.path.splitext(os.path.basename(p))[0][:40]
+            name = (caption_fn(p) if caption_fn else os.path.splitext(os.path.basename(p))[0])[:40]
             draw.text((x0 + 2, y0 + th + 1), name, fill=(40, 40, 40))
     buf = io.BytesIO()
     sheet.save(buf, format='PNG', optimize=True)
