@@ -397,3 +397,18 @@ def test_bad_config_and_missing_data(tiny_data, tmp_path):
     assert r.returncode == 2 and 'data folder not found' in r.stderr
     r = run_main(['--cfg', str(cfg), '--gpu', '-1', '--opts', 'DATA.DATASET_NAME', 'h36m'])
     assert r.returncode == 2 and 'data_3d_h36m.npz' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_keys_the_original_acts_on_are_refused_unless_default():
+    """USE_ROTATER & co.: read and acted on by the original, not reproduced here: accepted at
+    their default false (as a YAML for the original may list them), refused otherwise."""
+    from lib.core.config import apply_opts
+    from lib.utils.errors import UserError
+    cfg = get_default()
+    apply_opts(cfg, ['TRAIN.USE_ROTATER', 'false', 'NETWORK.USE_SIMPLE_MODEL', 'false'])
+    for key in ('TRAIN.USE_ROTATER', 'NETWORK.USE_SIMPLE_MODEL', 'TRAIN.FINETUNE_ROTATER',
+                'TRAIN.USE_GT_SCALE'):
+        with pytest.raises(UserError, match='not supported'):
+            apply_opts(get_default(), [key, 'true'])
+    with pytest.warns(UserWarning, match='accepted but unused'):
+        apply_opts(cfg, ['TRAIN.LOSS_TYPE', 'ss_adv'])

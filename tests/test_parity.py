@@ -464,4 +464,4 @@ def test_speed_benchmark_runs_both_sides():
         sides.close()
     assert res['original_steps_per_s'] > 0 and res['project_steps_per_s'] > 0
     assert res['ratio'] == pytest.approx(res['project_steps_per_s'] / res['original_steps_per_s'], rel=1e-3)
-    assert len(res['seconds']['original']) == len(res['seconds']['project_eval']) == 2
+    assert len(res['wall_seconds']['original']) == len(res['cpu_seconds']['project_eval']) == 2

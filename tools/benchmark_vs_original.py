@@ -38,6 +38,8 @@ def main(argv=None):
     p.add_argument('--train-frames', type=int, default=20000, help='synthetic training poses (default 20000)')
     p.add_argument('--test-frames', type=int, default=20000, help='synthetic test poses (default 20000)')
     p.add_argument('--threads', type=int, default=1, help='torch.set_num_threads (default 1)')
+    p.add_argument('--opts', nargs=argparse.REMAINDER, default=[],
+                   help='KEY VALUE overrides of the project\'s config only, e.g. COMPAT.FROZEN_KEEP_MOMENTUM true')
     args = p.parse_args(argv)
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise UserError('--device cuda but CUDA is not available', '--device', 'use --device cpu')
@@ -52,7 +54,7 @@ def main(argv=None):
     print('device %s, torch %s, %d threads (torch.set_num_threads)' % (device, torch.__version__,
                                                                        torch.get_num_threads()))
     sides = Sides(cfg_path, device, args.width, args.batch_size, args.train_frames, args.test_frames,
-                  args.authors_dir)
+                  args.authors_dir, args.opts)
     try:
         cfg = sides.cfg
         print('config %s: batch %d, %d channels, USE_CYCLE %s, USE_SCALER %s, USE_NEW_TEMP %s; %d training, '
@@ -65,7 +67,8 @@ def main(argv=None):
         res['original_steps_per_s'], res['project_steps_per_s'], res['ratio']))
     print('evaluation: original %.0f poses/s, project %.0f poses/s, ratio %.3f' % (
         res['original_eval_poses_per_s'], res['project_eval_poses_per_s'], res['eval_ratio']))
-    res.update({'cfg': cfg_path, 'device': args.device, 'threads': torch.get_num_threads(),
+    print('by CPU time: training ratio %.3f, evaluation ratio %.3f' % (res['cpu_ratio'], res['cpu_eval_ratio']))
+    res.update({'opts': list(args.opts), 'cfg': cfg_path, 'device': args.device, 'threads': torch.get_num_threads(),
                 'steps': args.steps, 'rounds': args.rounds, 'batch_size': cfg.BATCH_SIZE,
                 'width': cfg.NETWORK.NUM_CHANNELS, 'train_poses': len(sides.data), 'test_poses': len(sides.test)})
     print(json.dumps(res))

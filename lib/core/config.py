@@ -174,12 +174,17 @@ DEAD_KEYS = {
     'DATA.DIFF_SUFFIX', 'DATA.USE_EXTRA_DATA', 'DATA.USE_RANDOM_DIFF', 'DATA.USE_IDEAL_SCALE',
     'DATA.NEIGHBOUR_FRAME_INTERVAL', 'DATA.USE_2D_GT_SUPERVISION',
     'NETWORK.USE_BASELINE', 'NETWORK.DEPTH_ESTIMATOR_RES_BLOCKS', 'NETWORK.ROTATER_RES_BLOCKS',
-    'NETWORK.ROTATER_PRE_EULER', 'NETWORK.USE_SIMPLE_MODEL',
+    'NETWORK.ROTATER_PRE_EULER',
     'TRAIN.LOSS_TYPE', 'TRAIN.SCALE_MID_PER_SEQ_OPT', 'TRAIN.SCALE_MID_ACC_STEPS',
     'TRAIN.USE_LSTM', 'TRAIN.MULTI_NEW_TEMP', 'TRAIN.RESUME_TRAIN', 'TRAIN.ROTATENET_CRITICS',
-    'TRAIN.ROTATE_LOSS_WEIGHTS', 'TRAIN.PRETRAINED', 'TRAIN.WD', 'TRAIN.FINETUNE_ROTATER',
-    'TRAIN.USE_ROTATER', 'TRAIN.USE_GT_SCALE', 'TRAIN.MODEL_PATH',
+    'TRAIN.ROTATE_LOSS_WEIGHTS', 'TRAIN.PRETRAINED', 'TRAIN.WD', 'TRAIN.MODEL_PATH',
 }
+
+# keys the original reads and acts on when true (another lifter, a rotation network, a missing
+# training file, ground-truth scales from a pickle), which this project does not reproduce:
+# accepted at the original's default value only
+UNSUPPORTED = {'NETWORK.USE_SIMPLE_MODEL': False, 'TRAIN.USE_ROTATER': False,
+               'TRAIN.FINETUNE_ROTATER': False, 'TRAIN.USE_GT_SCALE': False}
 
 _CHOICES = {
     'COMPAT.TMC_FRAME': ('as_written', 'rotate_motion', 'recovered', 'magnitude_first3'),
@@ -211,6 +216,12 @@ def _type_ok(default, value):
 
 
 def _set(cfg, dotted, value, source):
+    if dotted in UNSUPPORTED:
+        if value != UNSUPPORTED[dotted]:
+            raise UserError('config key %s: %r is not supported (the original acts on it; this project '
+                            'does not reproduce that)' % (dotted, value), source,
+                            'remove the key or set it to %r' % UNSUPPORTED[dotted])
+        return
     if dotted in DEAD_KEYS:
         warnings.warn('config key %s is accepted but unused (as in the original)' % dotted)
         return

@@ -8,8 +8,13 @@ the same network (optionally narrower, ``width``).  The authors' side is their
 ``lib.core.train.train_epoch`` on a :class:`~lib.data.batches.TensorSplit`,
 as ``tools/main.py`` runs it.  The end-of-epoch figure of theirs is not drawn
 (no summary writer) and ours is off (``COMPAT.EPOCH_END_FORWARD``), so both
-time the training steps alone.  Rounds alternate which side runs first (ABBA),
-each timing ``steps`` steps after a warm-up.  Evaluation: their ``evaluate``
+time the training steps alone; ours runs with ``COMPAT.FROZEN_KEEP_MOMENTUM``
+false, the semantics their code has on PyTorch >= 2.0 (frozen parameters get no
+gradient and no Adam update), so that both do the same work (the same FLOPs:
+counted with ``torch.utils.flop_counter``).  Rounds alternate which side runs
+first (ABBA), each timing ``steps`` steps after a warm-up; wall time and the
+process's CPU time are both kept (on a shared machine the CPU time is the
+steadier figure).  Evaluation: their ``evaluate``
 (the ``--eval`` path: lift, per-batch MPJPE and P-MPJPE) against our
 ``lib.core.evaluate.evaluate`` (lift and every metric), over the test split.
 """
@@ -79,7 +84,8 @@ def _sync(device):
 class Sides:
     """Both sides built on the same data and config, ready to be timed."""
 
-    def __init__(self, yaml_path, device, width, batch, train_frames, test_frames, authors_dir=None):
+    def __init__(self, yaml_path, device, width, batch, train_frames, test_frames, authors_dir=None,
+                 opts=()):
         self.device = device
         self.tmp = tempfile.mkdtemp(prefix='bench_vs_original_')
         seq = 200
@@ -95,9 +101,10 @@ class Sides:
         self.their_cfg.DATA.TRAIN_PATH, self.their_cfg.DATA.VALID_PATH = self.train_path, self.valid_path
         self.cfg = get_default()
         update_config(self.cfg, yaml_path)
-        opts = ['COMPAT.EPOCH_END_FORWARD', 'false', 'TRAIN.PRETRAIN_LIFTER', 'false']
-        opts += [str(v) for kv in over.items() for v in kv]
-        apply_opts(self.cfg, opts)
+        mine = ['COMPAT.EPOCH_END_FORWARD', 'false', 'TRAIN.PRETRAIN_LIFTER', 'false',
+                'COMPAT.FROZEN_KEEP_MOMENTUM', 'false']
+        mine += [str(v) for kv in over.items() for v in kv]
+        apply_opts(self.cfg, mine + list(opts))
         self._build_theirs()
         self._build_ours()
 
@@ -129,59 +136,65 @@ class Sides:
     def run_original(self, steps):
         """Seconds for ``steps`` of their training steps (a fresh shuffled pass)."""
         _sync(self.device)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         self.authors.train(self.their_cfg, _Limited(self.their_loader, steps), self.their_models,
                            self.their_opts, 0)
         _sync(self.device)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - c
 
     def run_project(self, steps):
         """Seconds for ``steps`` of our training steps (a fresh epoch)."""
         self.cfg.TRAIN.MAX_STEPS_PER_EPOCH = steps
         self.state.step_in_epoch = 0
         _sync(self.device)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         T.train_epoch(self.state, self.data, self.cfg, self._epoch)
         _sync(self.device)
         self._epoch += 1
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - c
 
-    def eval_original(self):
+    def eval_original(self, _=None):
         _sync(self.device)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with self.authors.running():
             self.authors.mods['function2' if self.their_cfg.TRAIN.USE_CYCLE else 'function1'].evaluate(
                 self.their_test_loader, self.their_models[0], self.their_cfg)
         _sync(self.device)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - c
 
-    def eval_project(self):
+    def eval_project(self, _=None):
         _sync(self.device)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         evaluate(self.state.model, self.test, self.test_split, self.cfg, write=False)
         _sync(self.device)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - c
 
 
 def measure(sides, steps, rounds, warmup=2, say=print):
-    """ABBA rounds of training and of evaluation; returns the summary dict."""
+    """ABBA rounds of training and of evaluation; returns the summary dict (rates from wall
+    time; ``cpu_ratio`` / ``cpu_eval_ratio`` from the process's CPU time)."""
     sides.run_original(warmup)
     sides.run_project(warmup)
-    times = {'original': [], 'project': [], 'original_eval': [], 'project_eval': []}
+    wall = {'original': [], 'project': [], 'original_eval': [], 'project_eval': []}
+    cpu = {k: [] for k in wall}
+    jobs = {'original': sides.run_original, 'project': sides.run_project,
+            'original_eval': sides.eval_original, 'project_eval': sides.eval_project}
     for r in range(rounds):
-        order = [('original', sides.run_original), ('project', sides.run_project)]
-        for name, fn in (order if r % 2 == 0 else order[::-1]):
-            times[name].append(fn(steps))
-            say('round %d %-8s %d steps in %.2f s (%.3f steps/s)' % (r + 1, name, steps, times[name][-1],
-                                                                     steps / times[name][-1]))
-        order = [('original_eval', sides.eval_original), ('project_eval', sides.eval_project)]
-        for name, fn in (order if r % 2 == 0 else order[::-1]):
-            times[name].append(fn())
-            say('round %d %-13s %d poses in %.2f s' % (r + 1, name, len(sides.test_split), times[name][-1]))
-    o, p = steps * rounds / sum(times['original']), steps * rounds / sum(times['project'])
-    n = len(sides.test_split) * rounds
-    oe, pe = n / sum(times['original_eval']), n / sum(times['project_eval'])
+        for pair in (('original', 'project'), ('original_eval', 'project_eval')):
+            for name in (pair if r % 2 == 0 else pair[::-1]):
+                w, c = jobs[name](steps)
+                wall[name].append(w)
+                cpu[name].append(c)
+                what = '%d steps' % steps if 'eval' not in name else '%d poses' % len(sides.test_split)
+                say('round %d %-13s %s in %.2f s (CPU %.2f s)' % (r + 1, name, what, w, c))
+    rate = lambda t, n: n * rounds / sum(t)
+    n_eval = len(sides.test_split)
+    o, p = rate(wall['original'], steps), rate(wall['project'], steps)
+    oe, pe = rate(wall['original_eval'], n_eval), rate(wall['project_eval'], n_eval)
     return {'original_steps_per_s': round(o, 4), 'project_steps_per_s': round(p, 4),
             'ratio': round(p / o, 4), 'original_eval_poses_per_s': round(oe, 1),
             'project_eval_poses_per_s': round(pe, 1), 'eval_ratio': round(pe / oe, 4),
-            'seconds': {k: [round(x, 3) for x in v] for k, v in times.items()}}
+            'cpu_ratio': round(sum(cpu['original']) / sum(cpu['project']), 4),
+            'cpu_eval_ratio': round(sum(cpu['original_eval']) / sum(cpu['project_eval']), 4),
+            'wall_seconds': {k: [round(x, 3) for x in v] for k, v in wall.items()},
+            'cpu_seconds': {k: [round(x, 3) for x in v] for k, v in cpu.items()}}
