@@ -4,6 +4,7 @@ Files keep the original's dict keys (``epoch``, ``p1_mpjpe``, ``p2_mpjpe``,
 ``pose_model_state_dict``, ``discriminator_state_dict``,
 ``temp_discriminator_state_dict``, ``optimizer_g``, ``optimizer_d``,
 ``optimizer_d_temp``, plus the MPI metric keys set to 0) and add ``config``,
+``scaler_bypassed`` (saved during the adv warm start: evaluate without the scaler),
 ``scheduler_*``, ``rng``, ``train_state`` and, with EMA on, ``ema_state_dict``.
 The scaler lives inside ``pose_model_state_dict`` as in the original.
 
