@@ -1,7 +1,12 @@
 """Lift the 2D keypoint files of a folder to 3D and draw them (the demo).
 
     cd scripts && python inference.py --indir demo_input --outdir demo_output \\
-        --cfg ../cfg/h36m_gt_scale.yaml --pretrain ../models/tmc_klbone.pth.tar
+        [--cfg ../cfg/h36m_gt_scale.yaml --pretrain ../models/tmc_klbone.pth.tar]
+
+Without --pretrain the model is chosen by the rule of lib/utils/model_choice.py
+(the authors' models/tmc_klbone.pth.tar, else the quick start's
+output/quickstart/model_best.pth.tar, else the shipped
+scripts/demo_model/quickstart.pth.tar) and named on stderr.
 
 Inputs (see lib/data/demo_io.py and scripts/demo_input/README.md): ``.npy``,
 ``.npz`` or ``.json`` files of pixel keypoints in the Human3.6M-17 (v3d)
@@ -33,13 +38,13 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from lib.core.config import get_default, update_config  # noqa: E402
-from lib.core.inference import lift, load_pose_model, normalise_pixels  # noqa: E402
 from lib.data import skeleton as sk  # noqa: E402
 from lib.data.demo_io import INPUT_SUFFIXES, json_text, list_inputs, output_stems, read_input  # noqa: E402
 from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.runtime import cli_path, select_device  # noqa: E402
+from lib.utils.model_choice import choose_model  # noqa: E402
+from lib.utils.runtime import apply_threads, cli_path  # noqa: E402
+from lib.vis.plot import figure_2d_3d, save_gif, save_png  # noqa: E402
 from lib.utils.safe_io import atomic_write, check_writable_dir  # noqa: E402
-from lib.vis.plot import common_radius, figure_2d_3d, fit_radius, save_gif, save_png  # noqa: E402
 
 UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
          'Human3.6M head-root length is about 1')
@@ -50,9 +55,11 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--indir', required=True, help='folder of keypoint files')
     p.add_argument('--outdir', required=True, help='output folder (created if needed)')
-    p.add_argument('--cfg', required=True, help='YAML config the model was trained with')
-    p.add_argument('--pretrain', required=True, help='checkpoint (.pth.tar)')
+    p.add_argument('--cfg', help='YAML config the model was trained with (needed with --pretrain)')
+    p.add_argument('--pretrain', help='checkpoint (.pth.tar); default: see lib/utils/model_choice.py')
     p.add_argument('--gpu', default='-1', help='CUDA device index; -1 = CPU (default)')
+    p.add_argument('--threads', type=int, metavar='N',
+                   help='CPU threads (default: THREADS in the config, else $OMP_NUM_THREADS, else 1)')
     p.add_argument('--gif-fps', type=int, default=10, help='frames per second of the GIFs (default 10)')
     p.add_argument('--gif-frames', type=int, default=100,
                    help='longer sequences are subsampled to this many GIF frames (default 100)')
@@ -81,7 +88,7 @@ def record(inp, pose_ours, scale, factor):
     }
 
 
-def write_outputs(inp, stem, out_dir, pose_ours, scale, factor, radius, args):
+def write_outputs(inp, stem, out_dir, pose_ours, scale, factor, args, camera_distance):
     """Write the npy, json, png (and gif) of one input."""
     pose_v3d = sk.ours_to_v3d(pose_ours).astype(np.float32)
     with atomic_write(os.path.join(out_dir, stem + '_3d.npy')) as f:
@@ -93,11 +100,11 @@ def write_outputs(inp, stem, out_dir, pose_ours, scale, factor, radius, args):
     title = inp.name + (' (frame %d of %d)' % (t + 1, T) if inp.sequence else '')
     if scale is not None:
         title += ', scale %.2f' % scale[t]
-    fig = figure_2d_3d(inp.px_ours[t], pose_ours[t], title=title, radius=radius)
+    fig = figure_2d_3d(inp.px_ours[t], pose_ours[t], title=title, camera_distance=camera_distance)
     save_png(fig, os.path.join(out_dir, stem + '.png'))
     if inp.sequence:
         save_gif(inp.px_ours, pose_ours, os.path.join(out_dir, stem + '.gif'), fps=args.gif_fps,
-                 max_frames=args.gif_frames, radius=radius, title=inp.name)
+                 max_frames=args.gif_frames, title=inp.name, camera_distance=camera_distance)
 
 
 def main(argv=None):
@@ -108,11 +115,15 @@ def main(argv=None):
         raise UserError('no input files in the input folder', in_dir,
                         'put keypoint files (%s) into it' % ', '.join(INPUT_SUFFIXES))
     check_writable_dir(out_dir, 'output folder (--outdir)')
+    note = lambda m: print(m, file=sys.stderr)     # noqa: E731
+    ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=note)
     cfg = get_default()
-    update_config(cfg, cli_path(args.cfg))
+    update_config(cfg, cfg_file)
+    note('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
+    from lib.core.inference import lift, load_pose_model, normalise_pixels   # loads torch
+    from lib.utils.runtime import select_device
     device = select_device(args.gpu)
-    model = load_pose_model(cfg, cli_path(args.pretrain), device,
-                            log=lambda m: print(m, file=sys.stderr))
+    model = load_pose_model(cfg, ckpt, device, log=note)
 
     show = not args.quiet and sys.stderr.isatty()
     lifted, failed = [], []
@@ -130,14 +141,10 @@ def main(argv=None):
             continue
         lifted.append((inp, stem, out['pose_3d'], out['scale'], factor))
 
-    # one 3D cube for most of the run, so the pictures compare (lib/vis/plot.common_radius)
-    radius = common_radius(np.concatenate([p for _, _, p, _, _ in lifted])) if lifted else None
-
     done = 0
     for inp, stem, pose, scale, factor in tqdm(lifted, desc='draw', unit='file', disable=not show):
-        r = max(radius, fit_radius(pose - pose[:, sk.ROOT:sk.ROOT + 1], minimum=0.25))
         try:
-            write_outputs(inp, stem, out_dir, pose, scale, factor, r, args)
+            write_outputs(inp, stem, out_dir, pose, scale, factor, args, cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
         except OSError as e:
             print(UserError('cannot write the outputs (%s)' % (e.strerror or e), inp.path,
                             'check the free space and permissions of --outdir').line(), file=sys.stderr)

@@ -129,3 +129,98 @@ def test_eval_keeps_the_training_outputs_and_leaves_no_empty_log(tiny_data, tmp_
     r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.FORMAT', 'npz', 'EVAL.STRIDE', '5',
             'TRAIN.NUM_EPOCHS', '0')
     assert 'holds an earlier run' in r.stdout
+
+
+# --- figures: a fixed cube in metres, a camera view that shows the 2D input ----------
+
+def demo_pixels():
+    """The 2D poses (ours order, pixels) of the demo inputs: one per file (a sequence's middle)."""
+    from lib.data.demo_io import list_inputs, read_input
+    paths, _ = list_inputs(os.path.join(REPO, 'scripts', 'demo_input'))
+    out = []
+    for p in paths:
+        inp = read_input(p)
+        out.append((os.path.basename(p), inp.px_ours[len(inp.px_ours) // 2]))
+    assert len(out) >= 4
+    return out
+
+
+def camera_panel_points(fig, pose):
+    """Screen coordinates of the joints as the figure's camera-view panel projects them."""
+    from mpl_toolkits.mplot3d import proj3d
+    from lib.vis.plot import to_metres, to_plot_frame
+    ax = [a for a in fig.axes if a.name == '3d' and 'camera view' in a.get_title()][0]
+    P = to_plot_frame(to_metres(pose))
+    x, y, _ = proj3d.proj_transform(P[:, 0], P[:, 1], P[:, 2], ax.get_proj())
+    return np.stack([x, y], -1)
+
+
+def similarity_residual(a, b):
+    """Relative residual of b ~ s * a + t (s > 0: no mirror, no rotation), over the spread of b."""
+    a0, b0 = a - a.mean(0), b - b.mean(0)
+    s = (a0 * b0).sum() / (a0 ** 2).sum()
+    assert s > 0
+    return float(np.abs(s * a0 - b0).max() / np.abs(b0).max())
+
+
+def back_projected(px, depth, c=10.0):
+    """A 3D pose built as the network builds it: normalised 2D x, depth offsets d, z = d + c."""
+    from lib.data.dataset import normalise_2d
+    x, _ = normalise_2d(px[None].astype(np.float64), True)
+    z = c + depth
+    Y = np.concatenate([x[0] * z[:, None], z[:, None]], -1)
+    return Y
+
+
+@pytest.mark.parametrize('depth_spread', [0.3, 3.0])
+def test_camera_view_shows_the_2d_input(depth_spread):
+    """On the demo inputs, lifted with shallow and with very deep (poor) depths, the camera-view
+    panel projects the 3D onto the 2D input (up to scale and shift; y flipped to 'up')."""
+    from lib.data import skeleton as sk
+    from lib.vis.plot import figure_2d_3d
+    rng = np.random.RandomState(0)
+    for name, px in demo_pixels():
+        d = rng.uniform(-depth_spread, depth_spread, 17)
+        d[sk.ROOT] = 0.0                  # the root at the camera distance, as the cycle places it
+        pose = back_projected(px, d)
+        fig = figure_2d_3d(px, pose)
+        shown = camera_panel_points(fig, pose)
+        want = px * np.array([1.0, -1.0])            # pixels: y down; the panel: up is up
+        assert similarity_residual(shown, want) < 1e-3, name
+
+
+def test_3d_cube_is_metres_and_fixed():
+    """The cube is +-1 m whatever the lift; a lift reaching past it is clipped and says how far."""
+    from lib.vis.plot import CUBE_M, figure_2d_3d
+    name, px = demo_pixels()[0]
+    small = back_projected(px, np.zeros(17))
+    huge = small * 12.0
+    for pose in (small, huge):
+        fig = figure_2d_3d(px, pose)
+        for ax in [a for a in fig.axes if a.name == '3d']:
+            assert ax.get_xlim() == (-CUBE_M, CUBE_M) and ax.get_zlim() == (-CUBE_M, CUBE_M)
+            assert ('reaches' in ax.get_title()) == (pose is huge)
+
+
+# --- which model: one rule ---------------------------------------------------------------
+
+def test_model_choice_rule(tmp_path):
+    from lib.utils.errors import UserError
+    from lib.utils.model_choice import CANDIDATES, choose_model
+    with pytest.raises(UserError, match='no trained model.*tools/main.py --cfg cfg/quickstart.yaml'):
+        choose_model(root=str(tmp_path))
+    lines = []
+    for ckpt, cfg, what in reversed(CANDIDATES):         # each newly present file takes over
+        (tmp_path / ckpt).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / ckpt).write_bytes(b'x')
+        got = choose_model(root=str(tmp_path), log=lines.append)
+        assert got[:2] == (str(tmp_path / ckpt), str(tmp_path / cfg)) and got[2].startswith(what)
+        assert lines[-1].startswith('model: %s, %s' % (ckpt, what))
+    assert choose_model('/x/a.pth.tar', '/x/a.yaml', root=str(tmp_path))[:2] == ('/x/a.pth.tar', '/x/a.yaml')
+    with pytest.raises(UserError, match='--pretrain needs --cfg'):
+        choose_model('/x/a.pth.tar', None, root=str(tmp_path))
+
+
+def test_demo_script_trains_nothing_and_names_its_model():
+    text = open(os.path.join(REPO, 'scripts', 'demo.sh')).read()
+    assert 'main.py' not in text and '--pretrain' not in text

@@ -22,8 +22,7 @@ from tqdm import tqdm  # noqa: E402
 
 from lib.core.config import apply_opts, get_default, to_dict, update_config  # noqa: E402
 from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.runtime import (cfg_path, cli_path, make_logger, resolve_threads, set_threads,  # noqa: E402
-                               timestamp)
+from lib.utils.runtime import apply_threads, cfg_path, cli_path, make_logger, timestamp  # noqa: E402
 from lib.utils.safe_io import atomic_copy, atomic_write, remove_stale_temps  # noqa: E402
 from lib.utils.safe_io import check_writable_dir as check_writable  # noqa: E402
 
@@ -138,8 +137,7 @@ def main(argv=None):
     cfg, stem = setup_config(args)
     if args.eval and not args.pretrain:
         raise UserError('--eval needs --pretrain PATH', '--eval', 'name the checkpoint to evaluate')
-    threads = resolve_threads(args.threads, cfg.THREADS)
-    set_threads(threads[0])
+    threads = apply_threads(args.threads, cfg.THREADS)
     _import_torch_side()
     rank, world = dist.init(cpu=str(args.gpu).strip().startswith('-'))   # gloo for --gpu -1
     out_dir = os.path.join(cfg.OUTPUT_DIR, stem)

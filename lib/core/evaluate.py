@@ -86,7 +86,7 @@ def predict_gathered(model, pose_2d, batch_size=None, precision='fp32', use_scal
 def frame_errors(pred, gt_m, same_norm_3d=False):
     """Per-frame MPJPE, P-MPJPE, N-MPJPE and oracle-scale MPJPE in mm (N,) each."""
     gt = gt_m - gt_m[:, sk.ROOT:sk.ROOT + 1]
-    Lf = np.full(len(gt), 0.680019) if same_norm_3d else np.linalg.norm(gt[:, sk.HEAD], axis=-1) + 1e-8
+    Lf = np.full(len(gt), sk.HEAD_ROOT_M) if same_norm_3d else np.linalg.norm(gt[:, sk.HEAD], axis=-1) + 1e-8
     p = pred * Lf[:, None, None]
     return {
         'MPJPE': M.mpjpe(p, gt) * 1000,

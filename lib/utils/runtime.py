@@ -66,6 +66,13 @@ def set_threads(n):
     return n
 
 
+def apply_threads(flag, cfg_value):
+    """:func:`resolve_threads` then :func:`set_threads`; returns (n, where it came from)."""
+    n, where = resolve_threads(flag, cfg_value)
+    set_threads(n)
+    return n, where
+
+
 def select_device(gpu, log=None):
     """``--gpu N``: cuda:N if present; -1 or no CUDA: CPU with a one-line warning."""
     gpu = str(gpu).strip()

@@ -9,11 +9,16 @@ are the same in every panel (Okabe-Ito, readable for colour-blind viewers):
 * a joint that was *not annotated* and was filled in by a rule (see
   ``lib.data.lsp``): grey, with dashed bones and a hollow marker.
 
-3D poses are root-centred camera-frame points in network units (head-root
-about 1).  The camera frame has x right, y down, z forward; the plots show
-(x, z, -y) so that up is up and depth goes into the picture.  Axis limits are
-a cube of half-width ``radius`` around the root, with an equal aspect, so
-poses drawn with the same radius are directly comparable.
+3D poses come in network units (root-centred camera frame, head-root about
+1) and are drawn in metres, scaled the way the metrics scale a prediction
+without ground truth (times ``skeleton.HEAD_ROOT_M``), inside a fixed
+human-sized cube of half-width :data:`CUBE_M` around the root, so every
+figure has the same scale and a poor lift looks poor instead of shrinking
+the axes.  What leaves the cube is clipped and the title says how far the
+pose reaches.  The camera frame has x right, y down, z forward; the plots show
+(x, z, -y) so that up is up and depth goes into the picture.  The "camera
+view" looks from the network's camera (``TRAIN.CAMERA_SKELETON_DISTANCE`` in
+front of the root) with a perspective projection, so it shows the 2D input.
 
 Figures are built with :class:`matplotlib.figure.Figure` and an Agg canvas,
 so nothing here touches the global pyplot state or needs a display.  Every
@@ -37,8 +42,9 @@ LEFT_COLOUR = '#0072b2'
 TORSO_COLOUR = '#009e73'
 MISSING_COLOUR = '#8c8c8c'
 
-RADIUS = 1.25           # default half-width of the 3D cube (network units; head-root ~1)
-VIEWS = (('camera view', 12.0, -78.0), ('side view', 12.0, -8.0))   # (name, elev, azim)
+CUBE_M = 1.0            # half-width of the 3D cube, metres (holds a standing person, arms up)
+CAMERA_DISTANCE = 10.0  # network units from the camera to the root (TRAIN.CAMERA_SKELETON_DISTANCE)
+VIEWS = (('camera view', 0.0, -90.0), ('side view', 12.0, -8.0))   # (name, elev, azim)
 
 _RIGHT = set(sk.RIGHT)
 _LEFT = set(sk.LEFT)
@@ -135,33 +141,33 @@ def to_plot_frame(pose):
     return np.stack([p[..., 0], p[..., 2], -p[..., 1]], -1)
 
 
-def fit_radius(poses, minimum=RADIUS, step=0.25):
-    """``minimum``, or the smallest larger multiple of ``step`` that holds every coordinate
-    of ``poses`` (pass root-centred poses, or an extent) with a 5 % margin."""
-    p = np.asarray(poses, np.float64).ravel()
+def to_metres(pose):
+    """Root-centred network units -> metres (the metrics' scale without ground truth)."""
+    p = np.asarray(pose, np.float64)
+    return (p - p[..., sk.ROOT:sk.ROOT + 1, :]) * sk.HEAD_ROOT_M
+
+
+def reach(pose_m):
+    """Largest distance of a joint from the root along any axis (metres), NaN-safe."""
+    p = np.abs(np.asarray(pose_m, np.float64))
     p = p[np.isfinite(p)]
-    extent = float(np.abs(p).max()) * 1.05 if len(p) else 0.0
-    return max(minimum, float(np.ceil(extent / step) * step))
+    return float(p.max()) if len(p) else 0.0
 
 
-def common_radius(poses, q=75, minimum=0.25):
-    """One cube for a set of (N, 17, 3) poses, so that their figures compare: it holds
-    ``q`` % of them (by largest root-centred coordinate).  Draw each pose with
-    ``max(common, fit_radius(pose, minimum))`` so that the rest grow their own, labelled,
-    cube instead of shrinking everybody's."""
-    p = np.asarray(poses, np.float64).reshape(-1, sk.NUM_JOINTS, 3)
-    if not len(p):
-        return minimum
-    extent = np.abs(p - p[:, sk.ROOT:sk.ROOT + 1]).reshape(len(p), -1).max(1)
-    extent = extent[np.isfinite(extent)]
-    return fit_radius(np.percentile(extent, q) if len(extent) else 0.0, minimum=minimum)
+def camera_focal_length(ax, distance_m):
+    """The matplotlib focal length that puts the eye of a perspective view ``distance_m``
+    from the centre of the cube (matplotlib scales the eye's distance with it)."""
+    r = ax.get_xlim()[1] - ax.get_xlim()[0]
+    box = float(np.asarray(ax.get_box_aspect())[1])      # the depth axis of the plot frame
+    return distance_m * box / (r * getattr(ax, '_dist', 10.0))
 
 
-def setup_3d(ax, radius=RADIUS, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None):
-    """Fixed cube limits, equal aspect, light panes, axis names, view angle.
+def setup_3d(ax, radius=CUBE_M, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None, camera=None):
+    """Fixed cube limits (metres), equal aspect, light panes, axis names, view angle.
 
-    Tick labels are left out (the grid marks -radius, 0, +radius); the title
-    says the cube's half-width instead.
+    ``camera``: distance (metres) of a perspective eye from the root; None: the
+    default perspective.  Tick labels are left out (the grid marks -radius, 0, +radius);
+    the title says the cube's half-width instead.
     """
     r = float(radius)
     ax.set_xlim(-r, r)
@@ -169,6 +175,8 @@ def setup_3d(ax, radius=RADIUS, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None):
     ax.set_zlim(-r, r)
     ax.set_box_aspect((1, 1, 1), zoom=1.2)
     ax.view_init(elev=elev, azim=azim)
+    if camera is not None:
+        ax.set_proj_type('persp', focal_length=camera_focal_length(ax, camera))
     for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
         axis.set_pane_color((0.96, 0.96, 0.96, 1.0))
         grid = getattr(axis, '_axinfo', {}).get('grid')
@@ -183,43 +191,59 @@ def setup_3d(ax, radius=RADIUS, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None):
     ax.set_ylabel('z (depth)', fontsize=8, labelpad=-12)
     ax.set_zlabel('up', fontsize=8, labelpad=-12)
     if title:
-        ax.set_title('%s\n(cube \u00b1%g units)' % (title, r), fontsize=10, pad=0)
+        ax.set_title('%s\n(cube \u00b1%g m)' % (title, r), fontsize=10, pad=0)
     return ax
 
 
-def draw_3d(ax, pose_ours, radius=None, missing=None, elev=VIEWS[0][1], azim=VIEWS[0][2],
-            title=None, shadow=True, linewidth=3.0):
-    """Draw a root-centred (17, 3) camera-frame pose on a 3D ``ax``.
+def view_camera(name, camera_distance=CAMERA_DISTANCE):
+    """Eye distance (metres) of a view: the network's camera for the camera view, else None."""
+    return camera_distance * sk.HEAD_ROOT_M if name == 'camera view' else None
 
-    ``radius`` (default :data:`RADIUS`, enlarged only if the pose would not
-    fit) fixes the cube.  ``shadow`` draws the pose flattened onto the floor
-    of the cube in light grey, a cheap depth cue.
+
+def draw_3d(ax, pose_ours, radius=CUBE_M, missing=None, elev=VIEWS[0][1], azim=VIEWS[0][2],
+            title=None, shadow=True, linewidth=3.0, camera=None):
+    """Draw a (17, 3) camera-frame pose in network units on a 3D ``ax``, in metres.
+
+    ``radius`` (metres, default :data:`CUBE_M`) fixes the cube; what lies outside is
+    clipped and the title gives the pose's reach.  ``shadow`` draws the pose flattened
+    onto the floor of the cube in light grey, a cheap depth cue.
     """
-    pose = np.asarray(pose_ours, np.float64).reshape(sk.NUM_JOINTS, 3)
-    r = fit_radius(pose - pose[sk.ROOT]) if radius is None else float(radius)
-    setup_3d(ax, r, elev, azim, title)
+    pose = to_metres(np.asarray(pose_ours, np.float64).reshape(sk.NUM_JOINTS, 3))
+    r = float(radius)
+    far = reach(pose)
+    if title and far > r:
+        title += ' (reaches %.1f m)' % far
+    setup_3d(ax, r, elev, azim, title, camera)
     _draw_3d_artists(ax, pose, r, missing, shadow, linewidth)
     return ax
 
 
-def _draw_3d_artists(ax, pose, r, missing, shadow=True, linewidth=3.0):
-    P = to_plot_frame(pose - pose[sk.ROOT])
+def _clip():
+    """Clip 3D artists to the cube where matplotlib can (3.10+)."""
+    import inspect
+    from mpl_toolkits.mplot3d import Axes3D
+    return {'axlim_clip': True} if 'axlim_clip' in inspect.signature(Axes3D.plot).parameters else {}
+
+
+def _draw_3d_artists(ax, pose_m, r, missing, shadow=True, linewidth=3.0):
+    P = to_plot_frame(pose_m)
     miss = _missing_mask(missing)
+    clip = _clip()
     if shadow:
         for j, p in _bones():
             ax.plot(P[[j, p], 0], P[[j, p], 1], [-r, -r], color='#c8c8c8', lw=linewidth * 0.8,
-                    solid_capstyle='round')
+                    solid_capstyle='round', **clip)
     for j, p in _bones():
         dashed = miss[j] or miss[p]
         ax.plot(P[[j, p], 0], P[[j, p], 1], P[[j, p], 2], '--' if dashed else '-',
                 color=MISSING_COLOUR if dashed else joint_colour(j), lw=linewidth,
-                solid_capstyle='round')
+                solid_capstyle='round', **clip)
     ok = ~miss
     ax.scatter(P[ok, 0], P[ok, 1], P[ok, 2], s=22, c=[joint_colour(j) for j in np.where(ok)[0]],
-               edgecolors='white', linewidths=0.6, depthshade=False)
+               edgecolors='white', linewidths=0.6, depthshade=False, **clip)
     if miss.any():
         ax.scatter(P[miss, 0], P[miss, 1], P[miss, 2], s=12, facecolors='white',
-                   edgecolors=MISSING_COLOUR, linewidths=1.2, depthshade=False)
+                   edgecolors=MISSING_COLOUR, linewidths=1.2, depthshade=False, **clip)
 
 
 # --- figures ----------------------------------------------------------------
@@ -231,14 +255,14 @@ def new_figure(width, height, dpi=100):
     return fig
 
 
-def figure_2d_3d(pts2d, pose3d, image=None, title=None, missing=None, radius=None, views=VIEWS):
+def figure_2d_3d(pts2d, pose3d, image=None, title=None, missing=None, radius=CUBE_M, views=VIEWS,
+                 camera_distance=CAMERA_DISTANCE):
     """One figure: the 2D pose (over the image, if given) beside the 3D pose in each of ``views``.
 
     ``pts2d`` (17, 2) pixels and ``pose3d`` (17, 3), both in ours order;
     ``missing`` (17,) bool marks filled-in joints (drawn grey and dashed).
     """
     pose3d = np.asarray(pose3d, np.float64).reshape(sk.NUM_JOINTS, 3)
-    r = fit_radius(pose3d - pose3d[sk.ROOT]) if radius is None else float(radius)
     if image is not None:
         h, w = np.asarray(image).shape[:2]
         aspect = float(np.clip(w / float(h), 0.45, 2.2))
@@ -258,8 +282,8 @@ def figure_2d_3d(pts2d, pose3d, image=None, title=None, missing=None, radius=Non
                   fontsize=10)
     for k, (name, elev, azim) in enumerate(views):
         ax3 = fig.add_subplot(gs[0, 1 + k], projection='3d')
-        draw_3d(ax3, pose3d, radius=r, missing=missing, elev=elev, azim=azim,
-                title='3D lift, %s' % name)
+        draw_3d(ax3, pose3d, radius=radius, missing=missing, elev=elev, azim=azim,
+                title='3D lift, %s' % name, camera=view_camera(name, camera_distance))
     miss = _missing_mask(missing)
     fig.legend(handles=legend_handles(with_missing=bool(miss.any())), loc='lower center',
                ncol=4, frameon=False, fontsize=9)
@@ -288,8 +312,8 @@ def _frame_indices(T, max_frames):
     return np.unique(np.linspace(0, T - 1, max_frames).round().astype(int))
 
 
-def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title=None,
-             view=VIEWS[0]):
+def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=CUBE_M, title=None,
+             view=VIEWS[0], camera_distance=CAMERA_DISTANCE):
     """An animated GIF of a sequence: the 2D keypoints beside the 3D lift.
 
     ``frames2d`` (T, 17, 2) pixels and ``poses3d`` (T, 17, 3), ours order.
@@ -301,9 +325,9 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title
     p3 = np.asarray(poses3d, np.float64)
     if f2.ndim != 3 or p3.ndim != 3 or len(f2) != len(p3):
         raise ValueError('save_gif needs (T, 17, 2) and (T, 17, 3) arrays of the same T')
-    p3 = p3 - p3[:, sk.ROOT:sk.ROOT + 1]
+    p3 = to_metres(p3)
     idx = _frame_indices(len(f2), int(max_frames))
-    r = fit_radius(p3[idx]) if radius is None else float(radius)
+    r = float(radius)
     lo, hi = f2[idx].reshape(-1, 2).min(0), f2[idx].reshape(-1, 2).max(0)
     centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.1
 
@@ -314,7 +338,7 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title
     head = fig.suptitle('', fontsize=10, y=0.985, va='top')
 
     ax2.set_title('2D input (pixels)', fontsize=10)
-    setup_3d(ax3, r, view[1], view[2], '3D lift, %s' % view[0])
+    setup_3d(ax3, r, view[1], view[2], '3D lift, %s' % view[0], view_camera(view[0], camera_distance))
 
     def update(n):
         t = idx[n]
