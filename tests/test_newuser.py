@@ -224,3 +224,70 @@ def test_model_choice_rule(tmp_path):
 def test_demo_script_trains_nothing_and_names_its_model():
     text = open(os.path.join(REPO, 'scripts', 'demo.sh')).read()
     assert 'main.py' not in text and '--pretrain' not in text
+
+
+# --- start-up: arguments and config are checked before torch loads ------------------------
+
+PROBE = '''
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name='__main__')
+except SystemExit as e:
+    code = e.code
+print('TORCH_LOADED=%s EXIT=%s' % ('torch' in sys.modules, code))
+'''
+
+
+def probe(script, *args):
+    r = subprocess.run([sys.executable, '-c', PROBE, os.path.join(REPO, script)] + [str(a) for a in args],
+                       cwd=REPO, capture_output=True, text=True, timeout=120, env=ENV)
+    return r.stdout.strip().splitlines()[-1], r.stderr
+
+
+@pytest.mark.parametrize('script', ['tools/main.py', 'tools/eval_lsp.py', 'scripts/inference.py',
+                                    'tools/prepare_data.py'])
+def test_help_does_not_import_torch(script):
+    last, _ = probe(script, '--help')
+    assert last == 'TORCH_LOADED=False EXIT=0'
+
+
+def test_bad_config_fails_before_torch_with_a_suggestion(tmp_path):
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('TRAIN:\n  NUM_EPOCS: 3\n')
+    indir = tmp_path / 'in'
+    indir.mkdir()
+    np.save(indir / 'p.npy', np.zeros((17, 2), np.float32))
+    for script, args in (('tools/main.py', ['--cfg', bad, '--gpu', '-1']),
+                         ('tools/eval_lsp.py', ['--cfg', bad, '--pretrain', tmp_path / 'x.pth.tar',
+                                                '--out', tmp_path / 'lsp']),
+                         ('scripts/inference.py', ['--cfg', bad, '--pretrain', tmp_path / 'x.pth.tar',
+                                                   '--indir', indir, '--outdir', tmp_path / 'o'])):
+        last, err = probe(script, *args)
+        assert last == 'TORCH_LOADED=False EXIT=2', (script, err)
+        assert 'unknown config key TRAIN.NUM_EPOCS' in err and 'did you mean TRAIN.NUM_EPOCHS?' in err
+    last, err = probe('tools/prepare_data.py', 'bvh', '--src', tmp_path / 'none', '--out', tmp_path / 'o',
+                      '--name', 'x')
+    assert last == 'TORCH_LOADED=False EXIT=2' and 'source folder not found' in err
+
+
+@pytest.mark.parametrize('flag, env, want', [(None, None, '1 (default'), ('3', None, '3 (--threads)'),
+                                             (None, '2', '2 ($OMP_NUM_THREADS)')])
+def test_threads_are_a_visible_choice(tiny_data, flag, env, want):
+    cfg, tmp = tiny_data
+    e = {k: v for k, v in ENV.items() if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    if env:
+        e['OMP_NUM_THREADS'] = env
+    args = ['--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.FORMAT', 'npz', 'TRAIN.NUM_EPOCHS', '0']
+    r = run('tools/main.py', *(args[:4] + (['--threads', flag] if flag else []) + args[4:]), env=e)
+    assert r.returncode == 0, r.stderr
+    assert 'threads: ' + want in r.stdout
+
+
+def test_threads_from_the_config_and_bad_values():
+    from lib.utils.errors import UserError
+    from lib.utils.runtime import resolve_threads
+    assert resolve_threads(None, 4) == (4, 'THREADS in the config')
+    assert resolve_threads(2, 4)[0] == 2
+    with pytest.raises(UserError, match='positive integer'):
+        resolve_threads(0, 0)

@@ -245,8 +245,8 @@ def all_keys(cfg=None):
 
 def _unknown(dotted, source):
     """The error for a key that does not exist, with the closest existing keys."""
-    close = difflib.get_close_matches(dotted.upper(), all_keys(), n=3, cutoff=0.6)
-    fix = ('did you mean %s?' % ' or '.join(close)) if close else \
+    close = difflib.get_close_matches(dotted.upper(), all_keys(), n=1, cutoff=0.6)
+    fix = ('did you mean %s?' % close[0]) if close else \
         'check the spelling against lib/core/config.py'
     return UserError('unknown config key %s' % dotted, source, fix)
 
