@@ -291,3 +291,29 @@ def test_threads_from_the_config_and_bad_values():
     assert resolve_threads(2, 4)[0] == 2
     with pytest.raises(UserError, match='positive integer'):
         resolve_threads(0, 0)
+
+
+# --- prepare_data: a dataset without a test split is refused ------------------------------
+
+def test_prepare_bvh_refuses_a_dataset_without_test_split(tmp_path):
+    (tmp_path / 'src' / 'only').mkdir(parents=True)
+    (tmp_path / 'src' / 'only' / 'a.bvh').write_text('HIERARCHY\n')
+    r = run('tools/prepare_data.py', 'bvh', '--src', tmp_path / 'src', '--out', tmp_path / 'out', '--name', 'x')
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert 'no test subject' in r.stderr and '--test-subjects only' in r.stderr and 'second one' in r.stderr
+    assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
+
+
+def test_archive_without_test_subjects_names_the_key_and_the_subjects(tmp_path):
+    import synth
+    from lib.data.dataset import read_npz_archives
+    from lib.utils.errors import UserError
+    synth.write_npz(str(tmp_path), frames=40)
+    p3 = tmp_path / 'data_3d_synth.npz'
+    pos = np.load(p3, allow_pickle=True)['positions_3d'].item()
+    pos = {s: pos[s] for s in ('S1', 'S5')}             # a mocap set: no S9 / S11
+    np.savez(p3, positions_3d=pos, metadata={'train_subjects': ['S1'], 'test_subjects': []})
+    with pytest.raises(UserError) as e:
+        read_npz_archives(str(p3), str(tmp_path / 'data_2d_synth_gt.npz'))
+    msg = e.value.line()
+    assert 'names no test subjects' in msg and 'set DATA.TEST_SUBJECTS to some of S1, S5' in msg

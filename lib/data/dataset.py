@@ -226,8 +226,12 @@ def read_npz_archives(path_3d, path_2d, subjects_train=None, subjects_test=None,
         cols = {k: [] for k in ('p2', 'p3', 'subject', 'action', 'camera', 'frame')}
         for s in subjects:
             if s not in pos3:
-                raise UserError('subject %s not in the 3D archive (has %s)' % (s, ', '.join(sorted(pos3))),
-                                path_3d, 'fix DATA.%s_SUBJECTS' % split_name.upper())
+                given = subjects_train if split_name == 'train' else subjects_test
+                why = '' if given else (' (the H36M default: the archive\'s metadata names no %s subjects)'
+                                        % split_name)
+                raise UserError('subject %s not in the 3D archive (has %s)%s' % (s, ', '.join(sorted(pos3)), why),
+                                path_3d, 'set DATA.%s_SUBJECTS to some of %s'
+                                % (split_name.upper(), ', '.join(sorted(pos3))))
             if s not in pos2:
                 raise UserError('subject %s not in the 2D archive' % s, path_2d,
                                 'use a 2D archive made for the same subjects')
