@@ -317,3 +317,10 @@ def test_archive_without_test_subjects_names_the_key_and_the_subjects(tmp_path):
         read_npz_archives(str(p3), str(tmp_path / 'data_2d_synth_gt.npz'))
     msg = e.value.line()
     assert 'names no test subjects' in msg and 'set DATA.TEST_SUBJECTS to some of S1, S5' in msg
+
+
+def test_missing_data_error_says_where_to_get_it(tiny_data):
+    cfg, tmp = tiny_data
+    r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.DATASET_NAME', 'h36m')
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert 'sites.google.com/view/ambiguity-aware-hpe' in r.stderr and 'prepare_data_h36m.py' in r.stderr

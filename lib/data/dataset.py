@@ -38,8 +38,10 @@ CENTER_U, CENTER_V, FOCAL = 514.0435, 506.7003, 500.0
 HEAD_ROOT_2D = 0.1      # 1 / TRAIN.CAMERA_SKELETON_DISTANCE
 MAX_TRIM = 10           # frames a 2D sequence may be shorter than its mocap
 
-WHERE_TO_GET = ('put the authors\' <name>_{train,valid}_pred3.h5 or the VideoPose3D archives '
-                'data_3d_<name>.npz + data_2d_<name>_gt.npz in DATA_DIR (see README, "Data")')
+WHERE_TO_GET = ('put into DATA_DIR the authors\' <name>_{train,valid}_pred3.h5 (from their project page, '
+                'https://sites.google.com/view/ambiguity-aware-hpe) or the VideoPose3D archives '
+                'data_3d_<name>.npz + data_2d_<name>_gt.npz (made by VideoPose3D\'s data/prepare_data_h36m.py '
+                'from the Human3.6M "D3 Positions", see its DATASETS.md); README, "Data"')
 
 
 @dataclass
