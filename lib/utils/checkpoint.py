@@ -112,6 +112,32 @@ def apply_architecture(cfg, arch, log=print):
             cfg[sec][key] = v
 
 
+#: config keys that are paths on the machine that trained (left out of an exported model)
+PATH_KEYS = ('GPU', 'OUTPUT_DIR', 'LOG_DIR', 'DATA_DIR', 'DATA.TRAIN_PATH', 'DATA.VALID_PATH',
+             'TRAIN.LIFTER_PRETRAIN_PATH')
+
+
+def inference_checkpoint(ckpt, path):
+    """What inference needs of a training checkpoint: the pose model's weights, the
+    scaler-bypass flag, the epoch and its printed metrics, and the config without
+    machine paths (for the record; the architecture is read off the weights).  No
+    discriminators, optimisers or RNG states: a few MB instead of tens."""
+    out = {'pose_model_state_dict': {k: v.detach().clone().contiguous()
+                                     for k, v in pose_state_dict(ckpt, path).items()},
+           'scaler_bypassed': bool(ckpt.get('scaler_bypassed', False))}
+    for k in ('epoch', 'p1_mpjpe', 'p2_mpjpe'):
+        if k in ckpt:
+            out[k] = ckpt[k]
+    cfg = ckpt.get('config')
+    if isinstance(cfg, dict):
+        cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.items()}
+        for key in PATH_KEYS:
+            sec, _, name = key.rpartition('.')
+            (cfg.get(sec, {}) if sec else cfg).pop(name, None)
+        out['config'] = cfg
+    return out
+
+
 def load_state_strict(module, sd, path, what='pose model'):
     """load_state_dict(strict=True), with a one-line error naming mismatching keys."""
     own = module.state_dict()

@@ -29,10 +29,10 @@ import os
 
 import numpy as np
 from matplotlib import patheffects
-from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from PIL import Image
 
 from lib.data import skeleton as sk
 from lib.utils.safe_io import atomic_path, atomic_write
@@ -175,8 +175,6 @@ def setup_3d(ax, radius=CUBE_M, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None, 
     ax.set_zlim(-r, r)
     ax.set_box_aspect((1, 1, 1), zoom=1.2)
     ax.view_init(elev=elev, azim=azim)
-    if camera is not None:
-        ax.set_proj_type('persp', focal_length=camera_focal_length(ax, camera))
     for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
         axis.set_pane_color((0.96, 0.96, 0.96, 1.0))
         grid = getattr(axis, '_axinfo', {}).get('grid')
@@ -190,6 +188,9 @@ def setup_3d(ax, radius=CUBE_M, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None, 
     ax.set_xlabel('x (right)', fontsize=8, labelpad=-12)
     ax.set_ylabel('z (depth)', fontsize=8, labelpad=-12)
     ax.set_zlabel('up', fontsize=8, labelpad=-12)
+    if camera is not None:             # looking along the depth axis: its label would be a smudge
+        ax.set_proj_type('persp', focal_length=camera_focal_length(ax, camera))
+        ax.set_ylabel('')
     if title:
         ax.set_title('%s\n(cube \u00b1%g m)' % (title, r), fontsize=10, pad=0)
     return ax
@@ -331,32 +332,51 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=CUBE_M, tit
     lo, hi = f2[idx].reshape(-1, 2).min(0), f2[idx].reshape(-1, 2).max(0)
     centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.1
 
-    fig = new_figure(8.2, 4.8)
+    fig = new_figure(8.2, 4.8, dpi=80)
     ax2 = fig.add_axes([0.03, 0.12, 0.42, 0.72])
     ax3 = fig.add_axes([0.49, 0.10, 0.50, 0.74], projection='3d')
     fig.legend(handles=legend_handles(False), loc='lower center', ncol=3, frameon=False, fontsize=9)
     head = fig.suptitle('', fontsize=10, y=0.985, va='top')
-
     ax2.set_title('2D input (pixels)', fontsize=10)
     setup_3d(ax3, r, view[1], view[2], '3D lift, %s' % view[0], view_camera(view[0], camera_distance))
 
-    def update(n):
-        t = idx[n]
-        for ax in (ax2, ax3):          # drop the previous frame's artists, keep the axes set-up
-            for artist in list(ax.lines) + list(ax.collections):
-                artist.remove()
+    def frame_2d(t):
         draw_2d(ax2, f2[t])
         ax2.set_xlim(centre[0] - half, centre[0] + half)
         ax2.set_ylim(centre[1] + half, centre[1] - half)
+
+    # the axes, panes, labels and legend are drawn once; each frame draws only the pose on them
+    frame_2d(idx[0])
+    _clear(ax2, ax3)
+    canvas = fig.canvas
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    frames = []
+    for t in idx:
+        canvas.restore_region(background)
+        frame_2d(t)
         _draw_3d_artists(ax3, p3[t], r, None)
         head.set_text('%sframe %d / %d' % ((title + ': ') if title else '', t + 1, len(f2)))
-        return []
-
-    anim = FuncAnimation(fig, update, frames=len(idx), blit=False, repeat=False)
+        for ax in (ax2, ax3):
+            for artist in list(ax.lines) + list(ax.collections):
+                if hasattr(artist, 'do_3d_projection'):    # what Axes3D.draw does first
+                    artist.do_3d_projection()
+                ax.draw_artist(artist)
+        fig.draw_artist(head)
+        frames.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
+        _clear(ax2, ax3)
     path = os.fspath(path)
     with atomic_path(path, suffix='.gif') as tmp:
-        anim.save(tmp, writer=PillowWriter(fps=fps), dpi=80)
+        frames[0].save(tmp, format='GIF', save_all=True, append_images=frames[1:],
+                       duration=int(round(1000.0 / fps)), loop=0)
     return path
+
+
+def _clear(*axes):
+    """Remove the pose artists (lines, scatters) of ``axes``, keeping their set-up."""
+    for ax in axes:
+        for artist in list(ax.lines) + list(ax.collections):
+            artist.remove()
 
 
 def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True):
