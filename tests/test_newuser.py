@@ -324,3 +324,41 @@ def test_missing_data_error_says_where_to_get_it(tiny_data):
     r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.DATASET_NAME', 'h36m')
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert 'sites.google.com/view/ambiguity-aware-hpe' in r.stderr and 'prepare_data_h36m.py' in r.stderr
+
+
+# --- the shipped demo model -----------------------------------------------------------------
+
+DEMO_MODEL = os.path.join(REPO, 'scripts', 'demo_model', 'quickstart.pth.tar')
+
+
+def readme_demo_figures():
+    """(MPJPE, P-MPJPE, poses) the README states for the shipped demo model."""
+    import re
+    text = open(os.path.join(REPO, 'README.md')).read()
+    pattern = r'shipped demo model.{0,1500}?test split \(([\d,]+) poses\) it gives MPJPE ([\d.]+) mm, P-MPJPE ([\d.]+) mm'
+    m = re.search(pattern.replace(' ', r'\s+'), text, re.S)
+    assert m, 'README states no figures for the shipped demo model'
+    return float(m.group(2)), float(m.group(3)), int(m.group(1).replace(',', ''))
+
+
+def test_shipped_demo_model_is_small_and_gives_the_readme_figures():
+    import torch
+    from lib.core.config import get_default, update_config
+    from lib.core.evaluate import evaluate
+    from lib.core.inference import load_pose_model
+    from lib.data.batches import TensorSplit
+    from lib.data.dataset import load_splits
+    from lib.utils.runtime import cfg_path
+    assert os.path.getsize(DEMO_MODEL) < 5e6
+    ck = torch.load(DEMO_MODEL, weights_only=True)
+    assert set(ck) <= {'pose_model_state_dict', 'scaler_bypassed', 'epoch', 'p1_mpjpe', 'p2_mpjpe', 'config'}
+    assert 'DATA_DIR' not in ck['config'] and 'OUTPUT_DIR' not in ck['config']
+    cfg = update_config(get_default(), os.path.join(REPO, 'cfg', 'quickstart.yaml'))
+    model = load_pose_model(cfg, DEMO_MODEL, log=lambda m: None)
+    split = load_splits(cfg, cfg_path(cfg.DATA_DIR), which=('test',))['test']
+    res = evaluate(model, TensorSplit.from_split(split, cfg, torch.device('cpu'), train=False), split, cfg,
+                   write=False)
+    mpjpe, p_mpjpe, n = readme_demo_figures()
+    assert res['num_poses'] == n
+    assert res['MPJPE'] == pytest.approx(mpjpe, abs=0.006) and res['P-MPJPE'] == pytest.approx(p_mpjpe, abs=0.006)
+    assert ck['p1_mpjpe'] == pytest.approx(res['MPJPE'], abs=0.01)        # what training printed for it
