@@ -32,13 +32,16 @@ def all_frames(stdout):
     return float(line.split()[2]), float(line.split()[3])
 
 
-@pytest.fixture
-def warm_run(tiny_data):
+@pytest.fixture(scope='module')
+def warm_run(tmp_path_factory):
     """A 2-epoch run of a tiny config with a scaler and one adv warm-start epoch (scaler
     bypassed), keeping the epoch-1 checkpoint aside; returns (cfg, tmp, stdout, ck1, ck2)."""
-    cfg, tmp = tiny_data
-    cfg.write_text(cfg.read_text().replace('NUM_EPOCHS: 1', 'NUM_EPOCHS: 1\n  USE_SCALER: true\n'
-                                           '  WARM_START_EPOCHS: 1') + 'EVAL:\n  STRIDE: 3\n')
+    import synth
+    tmp = tmp_path_factory.mktemp('warm')
+    synth.write_npz(str(tmp / 'data'))
+    cfg = tmp / 'tiny.yaml'
+    cfg.write_text(synth.TINY_YAML.format(data=tmp / 'data', out=tmp / 'out', log=tmp / 'log').replace(
+        'NUM_EPOCHS: 1', 'NUM_EPOCHS: 1\n  USE_SCALER: true\n  WARM_START_EPOCHS: 1') + 'EVAL:\n  STRIDE: 3\n')
     r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.FORMAT', 'npz')
     assert r.returncode == 0, r.stderr
     out = tmp / 'out' / 'tiny'
@@ -51,16 +54,24 @@ def warm_run(tiny_data):
 
 
 def test_warm_start_checkpoint_evaluates_as_training_printed(warm_run):
+    """Both checkpoints evaluate to what training printed for them; the evaluations go into
+    their own folders and leave the training's outputs as they were."""
     import torch
     cfg, tmp, stdout, ck1, ck2 = warm_run
+    out = ck2.parent
     assert torch.load(ck1, weights_only=True)['scaler_bypassed'] is True
     assert torch.load(ck2, weights_only=True)['scaler_bypassed'] is False
+    before = {f: (out / f).read_bytes() for f in ('results.json', 'predictions.npz', 'model_best.pth.tar')}
     for epoch, ck in ((1, ck1), (2, ck2)):
         r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', ck,
                 '--opts', 'DATA.FORMAT', 'npz')
         assert r.returncode == 0, r.stderr
         assert all_frames(r.stdout) == pytest.approx(epoch_line(stdout, epoch), abs=0.011)
         assert ('adv warm start' in r.stdout) == (epoch == 1)
+    assert {f: (out / f).read_bytes() for f in before} == before and 'history' in json.loads(before['results.json'])
+    ev = out / 'eval_checkpoint'
+    assert (ev / 'results.json').exists() and (ev / 'predictions.npz').exists() and str(ev) in r.stdout
+    assert json.load(open(ev / 'results.json'))['MPJPE'] == pytest.approx(epoch_line(stdout, 2)[0], abs=0.006)
     # an explicit --opts wins over the checkpoint, with a note
     r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', ck1,
             '--opts', 'DATA.FORMAT', 'npz', 'TRAIN.USE_SCALER', 'true')
@@ -103,32 +114,25 @@ def test_inference_of_a_warm_start_checkpoint_bypasses_its_scaler(warm_run):
     assert json.load(open(tmp / 'o' / 'p_3d.json'))['scale'] is None
 
 
-def test_eval_keeps_the_training_outputs_and_leaves_no_empty_log(tiny_data, tmp_path):
-    cfg, tmp = tiny_data
-    r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.FORMAT', 'npz', 'EVAL.STRIDE', '5')
-    assert r.returncode == 0, r.stderr
-    out = tmp / 'out' / 'tiny'
-    before = {f: (out / f).read_bytes() for f in ('results.json', 'predictions.npz', 'model_best.pth.tar')}
-    r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', out / 'model_best.pth.tar',
-            '--opts', 'DATA.FORMAT', 'npz', 'EVAL.STRIDE', '5')
-    assert r.returncode == 0, r.stderr
-    assert {f: (out / f).read_bytes() for f in before} == before
-    ev = out / 'eval_model_best'
-    assert (ev / 'results.json').exists() and (ev / 'predictions.npz').exists()
-    assert str(ev) in r.stdout
-    # a run that fails leaves no empty log behind: its log ends with the error
+def test_failed_run_logs_its_error_and_a_second_run_warns(warm_run):
+    cfg, tmp, stdout, ck1, ck2 = warm_run
+    out = ck2.parent
     logs = set(os.listdir(out))
-    r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.DATASET_NAME', 'nothing')
-    assert r.returncode == 2
+    r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--threads', '3', '--opts', 'DATA.DATASET_NAME', 'none')
+    assert r.returncode == 2 and 'threads: 3 (--threads)' in r.stdout
+    # missing data: one line naming where each layout comes from
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert 'sites.google.com/view/ambiguity-aware-hpe' in r.stderr and 'prepare_data_h36m.py' in r.stderr
     new = [f for f in set(os.listdir(out)) - logs if f.endswith('.log')]
     assert len(new) == 1 and (out / new[0]).read_text().strip().endswith(r.stderr.strip())
     r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'TRAIN.NUM_EPOCS', '1')
-    assert r.returncode == 2 and not [f for f in os.listdir(out) if f.endswith('.log') and
-                                      not (out / f).read_text().strip()]
-    # training again over a finished run says so
-    r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.FORMAT', 'npz', 'EVAL.STRIDE', '5',
-            'TRAIN.NUM_EPOCHS', '0')
-    assert 'holds an earlier run' in r.stdout
+    assert r.returncode == 2
+    assert not [f for f in os.listdir(out) if f.endswith('.log') and not (out / f).read_text().strip()]
+    env = {k: v for k, v in ENV.items() if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.FORMAT', 'npz',
+            'TRAIN.NUM_EPOCHS', '0', env=env)              # a run over the finished one
+    assert r.returncode == 0 and 'holds an earlier run' in r.stdout
+    assert 'threads: 1 (default' in r.stdout
 
 
 # --- figures: a fixed cube in metres, a camera view that shows the 2D input ----------
@@ -271,24 +275,15 @@ def test_bad_config_fails_before_torch_with_a_suggestion(tmp_path):
     assert last == 'TORCH_LOADED=False EXIT=2' and 'source folder not found' in err
 
 
-@pytest.mark.parametrize('flag, env, want', [(None, None, '1 (default'), ('3', None, '3 (--threads)'),
-                                             (None, '2', '2 ($OMP_NUM_THREADS)')])
-def test_threads_are_a_visible_choice(tiny_data, flag, env, want):
-    cfg, tmp = tiny_data
-    e = {k: v for k, v in ENV.items() if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
-    if env:
-        e['OMP_NUM_THREADS'] = env
-    args = ['--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.FORMAT', 'npz', 'TRAIN.NUM_EPOCHS', '0']
-    r = run('tools/main.py', *(args[:4] + (['--threads', flag] if flag else []) + args[4:]), env=e)
-    assert r.returncode == 0, r.stderr
-    assert 'threads: ' + want in r.stdout
-
-
-def test_threads_from_the_config_and_bad_values():
+def test_threads_precedence_and_bad_values(monkeypatch):
     from lib.utils.errors import UserError
     from lib.utils.runtime import resolve_threads
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    assert resolve_threads(None, 0)[0] == 1
+    monkeypatch.setenv('OMP_NUM_THREADS', '2')
+    assert resolve_threads(None, 0) == (2, '$OMP_NUM_THREADS')
     assert resolve_threads(None, 4) == (4, 'THREADS in the config')
-    assert resolve_threads(2, 4)[0] == 2
+    assert resolve_threads(3, 4) == (3, '--threads')
     with pytest.raises(UserError, match='positive integer'):
         resolve_threads(0, 0)
 
@@ -317,13 +312,6 @@ def test_archive_without_test_subjects_names_the_key_and_the_subjects(tmp_path):
         read_npz_archives(str(p3), str(tmp_path / 'data_2d_synth_gt.npz'))
     msg = e.value.line()
     assert 'names no test subjects' in msg and 'set DATA.TEST_SUBJECTS to some of S1, S5' in msg
-
-
-def test_missing_data_error_says_where_to_get_it(tiny_data):
-    cfg, tmp = tiny_data
-    r = run('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.DATASET_NAME', 'h36m')
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
-    assert 'sites.google.com/view/ambiguity-aware-hpe' in r.stderr and 'prepare_data_h36m.py' in r.stderr
 
 
 # --- the shipped demo model -----------------------------------------------------------------
