@@ -350,3 +350,12 @@ def test_shipped_demo_model_is_small_and_gives_the_readme_figures():
     assert res['num_poses'] == n
     assert res['MPJPE'] == pytest.approx(mpjpe, abs=0.006) and res['P-MPJPE'] == pytest.approx(p_mpjpe, abs=0.006)
     assert ck['p1_mpjpe'] == pytest.approx(res['MPJPE'], abs=0.01)        # what training printed for it
+
+
+def test_eval_lsp_without_pretrain_uses_the_rule(tmp_path):
+    """No --pretrain: eval_lsp names the model the rule chose and lifts with it."""
+    from test_lsp_demo import STANDING, _write_lsp
+    _write_lsp(str(tmp_path / 'lsp'), np.stack([STANDING] * 2), np.ones((2, 14)), 'lspet')
+    r = run('tools/eval_lsp.py', '--lsp-root', tmp_path / 'lsp', '--out', tmp_path / 'out', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith('model: ') and 'lifted 2' in r.stdout
