@@ -42,7 +42,7 @@ from lib.data import skeleton as sk  # noqa: E402
 from lib.data.demo_io import INPUT_SUFFIXES, json_text, list_inputs, output_stems, read_input  # noqa: E402
 from lib.utils.errors import UserError, run_main  # noqa: E402
 from lib.utils.model_choice import choose_model  # noqa: E402
-from lib.utils.runtime import apply_threads, cli_path  # noqa: E402
+from lib.utils.runtime import apply_threads, cli_path, one_line_warnings  # noqa: E402
 from lib.vis.plot import figure_2d_3d, save_gif, save_png  # noqa: E402
 from lib.utils.safe_io import atomic_write, check_writable_dir  # noqa: E402
 
@@ -116,6 +116,7 @@ def main(argv=None):
                         'put keypoint files (%s) into it' % ', '.join(INPUT_SUFFIXES))
     check_writable_dir(out_dir, 'output folder (--outdir)')
     note = lambda m: print(m, file=sys.stderr)     # noqa: E731
+    one_line_warnings()
     ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=note)
     cfg = get_default()
     update_config(cfg, cfg_file)

@@ -359,3 +359,16 @@ def test_eval_lsp_without_pretrain_uses_the_rule(tmp_path):
     r = run('tools/eval_lsp.py', '--lsp-root', tmp_path / 'lsp', '--out', tmp_path / 'out', '--quiet')
     assert r.returncode == 0, r.stderr
     assert r.stderr.startswith('model: ') and 'lifted 2' in r.stdout
+
+
+def test_camera_view_of_the_shipped_models_lifts_shows_the_2d_input():
+    from lib.core.config import get_default, update_config
+    from lib.core.inference import lift, load_pose_model, normalise_pixels
+    from lib.vis.plot import figure_2d_3d
+    cfg = update_config(get_default(), os.path.join(REPO, 'cfg', 'quickstart.yaml'))
+    model = load_pose_model(cfg, DEMO_MODEL, log=lambda m: None)
+    for name, px in demo_pixels():
+        x, _ = normalise_pixels(px[None], cfg)
+        pose = lift(model, x)['pose_3d'][0]
+        fig = figure_2d_3d(px, pose, camera_distance=cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
+        assert similarity_residual(camera_panel_points(fig, pose), px * np.array([1.0, -1.0])) < 1e-3, name

@@ -41,7 +41,7 @@ from lib.data.demo_io import json_text  # noqa: E402
 from lib.data.lsp import LSP_NAMES, load_lsp, read_image  # noqa: E402
 from lib.utils.errors import UserError, run_main  # noqa: E402
 from lib.utils.model_choice import choose_model  # noqa: E402
-from lib.utils.runtime import apply_threads, cli_path  # noqa: E402
+from lib.utils.runtime import apply_threads, cli_path, one_line_warnings  # noqa: E402
 from lib.utils.safe_io import atomic_write, check_writable_dir  # noqa: E402
 
 UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
@@ -173,6 +173,7 @@ def main(argv=None):
     out_dir = cli_path(args.out)
     check_writable_dir(out_dir, 'output folder (--out)')
     note = lambda m: print(m, file=sys.stderr)     # noqa: E731
+    one_line_warnings()
     ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=note)
     cfg = get_default()
     update_config(cfg, cfg_file)

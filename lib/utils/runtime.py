@@ -116,6 +116,11 @@ def make_logger(log_file=None, quiet=False, rank=0):
     return logger
 
 
+def one_line_warnings():
+    """Print Python warnings as ``warning: <message>`` lines on stderr (no source line)."""
+    warnings.showwarning = lambda m, c, f, l, file=None, line=None: print('warning: %s' % m, file=sys.stderr)
+
+
 class StopFlag:
     """SIGINT / SIGTERM set a flag; training finishes the current step, saves and exits."""
 
