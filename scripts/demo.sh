@@ -12,5 +12,10 @@ set -e
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python}"
 
+# The authors' reference figures, when ../shared is beside the repository: contact_sheet.png
+# puts each of their N_out.jpg next to ours.
+REF=../../shared/original/scripts/demo_output
+if [ -d "$REF" ]; then set -- --reference "$REF"; else set --; fi
+
 rm -rf demo_output
-"$PYTHON" inference.py --indir demo_input --outdir demo_output
+"$PYTHON" inference.py --indir demo_input --outdir demo_output "$@"

@@ -69,7 +69,7 @@ def write_npz(folder, name='synth', frames=120, nan_frames=0):
     return world, pos2d
 
 
-def write_h5(folder, name='synth', frames=120):
+def write_h5(folder, name='synth', frames=120, dtype=np.float32):
     os.makedirs(folder, exist_ok=True)
     world = make_world(frames)
     for split, subjects in (('train', ['S1', 'S5']), ('valid', ['S9', 'S11'])):
@@ -81,12 +81,12 @@ def write_h5(folder, name='synth', frames=120):
                     Xc = world_to_camera(X, cam['R'], cam['T'])
                     p2.append(project_to_2d(Xc, cam)); p3.append(Xc)
                     names += ['%s/%s/%d/%d' % (s, a, ci, f) for f in range(len(X))]
-        p2 = np.concatenate(p2).astype(np.float32)
+        p2 = np.concatenate(p2).astype(dtype)
         with h5py.File(os.path.join(folder, '%s_%s_pred3.h5' % (name, split)), 'w') as f:
             f['imagename'] = np.array([n.encode() for n in names])
             f['joint_2d_gt'] = p2
-            f['joint_2d_pre'] = p2 + np.random.RandomState(0).normal(0, 2, p2.shape).astype(np.float32)
-            f['joint_3d_gt'] = np.concatenate(p3).astype(np.float32)
+            f['joint_2d_pre'] = p2 + np.random.RandomState(0).normal(0, 2, p2.shape).astype(dtype)
+            f['joint_3d_gt'] = np.concatenate(p3).astype(dtype)
     return world
 
 

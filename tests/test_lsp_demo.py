@@ -231,10 +231,11 @@ def test_demo_readers(tmp_path):
         inp = read_input(str(tmp_path / name))
         assert inp.sequence == seq and inp.px_ours.shape == (T, 17, 2)
         np.testing.assert_allclose(inp.px_ours[0], sk.v3d_to_ours(pose))      # reordered to ours
-    bad = {'f.npy': np.ones((16, 2)), 'g.npy': np.ones((2, 17, 3))}
-    for name, arr in bad.items():
+    # a joint count that fits no order names the orders; (T, 17, 3) is now a confidence column
+    bad = {'f.npy': (np.ones((16, 2)), 'joints per pose'), 'g.npy': (np.ones((2, 17, 4)), 'shape')}
+    for name, (arr, msg) in bad.items():
         np.save(tmp_path / name, arr)
-        with pytest.raises(UserError, match='shape'):
+        with pytest.raises(UserError, match=msg):
             read_input(str(tmp_path / name))
     nan = pose.copy()
     nan[4, 0] = np.nan

@@ -358,7 +358,7 @@ def test_eval_lsp_without_pretrain_uses_the_rule(tmp_path):
     _write_lsp(str(tmp_path / 'lsp'), np.stack([STANDING] * 2), np.ones((2, 14)), 'lspet')
     r = run('tools/eval_lsp.py', '--lsp-root', tmp_path / 'lsp', '--out', tmp_path / 'out', '--quiet')
     assert r.returncode == 0, r.stderr
-    assert r.stderr.startswith('model: ') and 'lifted 2' in r.stdout
+    assert r.stdout.startswith('model: ') and 'lifted 2' in r.stdout
 
 
 def test_camera_view_of_the_shipped_models_lifts_shows_the_2d_input():

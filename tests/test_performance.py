@@ -136,7 +136,9 @@ def test_benchmark_floor_step_is_train_epochs_step():
     after a period of the alternating schedule with scaler, TMC and discriminator steps)."""
     from tools.benchmark_speed import floor_step, schedule_period
     from lib.core.state import TrainState, seed_everything
-    cfg = tiny_cfg('TRAIN.USE_SCALER', 'true', 'TRAIN.USE_CYCLE', 'true', 'TRAIN.USE_NEW_TEMP', 'true')
+    # the floor times steps: without the end-of-epoch forward, as the benchmark runs it
+    cfg = tiny_cfg('TRAIN.USE_SCALER', 'true', 'TRAIN.USE_CYCLE', 'true', 'TRAIN.USE_NEW_TEMP', 'true',
+                   'COMPAT.EPOCH_END_FORWARD', 'false')
     sch = T.scheme(cfg, 0)
     n = schedule_period(cfg, sch)
     assert n == 6                                     # 2-step alternation x D every 3rd mainnet step

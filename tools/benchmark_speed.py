@@ -128,6 +128,7 @@ def build_config(args):
     update_config(cfg, os.path.join(REPO, args.cfg) if not os.path.isabs(args.cfg) else args.cfg)
     cfg.TRAIN.PRETRAIN_LIFTER = False
     cfg.TRAIN.WARM_START_EPOCHS = 0
+    cfg.COMPAT.EPOCH_END_FORWARD = False     # the pipeline's short "epochs" would each add one forward
     opts = ['BATCH_SIZE', str(args.batch_size)] if args.batch_size else []
     apply_opts(cfg, opts + list(args.opts))
     return cfg

@@ -174,14 +174,14 @@ def main(argv=None):
     check_writable_dir(out_dir, 'output folder (--out)')
     note = lambda m: print(m, file=sys.stderr)     # noqa: E731
     one_line_warnings()
-    ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=note)
+    ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=print)
     cfg = get_default()
     update_config(cfg, cfg_file)
     root = cli_path(args.lsp_root) if args.lsp_root else default_lsp_root()
     if not os.path.isfile(os.path.join(root, 'joints.mat')):
         raise UserError('no joints.mat in the LSP folder', root,
                         'pass --lsp-root with a folder holding joints.mat and images/')
-    note('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
+    print('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
     from lib.core.inference import load_pose_model   # loads torch
     from lib.utils.runtime import select_device
     from lib.vis.plot import contact_sheet, figure_2d_3d, save_png

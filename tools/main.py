@@ -30,12 +30,12 @@ from lib.utils.safe_io import check_writable_dir as check_writable  # noqa: E402
 def _import_torch_side():
     """The imports that load torch, done once the arguments and the config are checked (so
     that --help and a config mistake answer without waiting for torch)."""
-    global torch, T, evaluate, format_table, TrainState, seed_everything, TensorSplit, load_splits
+    global torch, T, best_key, evaluate, format_table, TrainState, seed_everything, TensorSplit, load_splits
     global dist, apply_architecture, infer_architecture, load_checkpoint, load_state_strict
     global pose_state_dict, save_checkpoint, StopFlag, select_device
     import torch
     from lib.core import train as T
-    from lib.core.evaluate import evaluate, format_table
+    from lib.core.evaluate import best_key, evaluate, format_table
     from lib.core.state import TrainState, seed_everything
     from lib.data.batches import TensorSplit
     from lib.data.dataset import load_splits
@@ -167,7 +167,7 @@ def main(argv=None):
         splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))
         test = TensorSplit.from_split(splits['test'], cfg, device, train=False)
         res = evaluate(model, test, splits['test'], cfg, out_dir if rank == 0 else None,
-                       {'checkpoint': cfg.TRAIN.LIFTER_PRETRAIN_PATH})
+                       {'checkpoint': cfg.TRAIN.LIFTER_PRETRAIN_PATH}, pred_file=True)
         if rank == 0:
             log.info(format_table(res, 'evaluation of %s on %d test poses' % (args.pretrain, res['num_poses'])))
             log.info('P1 Mpjpe: %.2f, P2 Mpjpe: %.2f (results in %s)' % (res['MPJPE'], res['P-MPJPE'], out_dir))
@@ -289,16 +289,17 @@ def main(argv=None):
                 if 'ema' in res:
                     entry['ema_MPJPE'], entry['ema_P-MPJPE'] = res['ema']['MPJPE'], res['ema']['P-MPJPE']
                 state.history.append(entry)
-                is_best = res['P-MPJPE'] < state.best['P-MPJPE']
-                if is_best:
-                    state.best.update({'P-MPJPE': res['P-MPJPE'], 'MPJPE_at_best': res['MPJPE'], 'epoch': epoch})
-                state.best['MPJPE'] = min(state.best.get('MPJPE', float('inf')), res['MPJPE'])
+                # the original's rule: lowest P-MPJPE (COMPAT.BEST_BY_BATCHMEAN: its printed mean of
+                # batch means), or for MPI-INF-3DHP the highest AUC after alignment
+                is_best = state.update_best(res, epoch, best_key(cfg))
                 if state.writer is not None:
-                    for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale'):
-                        state.writer.add_scalar('test/%s' % k, res[k], epoch)
+                    for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale', 'auc', 'pckh5', 'auc_p2', 'pckh5_p2'):
+                        if k in res:                   # the PCK / AUC of MPI-INF-3DHP
+                            state.writer.add_scalar('test/%s' % k, res[k], epoch)
                 log.info('epoch %d/%d [%s] MPJPE %.2f  P-MPJPE %.2f  N-MPJPE %.2f  (%.1fs)' % (
                     epoch + 1, cfg.TRAIN.NUM_EPOCHS, sch, res['MPJPE'], res['P-MPJPE'], res['N-MPJPE'],
-                    state.epoch_seconds))
+                    state.epoch_seconds) + ('  PCK150 %.3f AUC %.3f, aligned %.3f %.3f' % (
+                        res['pckh5'], res['auc'], res['pckh5_p2'], res['auc_p2']) if 'auc' in res else ''))
                 save(last)
                 if is_best and rank == 0:
                     atomic_copy(ckpt_path, os.path.join(out_dir, 'model_best.pth.tar'))
@@ -310,8 +311,11 @@ def main(argv=None):
         state.writer.close()
     if rank == 0 and res is not None:
         res.update({'best_P-MPJPE_during_training': state.best['P-MPJPE'],
-                    'best_MPJPE_during_training': state.best['MPJPE'], 'history': state.history,
+                    'best_MPJPE_during_training': state.best['MPJPE'], 'model_best_selected_by': best_key(cfg),
+                    'history': state.history,
                     'skipped_steps': state.skipped})
+        if 'auc' in res:
+            res.update({'best_%s_during_training' % k: state.best.get(k, 0.0) for k in ('auc_p2', 'pckh5_p2', 'auc', 'pckh5')})
         with atomic_write(os.path.join(out_dir, 'results.json'), 'w') as f:
             json.dump(res, f, indent=2)
         log.info(format_table(res, 'final model, %d test poses' % res['num_poses']))

@@ -34,6 +34,12 @@ Subcommands
   - ``data_2d_<name>_gt.npz``: ``positions_2d`` {subject: {action: [4 x (N,
     17, 2) float32 pixels]}} (cameras in ``lib.data.camera.CAMERA_IDS``
     order, projected with lens distortion) and ``metadata``.
+
+``layout``: a ``data_3d_<name>.npz`` archive -> the authors' MPI-INF-3DHP or
+SURREAL files (``mpi_{train,valid}_pred3.h5`` / ``surreal_...``)::
+
+    python tools/prepare_data.py layout --src datasets/quickstart/data_3d_quickstart.npz \\
+        --dataset mpi --out data/mpi_demo
 """
 import os
 import sys
@@ -317,6 +323,15 @@ def convert_bvh(args):
     return 0
 
 
+def convert_layout(args):
+    """``layout``: a data_3d_<name>.npz archive -> the authors' MPI-INF-3DHP or SURREAL h5 files."""
+    from lib.data.layouts import archives_to_layout
+    check_writable_dir(args.out)
+    for split, (path, n) in archives_to_layout(args.src, args.dataset, args.out, args.distance).items():
+        print('%s: %d frames -> %s' % (split, n, path))
+    return 0
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse whose usage errors are UserErrors (one line, exit code 2)."""
 
@@ -342,6 +357,16 @@ def build_parser():
     p.add_argument('--min-seconds', type=float, default=2.0,
                    help='keep in-view runs at least this long (default 2 s)')
     p.set_defaults(func=convert_bvh)
+    q = sub.add_parser('layout', help='data_3d_<name>.npz -> mpi_/surreal_{train,valid}_pred3.h5 (authors\' layouts)',
+                       description='Write the clips of a data_3d_<name>.npz archive in the authors\' MPI-INF-3DHP '
+                                   'or SURREAL h5 layout, seen by a pinhole camera the size of that dataset\'s '
+                                   'frames (lib/data/layouts.py), to try those data paths.')
+    q.add_argument('--src', required=True, help='data_3d_<name>.npz (its metadata gives the train/test subjects)')
+    q.add_argument('--dataset', required=True, choices=('mpi', 'surreal'), help='layout to write')
+    q.add_argument('--out', required=True, help='output folder (use it as DATA_DIR)')
+    q.add_argument('--distance', type=float, default=None,
+                   help='camera distance in metres (default 4.5 for mpi, 6 for surreal; farther if needed)')
+    q.set_defaults(func=convert_layout)
     return parser
 
 

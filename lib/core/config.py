@@ -12,7 +12,9 @@ YAML raises :class:`lib.utils.errors.UserError`.
 
 The ``COMPAT`` section holds one switch per quirk of the original code that
 changes what is computed (ORIGINAL_CODE.md section 8).  Each default is the
-original's behaviour; the other value is the fix.  The README has the table.
+original's behaviour and the other value is the fix, with one exception:
+``COMPAT.LSP_ANISOTROPIC`` defaults to the fix (see its comment).  The README
+has the table.
 """
 import copy
 import difflib
@@ -44,23 +46,23 @@ _C.THREADS = 0               # new: CPU threads; 0 = $OMP_NUM_THREADS or 1 (--th
 
 # --- data -----------------------------------------------------------------
 _C.DATA = edict()
-_C.DATA.DATASET_NAME = 'h36m'    # file stem: <name>_train_pred3.h5 or data_3d_<name>.npz
+_C.DATA.DATASET_NAME = 'h36m'    # file stem: <name>_train_pred3.h5 or data_3d_<name>.npz; 'mpi' / 'surreal': those datasets (lib/data/formats.py)
 _C.DATA.FORMAT = 'auto'          # new: 'auto' | 'h5' | 'npz' (auto: h5 if present, else npz)
 _C.DATA.TRAIN_SUBJECTS = []      # new (npz): [] = archive metadata or the H36M protocol
 _C.DATA.TEST_SUBJECTS = []       # new (npz): [] = archive metadata or the H36M protocol
-_C.DATA.FRAME_INTERVAL = 1       # TMC neighbour offset when > 1 (else 5)
+_C.DATA.FRAME_INTERVAL = 1       # TMC neighbour offset when > 1 (else 5); mpi / surreal: always
 _C.DATA.EXP_TMC = False          # random TMC offset in [START, START+INTERVAL-1]
 _C.DATA.EXP_TMC_START = 0
 _C.DATA.EXP_TMC_DETERMINISTIC = False
 _C.DATA.EXP_TMC_INTERVAL = 5
-_C.DATA.NUM_FRAMES = 1
+_C.DATA.NUM_FRAMES = 1            # must be odd; no other effect, as in the original
 _C.DATA.NUM_JOINTS = 17
 _C.DATA.MIN_DIFF_DIST = 5        # bone-loss partner at least this many frames away
 _C.DATA.SCALE_MID_MEAN = 0.714   # KL prior on scale_mid
 _C.DATA.SCALE_MID_STD = 0.051
 _C.DATA.NUM_NEIGHBOUR_FRAMES = 1
 _C.DATA.NUM_NEIGHBOUR_TUPLES = 0
-_C.DATA.ONLINE_ROT = False       # draw a fresh rotation per sample and step
+_C.DATA.ONLINE_ROT = False       # draw a fresh rotation per sample and step (COMPAT.ONLINE_ROT_NONNEGATIVE)
 _C.DATA.REDRAW_ROT_EVERY_EPOCH = False  # new: redraw the fixed rotations each epoch
 _C.DATA.TRAIN_PATH = ''          # overwritten from DATA_DIR, as in the original
 _C.DATA.VALID_PATH = ''
@@ -141,8 +143,19 @@ _C.COMPAT.BONE_LOSS = 'vectors'             # 8.6: 'vectors' (original) | 'lengt
 _C.COMPAT.L2D_TARGET_UNSCALED = True        # 8.7: l2d target is the unscaled input (original) | the scaled one
 _C.COMPAT.SCHEDULER_STEP_FIRST = True       # 8.11: lr*0.95 already in epoch 0 (original)
 _C.COMPAT.TILTED_AXIS_UNNORMALISED = True   # 8.10: use the axis numbers as given (|a| = 0.99902)
-_C.COMPAT.LSP_ANISOTROPIC = False           # 8.15: LSP x/55, y/90 (original) instead of one factor
+_C.COMPAT.MPI_TMC_FLAT_INDEX = True         # MPI only: TMC neighbour tested with the flat index (original) | the index in the sequence
 _C.COMPAT.FROZEN_KEEP_MOMENTUM = True       # 4.7: frozen params keep zero grads, so Adam still moves them (old PyTorch)
+_C.COMPAT.ONLINE_ROT_NONNEGATIVE = True     # DATA.ONLINE_ROT draws each angle in [0, bound) (original) | in (-bound, bound)
+_C.COMPAT.BEST_BY_BATCHMEAN = True          # model_best.pth.tar: lowest P-MPJPE_batchmean, the mean of 1024-frame
+                                            # batch means the original printed and selected on | the per-frame mean
+_C.COMPAT.EPOCH_END_FORWARD = True          # after each epoch one more training-mode forward on a random batch (the
+                                            # original's training figure), which moves the BatchNorm statistics | none
+_C.COMPAT.JOINT_BONE_ON_NEIGHBOUR = True    # joint scheme with a scaler and a temporal term: the bone loss compares
+                                            # with the temporal neighbour's lift, whose variable overwrote the bone
+                                            # partner's in the original | with the bone partner's lift
+# The one default that is NOT the original's, a deliberate project decision: LSP
+# keypoints are normalised with one isotropic factor; true gives the original's x/55, y/90.
+_C.COMPAT.LSP_ANISOTROPIC = False           # 8.15: LSP x/55, y/90 (original) instead of one factor
 
 # --- FIX section of the original (kept for YAML compatibility) ---------------
 _C.FIX = edict()
@@ -331,6 +344,9 @@ def validate(cfg, source='config'):
             bad(key, 'is out of range: %r' % cfg[sec][k], 'use a positive value')
     if not 0.0 <= cfg.TRAIN.EMA_DECAY < 1.0:
         bad('TRAIN.EMA_DECAY', 'must be in [0, 1)', 'use 0 (off) or e.g. 0.999')
+    if cfg.DATA.NUM_FRAMES < 1 or cfg.DATA.NUM_FRAMES % 2 == 0:
+        bad('DATA.NUM_FRAMES', 'must be odd (the original asserts it and reads it for nothing else)',
+            'use 1')
     if cfg.DATA.MIN_DIFF_DIST < 1:
         bad('DATA.MIN_DIFF_DIST', 'must be >= 1', 'use 5 (the default)')
     for key, choices in _CHOICES.items():

@@ -7,8 +7,11 @@ means over all frames; ``*_batchmean`` reproduce the original's mean of
 per-batch means (B = ``EVAL.BATCH_SIZE`` = 1024, file order).
 
 Outputs: ``results.json`` and ``predictions.npz`` (``pred`` in network units,
-``gt`` in mm, both root-centred in the H36M/v3d joint order, with per-frame
-``subject``, ``action``, ``camera``, ``frame``).
+``gt`` in mm, both root-centred in the H36M/v3d joint order, ``pose_2d_px`` the
+2D input in pixels (v3d order), with per-frame ``subject``, ``action``,
+``camera``, ``frame``); with ``pred_file`` also the authors'
+``<dataset>_valid_pred_3d.h5`` (:mod:`lib.core.prediction_file`).
+MPI-INF-3DHP adds the authors' 3D PCK / AUC (:mod:`lib.core.pck`).
 """
 import json
 import os
@@ -17,7 +20,10 @@ import numpy as np
 import torch
 
 from lib.core import metrics as M
+from lib.core import pck
 from lib.data import skeleton as sk
+from lib.data.formats import H36M, get_spec
+from lib.models.scaler import scaler_features
 from lib.models.precision import bf16_inference_copy
 from lib.utils import distributed as dist
 from lib.utils.safe_io import atomic_write
@@ -83,11 +89,18 @@ def predict_gathered(model, pose_2d, batch_size=None, precision='fp32', use_scal
     return pred.cpu().numpy().astype(np.float64), (scale.cpu().numpy() if scale is not None else None)
 
 
-def frame_errors(pred, gt_m, same_norm_3d=False):
+def eval_factor(gt_rc, same_norm_3d=False, const=H36M.same_norm_3d_factor):
+    """(N,) metres per network unit: each frame's GT head-root length (+1e-8), or the
+    dataset's constant with ``DATA.USE_SAME_NORM_3D``.  ``gt_rc``: root-centred GT, metres."""
+    if same_norm_3d:
+        return np.full(len(gt_rc), const)
+    return np.linalg.norm(gt_rc[:, sk.HEAD], axis=-1) + 1e-8
+
+
+def frame_errors(pred, gt_m, same_norm_3d=False, const=H36M.same_norm_3d_factor):
     """Per-frame MPJPE, P-MPJPE, N-MPJPE and oracle-scale MPJPE in mm (N,) each."""
     gt = gt_m - gt_m[:, sk.ROOT:sk.ROOT + 1]
-    Lf = np.full(len(gt), sk.HEAD_ROOT_M) if same_norm_3d else np.linalg.norm(gt[:, sk.HEAD], axis=-1) + 1e-8
-    p = pred * Lf[:, None, None]
+    p = pred * eval_factor(gt, same_norm_3d, const)[:, None, None]
     return {
         'MPJPE': M.mpjpe(p, gt) * 1000,
         'P-MPJPE': M.p_mpjpe(p, gt) * 1000,
@@ -96,15 +109,16 @@ def frame_errors(pred, gt_m, same_norm_3d=False):
     }
 
 
-def compute_metrics(pred, gt_m, groups, batch=1024, same_norm_3d=False, chunk=65536):
+def compute_metrics(pred, gt_m, groups, batch=1024, same_norm_3d=False, chunk=65536,
+                    const=H36M.same_norm_3d_factor):
     """pred: root-centred network units (N, 17, 3); gt_m: camera-frame metres.
 
     Returns (results dict, per-frame errors dict in mm).  Every metric is per frame, so
     they are computed ``chunk`` frames at a time: the temporaries stay small (the whole
     H36M test split at once would need about 1 GB of them).
     """
-    parts = [frame_errors(pred[i:i + chunk], gt_m[i:i + chunk], same_norm_3d)
-             for i in range(0, len(gt_m), chunk)] or [frame_errors(pred, gt_m, same_norm_3d)]
+    parts = [frame_errors(pred[i:i + chunk], gt_m[i:i + chunk], same_norm_3d, const)
+             for i in range(0, len(gt_m), chunk)] or [frame_errors(pred, gt_m, same_norm_3d, const)]
     err = {k: np.concatenate([e[k] for e in parts]) for k in parts[0]}
     res = {k: float(v.mean()) for k, v in err.items()}
     res['MPJPE_minus_N-MPJPE'] = res['MPJPE'] - res['N-MPJPE']
@@ -123,17 +137,29 @@ def compute_metrics(pred, gt_m, groups, batch=1024, same_norm_3d=False, chunk=65
     return res, err
 
 
+def best_key(cfg):
+    """The result that selects ``model_best.pth.tar``: the original's printed P-MPJPE (the mean
+    of 1024-frame batch means, ``COMPAT.BEST_BY_BATCHMEAN``) or the per-frame mean."""
+    return 'P-MPJPE_batchmean' if cfg.COMPAT.BEST_BY_BATCHMEAN else 'P-MPJPE'
+
+
 def eval_indices(n, stride):
     return np.arange(0, n, stride)
 
 
-def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True, use_scaler=True):
+def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True, use_scaler=True,
+             pred_file=False):
     """Evaluate on the test split; write results.json / predictions.npz into ``out_dir``.
 
+    MPI-INF-3DHP and SURREAL are reported per sequence (``per_sequence``) instead of per
+    action; MPI-INF-3DHP adds the authors' 3D PCK / AUC (:mod:`lib.core.pck`).
+    ``pred_file``: also write the authors' ``<dataset>_valid_pred_3d.h5``
+    (:mod:`lib.core.prediction_file`), as their ``main.py --eval`` did.
     Under ``torchrun`` this is a collective: the ranks share the lifting
     (:func:`predict_gathered`), rank 0 computes the metrics and writes, and every
     rank returns rank 0's results.
     """
+    spec = get_spec(cfg.DATA.DATASET_NAME)
     idx = eval_indices(len(split), cfg.EVAL.STRIDE)
     every = cfg.EVAL.STRIDE == 1                    # no copies of the whole split then
     x = data.pose_2d if every else data.pose_2d[torch.as_tensor(idx, device=data.pose_2d.device)]
@@ -141,8 +167,20 @@ def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True, use_
     if dist.rank_world()[0] != 0:
         return dist.broadcast_object(None)
     gt = split.pose_3d if every else split.pose_3d[idx]
-    groups = split.action_group if every else split.action_group[idx]
-    res, _ = compute_metrics(pred, gt, groups, cfg.EVAL.BATCH_SIZE, cfg.DATA.USE_SAME_NORM_3D)
+    by_seq = 'seqname' in split.extra and spec.name in ('mpi', 'surreal')
+    groups = (split.extra['seqname'] if by_seq else split.action_group)
+    groups = groups if every else groups[idx]
+    res, _ = compute_metrics(pred, gt, groups, cfg.EVAL.BATCH_SIZE, cfg.DATA.USE_SAME_NORM_3D,
+                             const=spec.same_norm_3d_factor)
+    if spec.pck or pred_file:                       # the scaled prediction, metres
+        gt_rc = gt - gt[:, sk.ROOT:sk.ROOT + 1]
+        pred_m = pred * eval_factor(gt_rc, cfg.DATA.USE_SAME_NORM_3D, spec.same_norm_3d_factor)[:, None, None]
+    if by_seq:
+        res['per_sequence'] = res.pop('per_action')
+    if spec.pck:
+        res.update(pck.pck_metrics(pred_m, gt_rc, groups))
+        for g, v in res.pop('per_group').items():
+            res['per_sequence'][g].update(v)
     res['eval_stride'] = int(cfg.EVAL.STRIDE)
     res['precision'] = cfg.EVAL.PRECISION
     if scale is not None:
@@ -152,6 +190,13 @@ def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True, use_
         res.update(extra)
     if write and out_dir is not None:
         write_outputs(out_dir, res, pred, gt, split, idx)
+        if pred_file:
+            from lib.core.prediction_file import write_prediction_file
+            scale_mid = None
+            if scale is not None:                   # scale = 2 scale_mid - hws (lib.models.scaler)
+                scale_mid = (scale + scaler_features(x.float().cpu(), 1)[1].numpy().reshape(-1)) / 2
+            write_prediction_file(out_dir, cfg.DATA.DATASET_NAME, split, idx, pred_m, gt_rc, res,
+                                  scale, scale_mid)
     return dist.broadcast_object(res)
 
 
@@ -161,6 +206,7 @@ def write_outputs(out_dir, res, pred, gt_m, split, idx):
     with atomic_write(os.path.join(out_dir, 'predictions.npz')) as f:
         np.savez(f, pred=sk.ours_to_v3d(pred).astype(np.float32),
                  gt=sk.ours_to_v3d(gt_mm).astype(np.float32),
+                 pose_2d_px=sk.ours_to_v3d(split.pose_2d_px[idx]).astype(np.float32),
                  subject=split.subject[idx].astype(str), action=split.action[idx].astype(str),
                  camera=split.camera[idx].astype(np.int64), frame=split.frame[idx].astype(np.int64))
     with atomic_write(os.path.join(out_dir, 'results.json'), 'w') as f:
@@ -168,20 +214,32 @@ def write_outputs(out_dir, res, pred, gt_m, split, idx):
 
 
 def format_table(res, title=None):
-    """The per-action table and the headline numbers, as printed text."""
+    """The per-action (or per-sequence) table and the headline numbers, as printed text."""
     lines = []
     if title:
         lines.append(title)
-    lines.append('%-22s %9s %9s %9s %8s' % ('action', 'MPJPE', 'P-MPJPE', 'N-MPJPE', 'frames'))
-    for a, r in res['per_action'].items():
-        lines.append('%-22s %9.2f %9.2f %9.2f %8d' % (a[:22], r['MPJPE'], r['P-MPJPE'], r['N-MPJPE'],
-                                                    r['num_poses']))
-    lines.append('%-22s %9.2f %9.2f %9.2f %8d' % ('all frames', res['MPJPE'], res['P-MPJPE'],
-                                                res['N-MPJPE'], res['num_poses']))
+    key = 'per_sequence' if 'per_sequence' in res else 'per_action'
+    with_pck = 'auc' in res
+    head = '%-22s %9s %9s %9s %8s' % ('action' if key == 'per_action' else 'sequence', 'MPJPE', 'P-MPJPE',
+                                      'N-MPJPE', 'frames')
+    lines.append(head + ('  %7s %7s %7s %7s' % ('PCK150', 'AUC', 'PCK150a', 'AUCa') if with_pck else ''))
+
+    def row(name, r):
+        s = '%-22s %9.2f %9.2f %9.2f %8d' % (name[-22:], r['MPJPE'], r['P-MPJPE'], r['N-MPJPE'], r['num_poses'])
+        if with_pck:
+            s += '  %7.3f %7.3f %7.3f %7.3f' % (r['pckh5'], r['auc'], r['pckh5_p2'], r['auc_p2'])
+        return s
+    for a, r in res[key].items():
+        lines.append(row(a, r))
+    lines.append(row('all frames', res))
     lines.append('original average (mean of %s-frame batch means): MPJPE %.2f  P-MPJPE %.2f'
                  % ('1024', res['MPJPE_batchmean'], res['P-MPJPE_batchmean']))
     lines.append('scale headroom: oracle-scale MPJPE %.2f, MPJPE - N-MPJPE %.2f (mm)'
                  % (res['MPJPE_oracle_scale'], res['MPJPE_minus_N-MPJPE']))
+    if with_pck:
+        lines.append('3D PCK at 150 mm (pckh5) %.3f, AUC %.3f; after rigid alignment %.3f, %.3f '
+                     '(fractions; head size 300 mm, thresholds 0-150 mm)'
+                     % (res['pckh5'], res['auc'], res['pckh5_p2'], res['auc_p2']))
     if res.get('precision', 'fp32') != 'fp32':
         lines.append('lifted with EVAL.PRECISION %s (not float32): compare with float32 numbers '
                      'only within about 0.2 mm' % res['precision'])

@@ -7,7 +7,8 @@ y down, z forward); a rotation R acts as ``Y @ R^T``.
 * forward rotation: R = Rz(psi) Rx(phi) Raz(theta), Raz about the tilted axis
   a = (-0.01474, 0.96402, 0.261718) (``USE_NEW_ROT``) or the camera y axis;
   T = R (Y - Y_root) + (0, 0, c)
-* projection: p = clamp(T_xy / T_z, -0.2, 0.2) (+1e-5 for the fake D sample)
+* projection: p = clamp(T_xy / T_z, -0.2, 0.2) (+1e-5 for the fake D sample); the clamp
+  is +-0.35 for MPI-INF-3DHP and +-0.25 for SURREAL (``lib.data.formats``)
 * inverse (original): R' = Ry(-theta) Rx(-phi) Rz(-psi), always about the
   camera y axis, so R' is not R^-1 when the forward used the tilted axis
   (bug 8.1; ``COMPAT.INVERSE_ROT_TILTED_AXIS`` = True uses R^-1).
@@ -69,8 +70,9 @@ def inverse_rotation(rot, R, exact=False):
 
 
 def apply_rot(R, Y):
-    """(B, 3, 3), (B, J, 3) -> (B, J, 3): each row vector times R^T."""
-    return Y @ R.transpose(1, 2)
+    """(B, 3, 3), (B, J, 3) -> (B, J, 3): each row vector times R^T, computed as the
+    original, (R Y^T)^T."""
+    return (R @ Y.transpose(1, 2)).transpose(1, 2)
 
 
 def back_project(x, d, c=10.0):

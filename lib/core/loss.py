@@ -2,11 +2,19 @@
 
 Shapes: poses (B, J, C).  "Mean Euclidean" = mean over batch and joints of
 the L2 norm of the per-joint difference (not squared, not L1), as the
-original's ``loss_3d`` / ``loss_2d``.
+original's ``loss_3d`` / ``loss_2d``.  Each is written with the original's
+operations (square, sum, square root; bone vectors of all joints, then the 16
+bones; the prior as plain numbers), so that values and gradients agree with it
+to the last bit (tests/test_parity.py).
 """
 import torch
 
 from lib.data.skeleton import BONE_CHILDREN, PARENTS
+
+
+def _euclid(d):
+    """Per-joint Euclidean norm, computed as the original: sqrt(sum(d ** 2))."""
+    return torch.sum(d ** 2, dim=-1).sqrt()
 
 
 def loss_3d(a, b):
@@ -15,17 +23,17 @@ def loss_3d(a, b):
     Given a (B, J) tensor (the FIX_TRAJ magnitude variant), the original slices
     its first 3 *joints*: mean_b ||a_b[:3] - b_b[:3]||.  That is kept here.
     """
-    return torch.norm(a[..., :3] - b[..., :3], dim=-1).mean()
+    return _euclid(a[..., :3] - b[..., :3]).mean()
 
 
 def loss_2d(a, b):
     """mean_{b,j} ||a_bj - b_bj||_2 over the first 2 channels."""
-    return torch.norm(a[..., :2] - b[..., :2], dim=-1).mean()
+    return _euclid(a[..., :2] - b[..., :2]).mean()
 
 
 def bone_vectors(X):
     """(B, 17, 3) -> (B, 16, 3): child minus parent for the 16 bones."""
-    return X[:, BONE_CHILDREN] - X[:, PARENTS[BONE_CHILDREN]]
+    return (X - X[:, PARENTS])[:, BONE_CHILDREN]
 
 
 def loss_bone(X, Y, mode='vectors'):
@@ -38,7 +46,7 @@ def loss_bone(X, Y, mode='vectors'):
     """
     bx, by = bone_vectors(X), bone_vectors(Y)
     if mode == 'vectors':
-        return torch.norm(bx - by, dim=-1).mean()
+        return _euclid(bx - by).mean()
     return (torch.norm(bx, dim=-1) - torch.norm(by, dim=-1)).abs().mean()
 
 
@@ -56,8 +64,7 @@ def loss_kl_scale(scale_mid, prior_mean, prior_std, mean_only=False):
     value.  ``mean_only``: (mu - prior_mean)^2 / (2 prior_std^2)."""
     v = scale_mid.reshape(-1)
     mu = v.mean()
-    p_mu = torch.as_tensor(prior_mean, dtype=v.dtype, device=v.device)
-    p_sd = torch.as_tensor(prior_std, dtype=v.dtype, device=v.device)
+    p_mu, p_sd = float(prior_mean), float(prior_std)
     if mean_only:
         return (mu - p_mu) ** 2 / (2 * p_sd ** 2)
     return kl_criterion(mu, v.std(unbiased=True), p_mu, p_sd)

@@ -11,8 +11,12 @@ One iteration (ORIGINAL_CODE.md 4.6 / 4.7):
 2. set ``requires_grad`` on the lifter / scaler for the phase;
 3. :func:`generator_losses` builds the phase's weighted loss terms;
 4. backward, ``optimizer_g.step()``, EMA update;
-5. every ``NUM_CRITICS``-th step (counted in joint / mainnet steps) a
-   discriminator step on a fresh, gradient-free generator forward.
+5. every ``NUM_CRITICS``-th step (counted in the epoch's joint / mainnet steps)
+   a discriminator step on a fresh, gradient-free generator forward.
+
+Phases and discriminator steps count from 0 at every epoch start, as the
+original's counters.  After the last step, ``COMPAT.EPOCH_END_FORWARD`` runs the
+original's extra training-mode forward (:func:`epoch_end_forward`).
 """
 import math
 import time
@@ -95,7 +99,10 @@ def has_scaler(model):
 def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
     """Weighted loss terms of one generator step, as a dict name -> (weight, value).
 
-    ``model`` is the pose model or its DistributedDataParallel wrapper: it is only called."""
+    The forward passes run in the original's order (x, then the bone partner, then the
+    temporal neighbour), since each one moves the BatchNorm statistics and draws dropout
+    masks.  ``model`` is the pose model or its DistributedDataParallel wrapper: it is only
+    called."""
     t = cfg.TRAIN
     w3d, w2d, wgan, wtemp = t.LOSS_WEIGHTS
     ws, wbone = t.SCALE_LOSS_WEIGHTS[:2]
@@ -108,10 +115,10 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
 
     use_scaler = has_scaler(model) and phase != 'adv'      # adv: the scaler is bypassed (s = 1)
     out = model(batch.x, batch.rot, use_scaler=use_scaler)
+    # the bone partner is lifted for the scaler's losses only (subnet steps, joint steps)
     out_far = None
-    if use_scaler or (t.USE_BONE_NOSCALE and phase != 'adv'):
-        if batch.x_far is not None:
-            out_far = model(batch.x_far, batch.rot, use_scaler=use_scaler)
+    if use_scaler and phase in ('subnet', 'joint') and batch.x_far is not None:
+        out_far = model(batch.x_far, batch.rot, use_scaler=use_scaler)
 
     if phase == 'subnet':
         if cfg.TRAIN.LEARN_SYMMETRY:
@@ -126,6 +133,7 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
     terms['l2d'] = (w2d, L.loss_2d(out.recn_2d, target_2d))
     if t.USE_DIS:
         terms['gan'] = (wgan, L.lsgan_g(D(out.proj_2d)))
+    out_nb = None
     if phase != 'adv' and (t.USE_TEMP or t.USE_NEW_TEMP) and batch.x_nb is not None:
         out_nb = model(batch.x_nb, batch.rot, use_scaler=use_scaler)
         if t.USE_TEMP:
@@ -133,14 +141,25 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
             terms['temp_gan'] = (wtemp, L.lsgan_g(Dt(fake)))
         else:
             terms['tmc'] = (wtemp, L.loss_tmc(out, out_nb, tmc_mode(cfg, scheme_name)))
-    if t.USE_BONE_NOSCALE and phase != 'adv' and out_far is not None:
-        terms['bone_noscale'] = (1.0, L.loss_bone(out.est_3d, out_far.est_3d, cfg.COMPAT.BONE_LOSS))
-    if phase == 'joint' and use_scaler:
-        terms['kl'] = (ws, L.loss_kl_scale(_kl_values(cfg, phase, out, out_far),
+    if phase == 'joint':
+        _joint_scaler_terms(model, batch, cfg, terms, out, out_far, out_nb, use_scaler)
+    return terms
+
+
+def _joint_scaler_terms(model, batch, cfg, terms, out, out_far, out_nb, use_scaler):
+    """The joint scheme's bone terms (its own forward on the partner for USE_BONE_NOSCALE,
+    as the original) and the scaler's KL + bone terms."""
+    t = cfg.TRAIN
+    ws, wbone = t.SCALE_LOSS_WEIGHTS[:2]
+    if t.USE_BONE_NOSCALE and batch.x_far is not None:
+        far2 = model(batch.x_far, batch.rot, use_scaler=use_scaler)
+        terms['bone_noscale'] = (1.0, L.loss_bone(out.est_3d, far2.est_3d, cfg.COMPAT.BONE_LOSS))
+    if use_scaler and out_far is not None:
+        terms['kl'] = (ws, L.loss_kl_scale(_kl_values(cfg, 'joint', out, out_far),
                                            cfg.DATA.SCALE_MID_MEAN, cfg.DATA.SCALE_MID_STD,
                                            t.SCALER_MEAN_ONLY))
-        terms['bone'] = (wbone, L.loss_bone(out.est_3d, out_far.est_3d, cfg.COMPAT.BONE_LOSS))
-    return terms
+        partner = out_nb if (out_nb is not None and cfg.COMPAT.JOINT_BONE_ON_NEIGHBOUR) else out_far
+        terms['bone'] = (wbone, L.loss_bone(out.est_3d, partner.est_3d, cfg.COMPAT.BONE_LOSS))
 
 
 def discriminator_step(model, D, Dt, opt_d, opt_dt, batch, cfg, step_count, use_scaler):
@@ -189,9 +208,11 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
                 on_checkpoint=None):
     """Run (the rest of) one epoch.  ``state`` holds models, optimisers and counters.
 
-    Returns 'done', or 'stopped' when ``stop_flag()`` asked to stop: checked after each step
-    (never before the first, so a stopped epoch has ``step_in_epoch > 0``; the caller checks
-    at epoch boundaries).
+    The phase of the alternating scheme and the discriminator cadence count the steps of
+    this epoch (``step_in_epoch``, ``gan_step``), from 0 at every epoch start, as the
+    original's per-epoch counters.  Returns 'done', or 'stopped' when ``stop_flag()``
+    asked to stop: checked after each step (never before the first, so a stopped epoch
+    has ``step_in_epoch > 0``; the caller checks at epoch boundaries).
     """
     model, D, Dt = state.model, state.D, state.Dt
     scheme_name = scheme(cfg, epoch)
@@ -202,78 +223,118 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
     n_steps = math.ceil(len(perm) / B)
     if cfg.TRAIN.MAX_STEPS_PER_EPOCH:
         n_steps = min(n_steps, cfg.TRAIN.MAX_STEPS_PER_EPOCH)
+    if state.step_in_epoch == 0:
+        state.gan_step = 0
     model.train(); D.train(); Dt.train()
-    keep_momentum = cfg.COMPAT.FROZEN_KEEP_MOMENTUM
     t0 = time.time()
     for k in range(state.step_in_epoch, n_steps):
         idx = perm[k * B:(k + 1) * B]
         batch = data.batch(idx, cfg, state.gen, need_nb, need_far, need_gt=(scheme_name == 'supervised'))
-        phase, lifter_on, scaler_on = phase_of_step(cfg, scheme_name, state.step)
-        set_trainable(model, lifter_on, scaler_on)
-
-        # TRAIN.NONFINITE skip: a skipped batch must leave no trace, and its forward passes have
-        # already moved the BatchNorm running statistics (possibly to NaN): keep a copy
-        buffers = [b.clone() for b in model.buffers()] if cfg.TRAIN.NONFINITE == 'skip' else None
-        with state.autocast():
-            # the generator's GAN terms go through the plain discriminators: their gradients
-            # are never used (the D step zeroes them), so they are not synchronised
-            terms = generator_losses(state.fwd_model, D, Dt, batch, cfg, phase, scheme_name)
-            loss = sum(w * v for w, v in terms.values())
-        if dist.any_rank(not torch.isfinite(loss)):   # under torchrun: all ranks skip / stop together
-            bad = next((n for n, (w, v) in terms.items() if not torch.isfinite(w * v).all()), 'total')
-            if cfg.TRAIN.NONFINITE == 'skip' and state.finite():   # broken weights: no use skipping
-                state.skipped += 1
-                with torch.no_grad():
-                    for b, saved in zip(model.buffers(), buffers):
-                        b.copy_(saved)
-                if logger:
-                    logger.warning('skipped step %d: loss term %r is not finite' % (state.step, bad))
-                state.step += 1
-                state.step_in_epoch = k + 1
-                if stop_flag is not None and stop_flag() and k < n_steps - 1:
-                    return 'stopped'
-                continue
-            raise NonFiniteLoss(bad, state.step)
-        state.opt_g.zero_grad(set_to_none=not keep_momentum)
-        loss.backward()
-        state.opt_g.step()
-        if state.ema is not None:
-            state.ema.update(model)
-
+        done = generator_step(state, batch, cfg, scheme_name, k, logger)
         logs = {}
-        if phase in ('joint', 'mainnet', 'adv'):
-            with state.autocast():
-                logs = discriminator_step(state.fwd_model, state.fwd_D, state.fwd_Dt, state.opt_d,
-                                          state.opt_dt, batch, cfg, state.gan_step, phase != 'adv')
-            state.gan_step += 1
-
+        if done is not None:
+            phase, lifter_on, scaler_on, terms, loss = done
+            logs = gan_step(state, batch, cfg, phase)
         state.step += 1
         state.step_in_epoch = k + 1
-        trains = '+'.join(n for n, on in (('lifter', lifter_on), ('scaler', scaler_on and model.scaler is not None)) if on)
-        if state.writer is not None and (state.step % cfg.PRINT_INTERVAL == 0 or k == n_steps - 1):
-            vals = {n: float(v.detach()) for n, (w, v) in terms.items()}
-            vals['total'] = float(loss.detach())
-            vals.update({n: float(v) for n, v in logs.items()})
-            for n, v in vals.items():
-                state.writer.add_scalar('train/%s' % n, v, state.step)
-            state.writer.add_scalar('train/lr', state.opt_g.param_groups[0]['lr'], state.step)
-            if progress is not None:
-                progress.set_postfix(phase=phase, trains=trains or 'none', loss='%.4f' % vals['total'])
-            if logger is not None and state.rank == 0:
-                logger.debug('epoch %d step %d phase %s trains %s %s' % (
-                    epoch, state.step, phase, trains or 'none',
-                    ' '.join('%s=%.5f' % kv for kv in vals.items())))
+        if done is not None:
+            _log_step(state, cfg, epoch, k == n_steps - 1, done, logs, progress, logger)
         if progress is not None:
             progress.update(1)
-        if on_checkpoint is not None and cfg.TRAIN.CHECKPOINT_EVERY and \
+        if done is not None and on_checkpoint is not None and cfg.TRAIN.CHECKPOINT_EVERY and \
                 state.step % cfg.TRAIN.CHECKPOINT_EVERY == 0 and k < n_steps - 1:
             on_checkpoint()
         # a signal finishes the current step; the last step of an epoch also finishes the
         # epoch (evaluation, scheduler), and the caller stops at the epoch boundary
         if stop_flag is not None and stop_flag() and k < n_steps - 1:
             return 'stopped'
+    if cfg.COMPAT.EPOCH_END_FORWARD:
+        idx = torch.randperm(len(data), generator=state.gen, device=data.pose_2d.device)[:B]
+        epoch_end_forward(state, data.batch(idx, cfg, state.gen), scheme_name)
     state.epoch_seconds = time.time() - t0
     return 'done'
+
+
+def generator_step(state, batch, cfg, scheme_name, k, logger=None):
+    """The generator step of the epoch's ``k``-th iteration on ``batch``.
+
+    Returns (phase, lifter trainable, scaler trainable, terms, loss), or None when
+    ``TRAIN.NONFINITE: skip`` skipped the batch (its BatchNorm statistics restored);
+    raises :class:`NonFiniteLoss` otherwise on a non-finite loss."""
+    model = state.model
+    phase, lifter_on, scaler_on = phase_of_step(cfg, scheme_name, k)
+    set_trainable(model, lifter_on, scaler_on)
+    # TRAIN.NONFINITE skip: a skipped batch must leave no trace, and its forward passes have
+    # already moved the BatchNorm running statistics (possibly to NaN): keep a copy
+    buffers = [b.clone() for b in model.buffers()] if cfg.TRAIN.NONFINITE == 'skip' else None
+    with state.autocast():
+        # the generator's GAN terms go through the plain discriminators: their gradients
+        # are never used (the D step zeroes them), so they are not synchronised
+        terms = generator_losses(state.fwd_model, state.D, state.Dt, batch, cfg, phase, scheme_name)
+        loss = sum(w * v for w, v in terms.values())
+    if dist.any_rank(not torch.isfinite(loss)):   # under torchrun: all ranks skip / stop together
+        bad = next((n for n, (w, v) in terms.items() if not torch.isfinite(w * v).all()), 'total')
+        if cfg.TRAIN.NONFINITE == 'skip' and state.finite():   # broken weights: no use skipping
+            state.skipped += 1
+            with torch.no_grad():
+                for b, saved in zip(model.buffers(), buffers):
+                    b.copy_(saved)
+            if logger:
+                logger.warning('skipped step %d: loss term %r is not finite' % (state.step, bad))
+            return None
+        raise NonFiniteLoss(bad, state.step)
+    state.opt_g.zero_grad(set_to_none=not cfg.COMPAT.FROZEN_KEEP_MOMENTUM)
+    loss.backward()
+    state.opt_g.step()
+    if state.ema is not None:
+        state.ema.update(model)
+    return phase, lifter_on, scaler_on, terms, loss
+
+
+def gan_step(state, batch, cfg, phase):
+    """The discriminator step after a joint / mainnet / adv generator step (every
+    NUM_CRITICS-th of those in the epoch); returns its losses."""
+    if phase not in ('joint', 'mainnet', 'adv'):
+        return {}
+    with state.autocast():
+        logs = discriminator_step(state.fwd_model, state.fwd_D, state.fwd_Dt, state.opt_d,
+                                  state.opt_dt, batch, cfg, state.gan_step, phase != 'adv')
+    state.gan_step += 1
+    return logs
+
+
+def epoch_end_forward(state, batch, scheme_name):
+    """COMPAT.EPOCH_END_FORWARD: the original's end-of-epoch figure lifts the first batch of
+    a freshly shuffled pass (``batch``) in training mode, without gradients; only its effect
+    on the BatchNorm running statistics (and the dropout RNG) remains, and that is reproduced."""
+    use_scaler = state.model.scaler is not None and scheme_name != 'adv'
+    model = state.model
+    keep = state.cfg.TRAIN.NONFINITE == 'skip'      # a non-finite batch leaves no trace
+    buffers = [b.clone() for b in model.buffers()] if keep else None
+    with torch.no_grad(), state.autocast():
+        model(batch.x, batch.rot, use_scaler=use_scaler)
+        if keep and not all(bool(torch.isfinite(b).all()) for b in model.buffers() if b.is_floating_point()):
+            for b, saved in zip(model.buffers(), buffers):
+                b.copy_(saved)
+
+
+def _log_step(state, cfg, epoch, last, done, logs, progress, logger):
+    phase, lifter_on, scaler_on, terms, loss = done
+    trains = '+'.join(n for n, on in (('lifter', lifter_on),
+                                      ('scaler', scaler_on and state.model.scaler is not None)) if on)
+    if state.writer is None or not (state.step % cfg.PRINT_INTERVAL == 0 or last):
+        return
+    vals = {n: float(v.detach()) for n, (w, v) in terms.items()}
+    vals['total'] = float(loss.detach())
+    vals.update({n: float(v) for n, v in logs.items()})
+    for n, v in vals.items():
+        state.writer.add_scalar('train/%s' % n, v, state.step)
+    state.writer.add_scalar('train/lr', state.opt_g.param_groups[0]['lr'], state.step)
+    if progress is not None:
+        progress.set_postfix(phase=phase, trains=trains or 'none', loss='%.4f' % vals['total'])
+    if logger is not None and state.rank == 0:
+        logger.debug('epoch %d step %d phase %s trains %s %s' % (
+            epoch, state.step, phase, trains or 'none', ' '.join('%s=%.5f' % kv for kv in vals.items())))
 
 
 def steps_per_epoch(n, cfg, world=1):

@@ -13,6 +13,7 @@ import torch
 
 from lib.data import sampling
 from lib.data.dataset import normalise_2d
+from lib.data.formats import get_spec
 from lib.data.skeleton import ROOT
 
 
@@ -27,9 +28,11 @@ class Batch:
 
 
 class TensorSplit:
-    def __init__(self, pose_2d, pose_3d, seq_start, index_in_seq, seqlen, rot, factor_2d):
+    def __init__(self, pose_2d, pose_3d, seq_start, index_in_seq, seqlen, rot, factor_2d, block_end=None):
         self.pose_2d, self.pose_3d = pose_2d, pose_3d
         self.seq_start, self.index_in_seq, self.seqlen = seq_start, index_in_seq, seqlen
+        # one past the last row of each frame's block of rows (default: the sequence's rows)
+        self.block_end = seq_start + seqlen if block_end is None else block_end
         self.rot = rot
         self.factor_2d = factor_2d
 
@@ -38,15 +41,16 @@ class TensorSplit:
 
     @classmethod
     def from_split(cls, split, cfg, device, train=True):
-        x, k = normalise_2d(split.pose_2d_px, cfg.DATA.USE_SAME_NORM_2D)
+        spec = get_spec(cfg.DATA.DATASET_NAME)
+        x, k = normalise_2d(split.pose_2d_px, cfg.DATA.USE_SAME_NORM_2D, centre=spec.centre, focal=spec.focal)
         t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt).to(device)
         rot = None
         if train:
             rot = t(sampling.fixed_rotations(len(split), cfg.TRAIN.BOUND_AZIM, cfg.TRAIN.BOUND_ELEV))
         # the training split's 3D is read only by the supervised reference: not kept otherwise
         gt = t(split.pose_3d) if (not train or cfg.TRAIN.SUPERVISED) else None
-        return cls(t(x), gt, t(split.seq_start, torch.long),
-                   t(split.index_in_seq, torch.long), t(split.seqlen, torch.long), rot, k)
+        return cls(t(x), gt, t(split.seq_start, torch.long), t(split.index_in_seq, torch.long),
+                   t(split.seqlen, torch.long), rot, k, t(split.block_end, torch.long))
 
     def redraw_rotations(self, cfg, seed):
         self.rot = torch.as_tensor(sampling.fixed_rotations(
@@ -58,16 +62,19 @@ class TensorSplit:
         if self.rot is not None:
             if d.ONLINE_ROT:
                 rot = sampling.online_rotations(len(idx), cfg.TRAIN.BOUND_AZIM, cfg.TRAIN.BOUND_ELEV,
-                                                generator, idx.device)
+                                                generator, idx.device, cfg.COMPAT.ONLINE_ROT_NONNEGATIVE)
             else:
                 rot = self.rot[idx]
         x_nb = x_far = None
         if need_nb:
-            j = sampling.tmc_neighbour(idx, self.index_in_seq, self.seqlen, self.seq_start, d, generator)
+            spec = get_spec(d.DATASET_NAME)
+            j = sampling.tmc_neighbour(idx, self.index_in_seq, self.seqlen, self.seq_start, d, generator,
+                                       self.block_end, spec.tmc_interval_always,
+                                       spec.name == 'mpi' and cfg.COMPAT.MPI_TMC_FLAT_INDEX)
             x_nb = self.pose_2d[j]
         if need_far:
             j = sampling.bone_partner(idx, self.index_in_seq, self.seqlen, self.seq_start,
-                                      d.MIN_DIFF_DIST, generator)
+                                      d.MIN_DIFF_DIST, generator, self.block_end)
             x_far = self.pose_2d[j]
         return Batch(self.pose_2d[idx], rot, x_nb, x_far, self.pose_3d[idx] if need_gt else None, idx)
 

@@ -14,10 +14,15 @@ Readers (METHOD.md section 3):
 Both give a :class:`PoseSplit`: per-frame arrays in the internal "ours" joint
 order, pixels for 2D and metres (camera frame) for 3D, plus per-frame
 ``subject``, ``action``, ``camera``, ``frame`` and the sequence bookkeeping
-(``seq_start``, ``index_in_seq``, ``seqlen``) that neighbour sampling needs.
-Every sequence is stored contiguously in frame order.
+(``seq_start``, ``block_end``, ``index_in_seq``, ``seqlen``) that neighbour
+sampling needs.  As in the original, an ``.h5`` file's positions and lengths are
+its stored ``index_in_seq`` / ``seqlen``, else the frame number in
+``imagename`` and the row count of the sequence name; the archives' are the
+row order (each sequence stored contiguously in frame order).
 
 :func:`normalise_2d` is the original's 2D normalisation (ORIGINAL_CODE.md 1.3).
+``DATA.DATASET_NAME`` ``mpi`` and ``surreal`` are read from the authors' files of
+those datasets by :mod:`lib.data.mpi_surreal` (:func:`load_splits` dispatches).
 """
 import os
 import re
@@ -53,9 +58,10 @@ class PoseSplit:
     action: np.ndarray                # (N,) str
     camera: np.ndarray                # (N,) int, 0..3
     frame: np.ndarray                 # (N,) int
-    seq_start: np.ndarray = None      # (N,) flat index of the sequence's first frame
-    index_in_seq: np.ndarray = None   # (N,)
-    seqlen: np.ndarray = None         # (N,)
+    seq_start: np.ndarray = None      # (N,) first row of the frame's block (its sequence's rows)
+    index_in_seq: np.ndarray = None   # (N,) position in the sequence: the file's, else the row's
+    seqlen: np.ndarray = None         # (N,) sequence length: the file's, else the block's
+    block_end: np.ndarray = None      # (N,) one past the last row of the frame's block
     source: str = ''
     num_dropped: int = 0
     extra: dict = field(default_factory=dict)
@@ -64,7 +70,13 @@ class PoseSplit:
         return len(self.pose_2d_px)
 
     def finish(self, drop_nonfinite=True):
-        """Drop non-finite frames, then compute the sequence bookkeeping."""
+        """Drop non-finite frames, then compute the sequence bookkeeping.
+
+        Blocks are runs of rows of one (subject, action, camera).  Positions and
+        lengths the reader took from the file (``index_in_seq`` / ``seqlen`` already
+        set, as the original reads them) are kept; otherwise they are the row's place
+        in its block and the block's length, and each sequence must be one block."""
+        stored = self.index_in_seq is not None and self.seqlen is not None
         bad = ~(np.isfinite(self.pose_2d_px).all(axis=(1, 2)) & np.isfinite(self.pose_3d).all(axis=(1, 2)))
         if bad.any():
             if not drop_nonfinite:
@@ -73,8 +85,12 @@ class PoseSplit:
             warnings.warn('%s: dropped %d of %d frames with NaN or inf keypoints'
                           % (self.source, bad.sum(), len(bad)))
             keep = ~bad
-            for name in ('pose_2d_px', 'pose_3d', 'subject', 'action', 'camera', 'frame'):
+            for name in ('pose_2d_px', 'pose_3d', 'subject', 'action', 'camera', 'frame') + \
+                    (('index_in_seq', 'seqlen') if stored else ()):
                 setattr(self, name, getattr(self, name)[keep])
+            for k, v in self.extra.items():          # per-frame extras (file rows, names)
+                if isinstance(v, np.ndarray) and v.shape[:1] == keep.shape:
+                    self.extra[k] = v[keep]
             self.num_dropped = int(bad.sum())
         if len(self) == 0:
             raise UserError('no usable frames', self.source, 'check the data files and the subject split')
@@ -88,13 +104,15 @@ class PoseSplit:
         key = np.char.add(np.char.add(np.asarray(self.subject)[starts].astype(str), '/'),
                           np.char.add(np.asarray(self.action)[starts].astype(str),
                                       np.char.add('/', np.asarray(self.camera)[starts].astype(str))))
-        if len(np.unique(key)) != len(starts):       # a sequence split over several blocks
+        if not stored and len(np.unique(key)) != len(starts):   # a sequence split over several blocks
             raise UserError('sequences are not stored contiguously', self.source,
                             'store each (subject, action, camera) sequence in one block, in frame order')
         lens = np.diff(np.append(starts, n))
         self.seq_start = np.repeat(starts, lens)
-        self.seqlen = np.repeat(lens, lens)
-        self.index_in_seq = np.arange(n) - self.seq_start
+        self.block_end = self.seq_start + np.repeat(lens, lens)
+        if not stored:
+            self.seqlen = np.repeat(lens, lens)
+            self.index_in_seq = np.arange(n) - self.seq_start
         return self
 
     @property
@@ -110,17 +128,18 @@ class PoseSplit:
         return np.repeat(names, np.diff(np.append(starts, len(a))))
 
 
-def normalise_2d(px, same_norm=True, factor=None):
+def normalise_2d(px, same_norm=True, factor=None, centre=(CENTER_U, CENTER_V), focal=FOCAL):
     """Pixels (N, 17, 2) in ours order -> the network's 2D input, and the factor k.
 
-    (u - 514.0435) / 500, (v - 506.7003) / 500; subtract the root (joint 13)
+    (u - 514.0435) / 500, (v - 506.7003) / 500 (other datasets: their ``centre`` and
+    ``focal``, :mod:`lib.data.formats`); subtract the root (joint 13)
     and set it to 1e-5; multiply by one k per split so that the *mean*
     head-root distance is 0.1 (``USE_SAME_NORM_2D``), or divide each frame by
     its own head-root distance (times 0.1).  Pass ``factor`` to reuse a k.
     """
     x = np.empty(px.shape, np.float64)               # in place below: one float64 copy at a time
-    x[..., 0] = (px[..., 0] - CENTER_U) / FOCAL
-    x[..., 1] = (px[..., 1] - CENTER_V) / FOCAL
+    x[..., 0] = (px[..., 0] - centre[0]) / focal
+    x[..., 1] = (px[..., 1] - centre[1]) / focal
     x -= x[:, sk.ROOT:sk.ROOT + 1].copy()
     x[:, sk.ROOT] = 1e-5
     dist = np.linalg.norm(x[:, sk.HEAD] - x[:, sk.ROOT], axis=-1)
@@ -163,6 +182,7 @@ def read_h5(path, use_gt=True):
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in f['imagename'][()]]
             p2 = np.asarray(f[key2d][()], np.float64)
             p3 = np.asarray(f['joint_3d_gt'][()], np.float64)
+            positions = _read_positions(f, len(names), path)
     except OSError as e:
         raise UserError('cannot read HDF5 file (%s)' % str(e).split('\n')[0], path,
                         'the file is truncated or not HDF5: download it again') from None
@@ -181,8 +201,28 @@ def read_h5(path, use_gt=True):
         cam.append(int(parts[-2])); frm.append(int(re.sub(r'\D', '', parts[-1]) or 0))
     split = PoseSplit(sk.v3d_to_ours(p2[..., :2]), sk.v3d_to_ours(p3[..., :3]),
                       np.array(subj), np.array(act), np.array(cam), np.array(frm), source=path)
+    split.index_in_seq, split.seqlen = positions or _positions_from_names(names, split.frame)
     split.extra['imagename'] = np.array(names)
     return split
+
+
+def _read_positions(f, n, path):
+    """The file's ``index_in_seq`` / ``seqlen`` (the original reads them), or None."""
+    if 'index_in_seq' not in f or 'seqlen' not in f:
+        return None
+    pos, lens = np.asarray(f['index_in_seq'][()]).reshape(-1), np.asarray(f['seqlen'][()]).reshape(-1)
+    if len(pos) != n or len(lens) != n:
+        raise UserError('index_in_seq / seqlen have %d / %d rows, the poses %d' % (len(pos), len(lens), n),
+                        path, 'the file is inconsistent: remove those two datasets to recompute them')
+    return pos.astype(np.int64), lens.astype(np.int64)
+
+
+def _positions_from_names(names, frame):
+    """As the original derives them when the file lacks them: the position is the frame
+    number in the image name, the length the number of rows of that sequence name."""
+    seq = np.array([n.rsplit('/', 1)[0] for n in names])
+    _, inv, counts = np.unique(seq, return_inverse=True, return_counts=True)
+    return np.asarray(frame, np.int64), counts[inv.reshape(-1)].astype(np.int64)
 
 
 def _check_joints(a, path, key, dims):
@@ -283,6 +323,8 @@ def load_splits(cfg, data_dir, which=('train', 'test')):
         raise UserError('data folder not found', data_dir,
                         'set DATA_DIR (or --data_dir) to the folder with the data files')
     h5_train, h5_test = h5_paths(data_dir, name, cfg.DEBUG)
+    if name in ('mpi', 'surreal'):                   # the authors' h5 layouts only
+        return _load_authors_h5(cfg, {'train': h5_train, 'test': h5_test}, which)
     p3, p2 = npz_paths(data_dir, name, cfg.USE_GT)
     if fmt == 'auto':
         if os.path.isfile(h5_train) or os.path.isfile(h5_test):
@@ -297,8 +339,23 @@ def load_splits(cfg, data_dir, which=('train', 'test')):
     if fmt == 'h5':
         paths = {'train': h5_train, 'test': h5_test}
         splits = {w: read_h5(paths[w], cfg.USE_GT) for w in which}
+        for s in splits.values():
+            s.extra.update({'row': np.arange(len(s)), 'h5_path': s.source})
     else:
         splits, _ = read_npz_archives(p3, p2, cfg.DATA.TRAIN_SUBJECTS, cfg.DATA.TEST_SUBJECTS, which)
     for s in splits.values():
         s.finish(drop)
+    return splits
+
+
+def _load_authors_h5(cfg, paths, which):
+    """MPI-INF-3DHP / SURREAL: the authors' h5 files (:mod:`lib.data.mpi_surreal`)."""
+    from lib.data.mpi_surreal import read_authors_h5
+    name = cfg.DATA.DATASET_NAME
+    if cfg.DATA.FORMAT == 'npz':
+        raise UserError('DATA.FORMAT npz is not available for the %s dataset' % name, 'DATA.FORMAT',
+                        "use 'auto' or 'h5': %s is read from %s_{train,valid}_pred3.h5" % (name, name))
+    splits = {w: read_authors_h5(paths[w], name, cfg.USE_GT) for w in which}
+    for s in splits.values():
+        s.finish(cfg.DATA.DROP_NONFINITE)
     return splits

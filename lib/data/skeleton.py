@@ -27,9 +27,6 @@ OURS_NAMES = [V3D_NAMES[j] for j in V3D_TO_OURS]
 
 ROOT = 13          # pelvis, in ours order
 HEAD = 16          # head top, in ours order
-#: metres per network unit without ground truth: the original's constant head-root length
-#: (DATA.USE_SAME_NORM_3D); with ground truth each frame's own head-root length is used
-HEAD_ROOT_M = 0.680019
 V3D_ROOT = 0
 V3D_HEAD = 10
 

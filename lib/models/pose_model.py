@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from lib.core import geometry as geo
+from lib.data.formats import get_spec
 from lib.data.skeleton import ROOT
 from lib.models.lifter import get_lifter_after, get_lifter_before
 from lib.models.scaler import get_scaler
@@ -48,6 +49,7 @@ class PoseModel(nn.Module):
         self.tilted = bool(cfg.TRAIN.USE_NEW_ROT)
         self.exact_inverse = bool(cfg.COMPAT.INVERSE_ROT_TILTED_AXIS)
         self.normalise_axis = not bool(cfg.COMPAT.TILTED_AXIS_UNNORMALISED)
+        self.proj_clamp = get_spec(cfg.DATA.DATASET_NAME).proj_clamp   # 0.2; MPI 0.35, SURREAL 0.25
 
     def depth(self, x):
         feats, raw = self.lifter_before(x)
@@ -74,13 +76,15 @@ class PoseModel(nn.Module):
         R = geo.forward_rotation(rot, self.tilted, self.normalise_axis)
         root = Y[:, ROOT:ROOT + 1]
         shift = Y.new_tensor([0.0, 0.0, self.c])
-        T = geo.apply_rot(R, Y - root) + shift
-        proj_2d = geo.project(T, eps=1e-5)
+        # a separate copy of the root for centring, as the original: the same autograd graph,
+        # so the gradients are summed in the same order (bit-for-bit parity, tests/test_parity.py)
+        T = geo.apply_rot(R, Y - Y[:, ROOT:ROOT + 1].clone()) + shift
+        proj_2d = geo.project(T, self.proj_clamp, eps=1e-5)
         z_rec = torch.clamp(self.depth(proj_2d) + self.c, min=1.0)
         recn_3d = torch.cat([proj_2d.detach() * z_rec[..., None], z_rec[..., None]], dim=-1)
         R_inv = geo.inverse_rotation(rot, R, self.exact_inverse)
         recovered = geo.apply_rot(R_inv, recn_3d - shift) + root
-        recn_2d = geo.project(recovered)
+        recn_2d = geo.project(recovered, self.proj_clamp)
         return CycleOutput(Y, T, proj_2d, recn_3d, recovered, recn_2d, R, x_in, scale, scale_mid)
 
 

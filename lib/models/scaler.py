@@ -45,9 +45,11 @@ class Scaler(nn.Module):
         super().__init__()
         self.input_size = input_size
         self.learn_symmetry = learn_symmetry
+        # registered in the original's order (blocks, pre, out): the same parameter order, so
+        # optimiser states (indexed by position) are interchangeable with the original's
+        self.blocks = nn.ModuleList()
         self.pre = nn.Linear(input_size, C)
-        self.blocks = nn.ModuleList(
-            [ResBlock(C, input_size, dropout, True, bn_track) for _ in range(num_res_blocks)])
+        self.blocks.extend(ResBlock(C, input_size, dropout, True, bn_track) for _ in range(num_res_blocks))
         self.out = nn.Linear(C, 1)
 
     def forward(self, x):

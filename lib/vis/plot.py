@@ -11,7 +11,8 @@ are the same in every panel (Okabe-Ito, readable for colour-blind viewers):
 
 3D poses come in network units (root-centred camera frame, head-root about
 1) and are drawn in metres, scaled the way the metrics scale a prediction
-without ground truth (times ``skeleton.HEAD_ROOT_M``), inside a fixed
+without ground truth on Human3.6M (times ``formats.H36M.same_norm_3d_factor``,
+0.68 m), inside a fixed
 human-sized cube of half-width :data:`CUBE_M` around the root, so every
 figure has the same scale and a poor lift looks poor instead of shrinking
 the axes.  What leaves the cube is clipped and the title says how far the
@@ -35,6 +36,7 @@ from matplotlib.lines import Line2D
 from PIL import Image
 
 from lib.data import skeleton as sk
+from lib.data.formats import H36M
 from lib.utils.safe_io import atomic_path, atomic_write
 
 RIGHT_COLOUR = '#d55e00'
@@ -144,7 +146,7 @@ def to_plot_frame(pose):
 def to_metres(pose):
     """Root-centred network units -> metres (the metrics' scale without ground truth)."""
     p = np.asarray(pose, np.float64)
-    return (p - p[..., sk.ROOT:sk.ROOT + 1, :]) * sk.HEAD_ROOT_M
+    return (p - p[..., sk.ROOT:sk.ROOT + 1, :]) * H36M.same_norm_3d_factor
 
 
 def reach(pose_m):
@@ -198,7 +200,7 @@ def setup_3d(ax, radius=CUBE_M, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None, 
 
 def view_camera(name, camera_distance=CAMERA_DISTANCE):
     """Eye distance (metres) of a view: the network's camera for the camera view, else None."""
-    return camera_distance * sk.HEAD_ROOT_M if name == 'camera view' else None
+    return camera_distance * H36M.same_norm_3d_factor if name == 'camera view' else None
 
 
 def draw_3d(ax, pose_ours, radius=CUBE_M, missing=None, elev=VIEWS[0][1], azim=VIEWS[0][2],
@@ -379,12 +381,12 @@ def _clear(*axes):
             artist.remove()
 
 
-def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True):
+def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True, caption_fn=None):
     """Tile thumbnails of ``png_paths`` into one PNG, written atomically.
 
     Each thumbnail keeps its aspect with its longer side ``thumb`` pixels;
     cells are as large as the largest thumbnail (so wide figures get wide,
-    short cells) and carry the file stem as a caption.  An unreadable file
+    short cells) and carry the file stem (or ``caption_fn(path)``) as a caption.  An unreadable file
     becomes a grey cell.  Returns ``out_path``, or None when there is nothing
     to tile.
     """
@@ -419,7 +421,7 @@ def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True):
         else:
             sheet.paste(im, (x0 + (tw - im.width) // 2, y0 + (th - im.height) // 2))
         if captions:
-            name = os.path.splitext(os.path.basename(p))[0][:40]
+            name = (caption_fn(p) if caption_fn else os.path.splitext(os.path.basename(p))[0])[:40]
             draw.text((x0 + 2, y0 + th + 1), name, fill=(40, 40, 40))
     buf = io.BytesIO()
     sheet.save(buf, format='PNG', optimize=True)

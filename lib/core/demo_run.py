@@ -1,0 +1,180 @@
+"""What ``scripts/inference.py`` does with one input: detect, lift, write.
+
+Inputs become :class:`lib.data.demo_io.DemoInput` (2D pixels in ours order,
+the frames that can be lifted, filled joints, the picture); this module
+
+* detects the person in images / video frames (:func:`detect_image`,
+  :func:`detect_video`; MediaPipe, ``lib.data.detector``),
+* lifts the usable frames, normalised like one training split per input
+  (:func:`lift_input`),
+* writes ``<stem>_3d.npy``, ``<stem>_3d.json``, the figures, the animation
+  and, on request, ``<stem>.bvh`` (:func:`write_outputs`).
+
+Frames where nobody was found (or a required joint is missing) are listed in
+the JSON under ``skipped_frames``, hold ``null`` in its ``joints_2d`` and
+``joints_3d`` and NaN in the ``.npy``; they are never invented.
+"""
+import os
+
+import numpy as np
+
+from lib.core.inference import lift, normalise_pixels
+from lib.data import skeleton as sk
+from lib.data.demo_io import json_text, keypoints_input
+from lib.data.media_io import read_image, read_video, write_mp4
+from lib.utils.errors import UserError
+from lib.utils.safe_io import atomic_write
+
+UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
+         'Human3.6M head-root length is about 1')
+
+
+class Skip(Exception):
+    """An input with nothing to lift that is not an error (an image with nobody in it)."""
+
+
+# --- detection --------------------------------------------------------------------
+
+def _detections(detector, frames, progress=None):
+    """Landmarks (T, 33, 2), confidence (T, 33) (1 found / 0 not) and the frames with nobody."""
+    T = len(frames)
+    kps, conf, nobody = np.zeros((T, 33, 2)), np.zeros((T, 33)), []
+    for t in (progress(range(T)) if progress else range(T)):
+        d = detector.detect(frames[t])
+        if d is None:
+            nobody.append(t)
+        else:
+            kps[t], conf[t] = d.landmarks, 1.0
+    return kps, conf, nobody
+
+
+def detect_image(detector, path):
+    """One image -> DemoInput (one frame); Skip when nobody is found."""
+    img = read_image(path)
+    kps, conf, nobody = _detections(detector, [img])
+    if nobody:
+        raise Skip('no person found')
+    inp = keypoints_input(path, kps, conf, False, 'mediapipe33')
+    inp.kind, inp.picture, inp.frames = 'image (MediaPipe 2D)', path, [img]
+    inp.warning = None                 # the order is known: the body-likeness check is for user files
+    return inp
+
+
+def smooth_2d(px, valid, window):
+    """Centred moving average of (T, 17, 2) over the valid frames within ``window`` frames
+    each side (0: unchanged).  Skipped frames neither take part nor change."""
+    if window <= 0:
+        return px
+    out = px.copy()
+    idx = np.where(valid)[0]
+    for t in idx:
+        near = idx[np.abs(idx - t) <= window]
+        out[t] = px[near].mean(0)
+    return out
+
+
+def detect_video(detector, path, smooth=0, step=1, max_frames=None, progress=None):
+    """A video -> DemoInput (a sequence, its frames kept for drawing); UserError when
+    nobody is found in any frame."""
+    frames, fps = read_video(path, step, max_frames)
+    kps, conf, nobody = _detections(detector, frames, progress)
+    if len(nobody) == len(frames):
+        raise UserError('no person found in any of the %d frames' % len(frames), path,
+                        'check that a whole person is visible')
+    inp = keypoints_input(path, kps, conf, True, 'mediapipe33', nobody=nobody)
+    inp.px_ours = smooth_2d(inp.px_ours, inp.valid, smooth)
+    inp.kind = 'video (MediaPipe 2D%s)' % (', averaged over +-%d frames' % smooth if smooth else '')
+    inp.frames, inp.fps = frames, fps
+    inp.warning = None
+    return inp
+
+
+# --- lifting ----------------------------------------------------------------------
+
+def lift_input(model, inp, cfg):
+    """-> (pose (T, 17, 3) ours order with NaN in skipped frames, scale (T,) or None, factor)."""
+    valid = inp.valid
+    factor = None
+    if inp.x_norm is not None:
+        x = inp.x_norm[valid]
+    else:
+        x, factor = normalise_pixels(inp.px_ours[valid], cfg)
+    out = lift(model, x)
+    T = len(inp.px_ours)
+    pose = np.full((T, sk.NUM_JOINTS, 3), np.nan, np.float32)
+    pose[valid] = out['pose_3d']
+    scale = None
+    if out['scale'] is not None:
+        scale = np.full(T, np.nan, np.float32)
+        scale[valid] = np.asarray(out['scale']).reshape(-1)
+    return pose, scale, factor
+
+
+def _rows(a, valid, one):
+    rows = [np.round(r.astype(np.float64), 6).tolist() if v else None for r, v in zip(a, valid)]
+    return rows[0] if one else rows
+
+
+def record(inp, pose_ours, scale, factor):
+    """The ``<stem>_3d.json`` content: v3d order, names, units, 2D and 3D, skipped frames."""
+    one = not inp.sequence
+    valid = inp.valid
+    rec = {
+        'input': inp.name,
+        'input_kind': inp.kind,
+        'frames': int(len(pose_ours)),
+        'joint_order': 'v3d (Human3.6M-17 / VideoPose3D)',
+        'input_joint_order': inp.order if inp.x_norm is None else 'ours (original demo pickle)',
+        'joint_names': sk.V3D_NAMES,
+        'units': UNITS,
+        'joints_2d': _rows(sk.ours_to_v3d(inp.px_ours), valid, one),
+        'joints_3d': _rows(sk.ours_to_v3d(pose_ours), valid, one),
+        'scale': None if scale is None else _rows(scale, valid, one),
+        'normalisation_factor': factor,
+        'skipped_frames': {str(t): r for t, r in sorted(inp.skipped.items())},
+        'filled_joints': None if inp.missing is None else
+        [[sk.V3D_NAMES[j] for j in np.where(sk.ours_to_v3d(m[:, None])[:, 0])[0]] for m in inp.missing],
+    }
+    if inp.fps:
+        rec['fps'] = inp.fps
+    if inp.warning:
+        rec['warning'] = inp.warning
+    return rec
+
+
+def write_arrays(inp, stem, out_dir, pose_ours, scale, factor):
+    """``<stem>_3d.npy`` (v3d, NaN for skipped frames) and ``<stem>_3d.json``."""
+    pose_v3d = sk.ours_to_v3d(pose_ours).astype(np.float32)
+    with atomic_write(os.path.join(out_dir, stem + '_3d.npy')) as f:
+        np.save(f, pose_v3d if inp.sequence else pose_v3d[0])
+    with atomic_write(os.path.join(out_dir, stem + '_3d.json'), 'w') as f:
+        f.write(json_text(record(inp, pose_ours, scale, factor)))
+
+
+def write_bvh(inp, stem, out_dir, pose_ours):
+    """``<stem>.bvh`` of the lifted frames (a single image: a one-frame clip)."""
+    from lib.data.bvh_export import bvh_text
+
+    pose_v3d = sk.ours_to_v3d(pose_ours[inp.valid]).astype(np.float64)
+    with atomic_write(os.path.join(out_dir, stem + '.bvh'), 'w') as f:
+        f.write(bvh_text(pose_v3d, fps=inp.fps or 25.0))
+
+
+def write_video(inp, stem, out_dir, pose_ours, radius, gif=False, fps=None, progress=None):
+    """``<stem>.mp4`` (or ``.gif``): each frame with its 2D beside the 3D lift."""
+    from lib.vis.video import render_frames
+
+    frames = render_frames(inp.frames, inp.px_ours, pose_ours, inp.valid, radius, title=inp.name,
+                           progress=progress)
+    fps = fps or inp.fps or 10.0
+    if gif:
+        import io
+
+        from PIL import Image
+        ims = [Image.fromarray(f) for f in frames]
+        buf = io.BytesIO()
+        ims[0].save(buf, format='GIF', save_all=True, append_images=ims[1:], duration=int(1000 / fps), loop=0)
+        with atomic_write(os.path.join(out_dir, stem + '.gif')) as f:
+            f.write(buf.getvalue())
+        return
+    write_mp4(frames, os.path.join(out_dir, stem + '.mp4'), fps)

@@ -1,0 +1,187 @@
+"""Speed of the authors' training loop and evaluation against this project's, same data and config.
+
+Both sides get one of the authors' YAMLs (through their config loader and
+through ours), the same synthetic data set written in their h5 layout, and
+the same network (optionally narrower, ``width``).  The authors' side is their
+``train()`` fed by their own ``Human36MDataset`` through a shuffled
+``DataLoader`` (``NUM_WORKERS`` 0), as their ``main.py`` runs it; ours is
+``lib.core.train.train_epoch`` on a :class:`~lib.data.batches.TensorSplit`,
+as ``tools/main.py`` runs it.  The end-of-epoch figure of theirs is not drawn
+(no summary writer) and ours is off (``COMPAT.EPOCH_END_FORWARD``), so both
+time the training steps alone.  Rounds alternate which side runs first (ABBA),
+each timing ``steps`` steps after a warm-up.  Evaluation: their ``evaluate``
+(the ``--eval`` path: lift, per-batch MPJPE and P-MPJPE) against our
+``lib.core.evaluate.evaluate`` (lift and every metric), over the test split.
+"""
+import itertools
+import os
+import shutil
+import tempfile
+import time
+
+import h5py
+import numpy as np
+import torch
+
+from lib.core import train as T
+from lib.core.config import apply_opts, get_default, update_config
+from lib.core.evaluate import evaluate
+from lib.core.state import TrainState
+from lib.data.batches import TensorSplit
+from lib.data.dataset import read_h5
+from lib.parity.original import load_authors_code
+
+# a standing skeleton (v3d joint order, metres, camera frame, y down)
+_TEMPLATE = np.array([
+    [0, 0, 0], [-0.13, 0, 0], [-0.13, 0.44, 0.02], [-0.13, 0.86, 0],
+    [0.13, 0, 0], [0.13, 0.44, 0.02], [0.13, 0.86, 0], [0, -0.23, 0],
+    [0, -0.48, 0], [0, -0.60, -0.03], [0, -0.74, 0], [0.18, -0.46, 0], [0.20, -0.18, 0],
+    [0.21, 0.07, 0], [-0.18, -0.46, 0], [-0.20, -0.18, 0], [-0.21, 0.07, 0]])
+
+
+def write_synthetic_h5(path, n_seq, seq_len, seed):
+    """A data set in the authors' h5 layout: ``n_seq`` sequences of ``seq_len`` frames of a
+    skeleton whose joints wander smoothly, about 5 m in front of an H36M-like camera."""
+    rng = np.random.RandomState(seed)
+    walk = np.cumsum(rng.normal(0, 0.004, (n_seq, seq_len, 17, 3)), axis=1)
+    turn = rng.uniform(-np.pi, np.pi, (n_seq, 1, 1))
+    X = np.broadcast_to(_TEMPLATE, walk.shape) + walk
+    c, s = np.cos(turn), np.sin(turn)
+    X = np.stack([c * X[..., 0] + s * X[..., 2], X[..., 1], -s * X[..., 0] + c * X[..., 2]], -1)
+    X = X + np.array([0.0, 0.1, 5.0]) + rng.normal(0, 0.3, (n_seq, 1, 1, 3)) * [1, 0.2, 1]
+    uv = 1145.0 * X[..., :2] / X[..., 2:] + np.array([512.0, 515.0])
+    names = ['S%d/Act %d/%d/%d' % (1 + i // 8, i % 8, i % 4, f) for i in range(n_seq) for f in range(seq_len)]
+    with h5py.File(path, 'w') as f:
+        f['imagename'] = np.array([n.encode() for n in names])
+        f['joint_2d_gt'] = uv.reshape(-1, 17, 2)
+        f['joint_2d_pre'] = uv.reshape(-1, 17, 2) + rng.normal(0, 2, (n_seq * seq_len, 17, 2))
+        f['joint_3d_gt'] = X.reshape(-1, 17, 3)
+
+
+class _Limited:
+    """The first ``n`` batches of a DataLoader, with the loader's ``dataset``."""
+
+    def __init__(self, loader, n):
+        self.loader, self.n, self.dataset = loader, n, loader.dataset
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return itertools.islice(iter(self.loader), self.n)
+
+
+def _sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+class Sides:
+    """Both sides built on the same data and config, ready to be timed."""
+
+    def __init__(self, yaml_path, device, width, batch, train_frames, test_frames, authors_dir=None):
+        self.device = device
+        self.tmp = tempfile.mkdtemp(prefix='bench_vs_original_')
+        seq = 200
+        self.train_path = os.path.join(self.tmp, 'h36m_train_pred3.h5')
+        self.valid_path = os.path.join(self.tmp, 'h36m_valid_pred3.h5')
+        write_synthetic_h5(self.train_path, max(1, train_frames // seq), seq, 1)
+        write_synthetic_h5(self.valid_path, max(1, test_frames // seq), seq, 2)
+        self.authors = load_authors_code(authors_dir)
+        over = {'NETWORK.NUM_CHANNELS': width} if width else {}
+        if batch:
+            over['BATCH_SIZE'] = batch
+        self.their_cfg = self.authors.config_from_yaml(yaml_path, over)
+        self.their_cfg.DATA.TRAIN_PATH, self.their_cfg.DATA.VALID_PATH = self.train_path, self.valid_path
+        self.cfg = get_default()
+        update_config(self.cfg, yaml_path)
+        opts = ['COMPAT.EPOCH_END_FORWARD', 'false', 'TRAIN.PRETRAIN_LIFTER', 'false']
+        opts += [str(v) for kv in over.items() for v in kv]
+        apply_opts(self.cfg, opts)
+        self._build_theirs()
+        self._build_ours()
+
+    def _build_theirs(self):
+        a, cfg = self.authors, self.their_cfg
+        self.their_train = a.dataset(cfg, is_train=True)
+        self.their_test = a.dataset(cfg, is_train=False)
+        models = a.build_models(cfg)
+        if self.device.type == 'cuda':
+            models = tuple(m.cuda() for m in models)
+        self.their_models, self.their_opts = models, a.optimizers(cfg, *models)
+        mk = lambda ds, shuffle: torch.utils.data.DataLoader(ds, batch_size=cfg.BATCH_SIZE, shuffle=shuffle,
+                                                             num_workers=0, pin_memory=self.device.type == 'cuda')
+        self.their_loader, self.their_test_loader = mk(self.their_train, True), mk(self.their_test, False)
+
+    def _build_ours(self):
+        cfg = self.cfg
+        self.split = read_h5(self.train_path, cfg.USE_GT).finish()
+        self.test_split = read_h5(self.valid_path, cfg.USE_GT).finish()
+        self.data = TensorSplit.from_split(self.split, cfg, self.device)
+        self.test = TensorSplit.from_split(self.test_split, cfg, self.device, train=False)
+        self.state = TrainState(cfg, self.device)
+        self._epoch = 0
+
+    def close(self):
+        self.authors.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run_original(self, steps):
+        """Seconds for ``steps`` of their training steps (a fresh shuffled pass)."""
+        _sync(self.device)
+        t = time.perf_counter()
+        self.authors.train(self.their_cfg, _Limited(self.their_loader, steps), self.their_models,
+                           self.their_opts, 0)
+        _sync(self.device)
+        return time.perf_counter() - t
+
+    def run_project(self, steps):
+        """Seconds for ``steps`` of our training steps (a fresh epoch)."""
+        self.cfg.TRAIN.MAX_STEPS_PER_EPOCH = steps
+        self.state.step_in_epoch = 0
+        _sync(self.device)
+        t = time.perf_counter()
+        T.train_epoch(self.state, self.data, self.cfg, self._epoch)
+        _sync(self.device)
+        self._epoch += 1
+        return time.perf_counter() - t
+
+    def eval_original(self):
+        _sync(self.device)
+        t = time.perf_counter()
+        with self.authors.running():
+            self.authors.mods['function2' if self.their_cfg.TRAIN.USE_CYCLE else 'function1'].evaluate(
+                self.their_test_loader, self.their_models[0], self.their_cfg)
+        _sync(self.device)
+        return time.perf_counter() - t
+
+    def eval_project(self):
+        _sync(self.device)
+        t = time.perf_counter()
+        evaluate(self.state.model, self.test, self.test_split, self.cfg, write=False)
+        _sync(self.device)
+        return time.perf_counter() - t
+
+
+def measure(sides, steps, rounds, warmup=2, say=print):
+    """ABBA rounds of training and of evaluation; returns the summary dict."""
+    sides.run_original(warmup)
+    sides.run_project(warmup)
+    times = {'original': [], 'project': [], 'original_eval': [], 'project_eval': []}
+    for r in range(rounds):
+        order = [('original', sides.run_original), ('project', sides.run_project)]
+        for name, fn in (order if r % 2 == 0 else order[::-1]):
+            times[name].append(fn(steps))
+            say('round %d %-8s %d steps in %.2f s (%.3f steps/s)' % (r + 1, name, steps, times[name][-1],
+                                                                     steps / times[name][-1]))
+        order = [('original_eval', sides.eval_original), ('project_eval', sides.eval_project)]
+        for name, fn in (order if r % 2 == 0 else order[::-1]):
+            times[name].append(fn())
+            say('round %d %-13s %d poses in %.2f s' % (r + 1, name, len(sides.test_split), times[name][-1]))
+    o, p = steps * rounds / sum(times['original']), steps * rounds / sum(times['project'])
+    n = len(sides.test_split) * rounds
+    oe, pe = n / sum(times['original_eval']), n / sum(times['project_eval'])
+    return {'original_steps_per_s': round(o, 4), 'project_steps_per_s': round(p, 4),
+            'ratio': round(p / o, 4), 'original_eval_poses_per_s': round(oe, 1),
+            'project_eval_poses_per_s': round(pe, 1), 'eval_ratio': round(pe / oe, 4),
+            'seconds': {k: [round(x, 3) for x in v] for k, v in times.items()}}

@@ -1,0 +1,96 @@
+"""Render one :class:`lib.vis.sequences.Sequence` as an animated GIF or MP4.
+
+Three panels per frame: the 2D input (pixels, y down), the predicted 3D pose in
+the joint colours of :mod:`lib.vis.plot` drawn over the ground truth in grey
+(metres, root-centred, a fixed cube for the whole sequence), and the per-frame
+MPJPE over the sequence with the current frame marked.  Longer sequences are
+subsampled evenly to ``max_frames``.  The file is written to a temporary name in
+the target folder and renamed into place.
+"""
+import os
+
+import numpy as np
+from matplotlib.animation import FFMpegWriter, FuncAnimation, PillowWriter
+from matplotlib.lines import Line2D
+
+from lib.data import skeleton as sk
+from lib.utils.errors import UserError
+from lib.utils.safe_io import atomic_path
+from lib.vis.plot import draw_2d, fit_radius, joint_colour, legend_handles, new_figure, setup_3d, to_plot_frame
+
+GT_COLOUR = '#9a9a9a'
+BONES = [(int(j), int(sk.PARENTS[j])) for j in sk.BONE_CHILDREN]
+
+
+def frame_indices(T, max_frames):
+    if T <= max_frames:
+        return np.arange(T)
+    return np.unique(np.linspace(0, T - 1, max_frames).round().astype(int))
+
+
+def _draw_pose_3d(ax, pose, colour=None, lw=2.5, style='-'):
+    P = to_plot_frame(pose)
+    for j, p in BONES:
+        ax.plot(P[[j, p], 0], P[[j, p], 1], P[[j, p], 2], style, color=colour or joint_colour(j), lw=lw,
+                solid_capstyle='round')
+
+
+def _layout(seq, r):
+    fig = new_figure(11.5, 4.8)
+    ax2 = fig.add_axes([0.02, 0.14, 0.28, 0.66])
+    ax3 = fig.add_axes([0.31, 0.10, 0.34, 0.72], projection='3d')
+    axe = fig.add_axes([0.71, 0.18, 0.27, 0.58])
+    err = seq.error_mm
+    axe.plot(np.arange(1, len(err) + 1), err, color='#333333', lw=1.2)
+    axe.set_xlabel('frame')
+    axe.set_ylabel('MPJPE (mm)')
+    axe.set_title('per-frame error (mean %.1f mm)' % err.mean(), fontsize=10)
+    axe.set_xlim(1, max(2, len(err)))
+    axe.set_ylim(0, max(1e-6, float(err.max())) * 1.1)
+    marker = axe.axvline(1, color='#d55e00', lw=1.5)
+    ax2.set_title('2D input (pixels)' if seq.pose_2d is not None else '2D input (not in this file)',
+                  fontsize=10)
+    setup_3d(ax3, r, title='3D (metres): prediction, ground truth grey')
+    handles = legend_handles(False)
+    handles.append(Line2D([], [], color=GT_COLOUR, lw=2.5, label='ground truth'))
+    fig.legend(handles=handles, loc='lower center', ncol=4, frameon=False, fontsize=9)
+    return fig, ax2, ax3, marker
+
+
+def render(seq, path, max_frames=60, fps=10, fmt='gif'):
+    """Write the animation of ``seq`` to ``path`` (``fmt`` 'gif' or 'mp4'); returns the path."""
+    idx = frame_indices(len(seq.pred), int(max_frames))
+    r = fit_radius(np.concatenate([seq.pred[idx], seq.gt[idx]]), minimum=0.6, step=0.1)
+    fig, ax2, ax3, marker = _layout(seq, r)
+    head = fig.suptitle('', fontsize=11, y=0.985, va='top')
+    if seq.pose_2d is not None:
+        pts = seq.pose_2d[idx].reshape(-1, 2)
+        lo, hi = pts.min(0), pts.max(0)
+        centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.1
+
+    def update(n):
+        t = idx[n]
+        for ax in (ax2, ax3):
+            for artist in list(ax.lines) + list(ax.collections):
+                artist.remove()
+        if seq.pose_2d is not None:
+            draw_2d(ax2, seq.pose_2d[t])
+            ax2.set_xlim(centre[0] - half, centre[0] + half)
+            ax2.set_ylim(centre[1] + half, centre[1] - half)
+        _draw_pose_3d(ax3, seq.gt[t], GT_COLOUR, lw=2.0, style='--')
+        _draw_pose_3d(ax3, seq.pred[t])
+        marker.set_xdata([t + 1, t + 1])
+        head.set_text('%s: frame %d / %d, MPJPE %.1f mm' % (seq.name, t + 1, len(seq.pred), seq.error_mm[t]))
+        return []
+
+    anim = FuncAnimation(fig, update, frames=len(idx), blit=False, repeat=False)
+    if fmt == 'mp4':
+        if not FFMpegWriter.isAvailable():
+            raise UserError('ffmpeg is not installed', '--format mp4', 'install ffmpeg or use --format gif')
+        writer = FFMpegWriter(fps=fps)
+    else:
+        writer = PillowWriter(fps=fps)
+    path = os.fspath(path)
+    with atomic_path(path, suffix='.' + fmt) as tmp:
+        anim.save(tmp, writer=writer, dpi=72)
+    return path

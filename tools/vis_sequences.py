@@ -1,0 +1,60 @@
+"""Animate the sequences of an evaluation: 2D input, predicted 3D over the ground truth, per-frame error.
+
+    python tools/vis_sequences.py --pred output/quickstart/predictions.npz
+    python tools/vis_sequences.py --pred output/mpi/eval_model_best/mpi_valid_pred_3d.h5 --seq TS1 TS2 --out vis/
+
+Reads ``predictions.npz`` or the authors' ``<dataset>_valid_pred_3d.h5``, both
+written by ``tools/main.py --eval`` (see ``lib/vis/sequences.py`` for what is
+read and how). Writes one ``<sequence>.gif`` (``--format mp4``: ``.mp4``,
+needs ffmpeg) per sequence into ``--out``, atomically. Without ``--seq`` the
+first ``--num-seqs`` sequences of the file are drawn (the authors' plot
+scripts' ``--seq_num``). Exit status 2 with one ``error:`` line for bad input.
+"""
+import argparse
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from lib.utils.errors import UserError, run_main  # noqa: E402
+from lib.utils.runtime import cli_path  # noqa: E402
+from lib.utils.safe_io import check_writable_dir  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UserError(message, 'command line', 'see %s --help' % self.prog)
+
+
+def parse_args(argv=None):
+    p = _Parser(description=__doc__.split('\n')[0])
+    p.add_argument('--pred', required=True, help='predictions.npz or <dataset>_valid_pred_3d.h5')
+    p.add_argument('--seq', nargs='+', metavar='NAME', help='sequences to draw (exact name or unique substring)')
+    p.add_argument('--num-seqs', type=int, default=1, help='without --seq: the first N sequences (default 1)')
+    p.add_argument('--out', default=os.path.join(REPO, 'vis'), help='output folder (default <repo>/vis)')
+    p.add_argument('--max-frames', type=int, default=60, help='subsample longer sequences to N frames (default 60)')
+    p.add_argument('--fps', type=float, default=10, help='frames per second of the animation (default 10)')
+    p.add_argument('--format', choices=('gif', 'mp4'), default='gif', help='gif (Pillow) or mp4 (needs ffmpeg)')
+    args = p.parse_args(argv)
+    if args.max_frames < 1 or args.num_seqs < 1 or not args.fps > 0:
+        raise UserError('--max-frames, --num-seqs and --fps must be positive', 'command line', 'see --help')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from lib.vis.sequence_anim import render
+    from lib.vis.sequences import file_stem, load_sequences, select
+    seqs = select(load_sequences(cli_path(args.pred)), args.seq, args.num_seqs)
+    out = cli_path(args.out)
+    check_writable_dir(out, '--out folder')
+    for s in seqs:
+        path = render(s, os.path.join(out, '%s.%s' % (file_stem(s.name), args.format)),
+                      args.max_frames, args.fps, args.format)
+        print('%s: %d frames, mean MPJPE %.1f mm -> %s' % (s.name, len(s.pred), s.error_mm.mean(), path))
+    return 0
+
+
+if __name__ == '__main__':
+    run_main(main)
