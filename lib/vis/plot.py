@@ -47,6 +47,7 @@ MISSING_COLOUR = '#8c8c8c'
 CUBE_M = 1.0            # half-width of the 3D cube, metres (holds a standing person, arms up)
 CAMERA_DISTANCE = 10.0  # network units from the camera to the root (TRAIN.CAMERA_SKELETON_DISTANCE)
 VIEWS = (('camera view', 0.0, -90.0), ('side view', 12.0, -8.0))   # (name, elev, azim)
+OBLIQUE = (12.0, -78.0)  # (elev, azim) of a 3D axes drawn without a named view
 
 _RIGHT = set(sk.RIGHT)
 _LEFT = set(sk.LEFT)
@@ -143,6 +144,15 @@ def to_plot_frame(pose):
     return np.stack([p[..., 0], p[..., 2], -p[..., 1]], -1)
 
 
+def fit_radius(poses, minimum=1.25, step=0.25):
+    """``minimum``, or the smallest larger multiple of ``step`` that holds every coordinate
+    of ``poses`` (pass root-centred poses, or an extent) with a 5 % margin."""
+    p = np.asarray(poses, np.float64).ravel()
+    p = p[np.isfinite(p)]
+    extent = float(np.abs(p).max()) * 1.05 if len(p) else 0.0
+    return max(minimum, float(np.ceil(extent / step) * step))
+
+
 def to_metres(pose):
     """Root-centred network units -> metres (the metrics' scale without ground truth)."""
     p = np.asarray(pose, np.float64)
@@ -164,7 +174,7 @@ def camera_focal_length(ax, distance_m):
     return distance_m * box / (r * getattr(ax, '_dist', 10.0))
 
 
-def setup_3d(ax, radius=CUBE_M, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None, camera=None):
+def setup_3d(ax, radius=CUBE_M, elev=OBLIQUE[0], azim=OBLIQUE[1], title=None, camera=None):
     """Fixed cube limits (metres), equal aspect, light panes, axis names, view angle.
 
     ``camera``: distance (metres) of a perspective eye from the root; None: the
@@ -203,7 +213,7 @@ def view_camera(name, camera_distance=CAMERA_DISTANCE):
     return camera_distance * H36M.same_norm_3d_factor if name == 'camera view' else None
 
 
-def draw_3d(ax, pose_ours, radius=CUBE_M, missing=None, elev=VIEWS[0][1], azim=VIEWS[0][2],
+def draw_3d(ax, pose_ours, radius=CUBE_M, missing=None, elev=OBLIQUE[0], azim=OBLIQUE[1],
             title=None, shadow=True, linewidth=3.0, camera=None):
     """Draw a (17, 3) camera-frame pose in network units on a 3D ``ax``, in metres.
 
