@@ -194,7 +194,7 @@ def test_camera_view_shows_the_2d_input(depth_spread):
 
 
 def test_3d_cube_is_metres_and_fixed():
-    """The cube is +-1 m whatever the lift; a lift reaching past it is clipped and says how far."""
+    """The cube is +-1 m whatever the lift; a lift reaching past it says how far in the title."""
     from lib.vis.plot import CUBE_M, figure_2d_3d
     name, px = demo_pixels()[0]
     small = back_projected(px, np.zeros(17))

@@ -15,8 +15,8 @@ without ground truth on Human3.6M (times ``formats.H36M.same_norm_3d_factor``,
 0.68 m), inside a fixed
 human-sized cube of half-width :data:`CUBE_M` around the root, so every
 figure has the same scale and a poor lift looks poor instead of shrinking
-the axes.  What leaves the cube is clipped and the title says how far the
-pose reaches.  The camera frame has x right, y down, z forward; the plots show
+the axes.  A pose that leaves the cube is drawn past it (up to the panel's
+edge) and the title says how far it reaches.  The camera frame has x right, y down, z forward; the plots show
 (x, z, -y) so that up is up and depth goes into the picture.  The "camera
 view" looks from the network's camera (``TRAIN.CAMERA_SKELETON_DISTANCE`` in
 front of the root) with a perspective projection, so it shows the 2D input.
@@ -217,8 +217,8 @@ def draw_3d(ax, pose_ours, radius=CUBE_M, missing=None, elev=OBLIQUE[0], azim=OB
             title=None, shadow=True, linewidth=3.0, camera=None):
     """Draw a (17, 3) camera-frame pose in network units on a 3D ``ax``, in metres.
 
-    ``radius`` (metres, default :data:`CUBE_M`) fixes the cube; what lies outside is
-    clipped and the title gives the pose's reach.  ``shadow`` draws the pose flattened
+    ``radius`` (metres, default :data:`CUBE_M`) fixes the cube; a pose reaching past it
+    is drawn past it and the title gives its reach.  ``shadow`` draws the pose flattened
     onto the floor of the cube in light grey, a cheap depth cue.
     """
     pose = to_metres(np.asarray(pose_ours, np.float64).reshape(sk.NUM_JOINTS, 3))
@@ -231,32 +231,24 @@ def draw_3d(ax, pose_ours, radius=CUBE_M, missing=None, elev=OBLIQUE[0], azim=OB
     return ax
 
 
-def _clip():
-    """Clip 3D artists to the cube where matplotlib can (3.10+)."""
-    import inspect
-    from mpl_toolkits.mplot3d import Axes3D
-    return {'axlim_clip': True} if 'axlim_clip' in inspect.signature(Axes3D.plot).parameters else {}
-
-
 def _draw_3d_artists(ax, pose_m, r, missing, shadow=True, linewidth=3.0):
     P = to_plot_frame(pose_m)
     miss = _missing_mask(missing)
-    clip = _clip()
     if shadow:
         for j, p in _bones():
             ax.plot(P[[j, p], 0], P[[j, p], 1], [-r, -r], color='#c8c8c8', lw=linewidth * 0.8,
-                    solid_capstyle='round', **clip)
+                    solid_capstyle='round')
     for j, p in _bones():
         dashed = miss[j] or miss[p]
         ax.plot(P[[j, p], 0], P[[j, p], 1], P[[j, p], 2], '--' if dashed else '-',
                 color=MISSING_COLOUR if dashed else joint_colour(j), lw=linewidth,
-                solid_capstyle='round', **clip)
+                solid_capstyle='round')
     ok = ~miss
     ax.scatter(P[ok, 0], P[ok, 1], P[ok, 2], s=22, c=[joint_colour(j) for j in np.where(ok)[0]],
-               edgecolors='white', linewidths=0.6, depthshade=False, **clip)
+               edgecolors='white', linewidths=0.6, depthshade=False)
     if miss.any():
         ax.scatter(P[miss, 0], P[miss, 1], P[miss, 2], s=12, facecolors='white',
-                   edgecolors=MISSING_COLOUR, linewidths=1.2, depthshade=False, **clip)
+                   edgecolors=MISSING_COLOUR, linewidths=1.2, depthshade=False)
 
 
 # --- figures ----------------------------------------------------------------
