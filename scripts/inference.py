@@ -1,7 +1,7 @@
 """Lift 2D keypoints, images or a video to 3D and draw them (the demo).
 
     cd scripts && python inference.py --indir demo_input --outdir demo_output \\
-        --cfg ../cfg/h36m_gt_scale.yaml --pretrain ../models/tmc_klbone.pth.tar
+        [--cfg ../cfg/h36m_gt_scale.yaml --pretrain ../models/tmc_klbone.pth.tar]
     python scripts/inference.py --images DIR --outdir OUT --cfg CFG --pretrain CKPT
     python scripts/inference.py --video FILE --outdir OUT --cfg CFG --pretrain CKPT [--smooth 2]
 
@@ -17,6 +17,11 @@ Inputs (one of):
 * ``--images``: a folder of images; the person in each (the largest one) is
   found by an offline detector (MediaPipe Pose, lib/data/detector.py).
 * ``--video``: a video file; the person is found in every frame.
+
+Without --pretrain the model is chosen by the rule of lib/utils/model_choice.py
+(the authors' models/tmc_klbone.pth.tar, else the quick start's
+output/quickstart/model_best.pth.tar, else the shipped
+scripts/demo_model/quickstart.pth.tar) and named on stderr.
 
 Pixel inputs are normalised like a training split, one factor per file /
 image / video.  For each input ``<stem>`` the output folder gets, written
@@ -49,17 +54,17 @@ sys.path.insert(0, REPO)
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from lib.core import demo_run  # noqa: E402
 from lib.core.config import get_default, update_config  # noqa: E402
-from lib.core.inference import load_pose_model  # noqa: E402
-from lib.data import skeleton as sk  # noqa: E402
 from lib.data.demo_io import INPUT_SUFFIXES, list_inputs, output_stems, read_input  # noqa: E402
 from lib.data.joint_orders import ORDERS  # noqa: E402
 from lib.data.media_io import list_images, read_image  # noqa: E402
 from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.runtime import cli_path, select_device  # noqa: E402
+from lib.utils.model_choice import choose_model  # noqa: E402
+from lib.utils.runtime import apply_threads, cli_path, one_line_warnings  # noqa: E402
 from lib.utils.safe_io import check_writable_dir  # noqa: E402
-from lib.vis.plot import common_radius, contact_sheet, figure_2d_3d, fit_radius, save_gif, save_png  # noqa: E402
+from lib.vis.plot import CUBE_M, contact_sheet, figure_2d_3d, save_gif, save_png  # noqa: E402
+
+demo_run = None         # lib.core.demo_run, imported (with torch) once the config is checked
 
 
 def parse_args(argv):
@@ -70,9 +75,11 @@ def parse_args(argv):
     src.add_argument('--images', help='folder of images: detect the person in each (MediaPipe)')
     src.add_argument('--video', help='video file: detect the person in each frame (MediaPipe)')
     p.add_argument('--outdir', required=True, help='output folder (created if needed)')
-    p.add_argument('--cfg', required=True, help='YAML config the model was trained with')
-    p.add_argument('--pretrain', required=True, help='checkpoint (.pth.tar)')
+    p.add_argument('--cfg', help='YAML config the model was trained with (needed with --pretrain)')
+    p.add_argument('--pretrain', help='checkpoint (.pth.tar); default: see lib/utils/model_choice.py')
     p.add_argument('--gpu', default='-1', help='CUDA device index; -1 = CPU (default)')
+    p.add_argument('--threads', type=int, metavar='N',
+                   help='CPU threads (default: THREADS in the config, else $OMP_NUM_THREADS, else 1)')
     p.add_argument('--joint-order', default='h36m', choices=ORDERS,
                    help='joint order of --indir keypoint files (default h36m = v3d)')
     p.add_argument('--min-confidence', type=float, default=0.1,
@@ -120,7 +127,7 @@ def jobs(args, detector, show):
              lambda: demo_run.detect_video(detector(), path, args.smooth, args.step, args.max_frames, bar))], []
 
 
-def draw(inp, stem, out_dir, pose, scale, radius, args):
+def draw(inp, stem, out_dir, pose, scale, args, camera_distance):
     """The figures of one lifted input (its middle usable frame) and its animation."""
     valid = np.where(inp.valid)[0]
     t = int(valid[len(valid) // 2])
@@ -130,19 +137,20 @@ def draw(inp, stem, out_dir, pose, scale, radius, args):
         title += ', scale %.2f' % scale[t]
     image = inp.frames[t] if inp.frames else (read_image(inp.picture) if inp.picture else None)
     miss = None if inp.missing is None else inp.missing[t]
-    fig = figure_2d_3d(inp.px_ours[t], pose[t], image=image, title=title, radius=radius, missing=miss)
+    fig = figure_2d_3d(inp.px_ours[t], pose[t], image=image, title=title, missing=miss,
+                       camera_distance=camera_distance)
     save_png(fig, os.path.join(out_dir, stem + '.png'))
     if image is not None:
         from lib.vis.authors_figure import authors_figure, save_jpg
         save_jpg(authors_figure(pose[t], image, inp.px_ours[t]), os.path.join(out_dir, stem + '_out.jpg'))
     if inp.frames and inp.sequence:
         show = not args.quiet and sys.stderr.isatty()
-        demo_run.write_video(inp, stem, out_dir, pose, radius, gif=args.gif,
+        demo_run.write_video(inp, stem, out_dir, pose, CUBE_M, gif=args.gif,
                              progress=lambda it: tqdm(it, desc='video', unit='frame', disable=not show))
     elif inp.sequence:
         ok = inp.valid
         save_gif(inp.px_ours[ok], pose[ok], os.path.join(out_dir, stem + '.gif'), fps=args.gif_fps,
-                 max_frames=args.gif_frames, radius=radius, title=inp.name)
+                 max_frames=args.gif_frames, title=inp.name, camera_distance=camera_distance)
 
 
 def main(argv=None):
@@ -158,10 +166,18 @@ def main(argv=None):
         return holder[0]
 
     todo, docs = jobs(args, detector, show)
+    note = lambda m: print(m, file=sys.stderr)     # noqa: E731
+    one_line_warnings()
+    ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=print)
     cfg = get_default()
-    update_config(cfg, cli_path(args.cfg))
+    update_config(cfg, cfg_file)
+    print('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
+    global demo_run
+    from lib.core import demo_run                        # loads torch
+    from lib.core.inference import load_pose_model
+    from lib.utils.runtime import select_device
     device = select_device(args.gpu)
-    model = load_pose_model(cfg, cli_path(args.pretrain), device, log=lambda m: print(m, file=sys.stderr))
+    model = load_pose_model(cfg, ckpt, device, log=note)
     existed = os.path.isdir(out_dir)
     check_writable_dir(out_dir, 'output folder (--outdir)')
 
@@ -185,7 +201,7 @@ def main(argv=None):
         lifted.append((inp, stem, pose, scale, factor))
     for h in holder:
         h.close()
-    done = write_all(lifted, out_dir, args, show, failed)
+    done = write_all(lifted, out_dir, args, show, failed, cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
     if not done and not existed:
         try:
             os.rmdir(out_dir)          # nothing was written: leave no empty folder behind
@@ -197,18 +213,12 @@ def main(argv=None):
     return 2 if failed or not done else 0
 
 
-def write_all(lifted, out_dir, args, show, failed):
-    # one 3D cube for most of the run, so the pictures compare (lib/vis/plot.common_radius)
-    if not lifted:
-        return 0
-    ok = np.concatenate([p[inp.valid] for inp, _, p, _, _ in lifted])
-    radius = common_radius(ok)
+def write_all(lifted, out_dir, args, show, failed, camera_distance):
     done = 0
     for inp, stem, pose, scale, factor in tqdm(lifted, desc='draw', unit='file', disable=not show):
-        r = max(radius, fit_radius(pose[inp.valid] - pose[inp.valid][:, sk.ROOT:sk.ROOT + 1], minimum=0.25))
         try:
             demo_run.write_arrays(inp, stem, out_dir, pose, scale, factor)
-            draw(inp, stem, out_dir, pose, scale, r, args)
+            draw(inp, stem, out_dir, pose, scale, args, camera_distance)
             if args.bvh:
                 demo_run.write_bvh(inp, stem, out_dir, pose)
         except OSError as e:

@@ -341,7 +341,7 @@ def test_cli_errors_write_nothing(tiny_tree, tmp_path):
     # a malformed clip found half-way through the conversion: no output at all
     bad = tiny_tree / 'fighter' / '04.bvh'
     bad.write_text(bad.read_text().rsplit('\n', 40)[0] + '\n')
-    r = _run_tool('--src', str(tiny_tree), '--out', str(out), '--name', 'tiny')
+    r = _run_tool('--src', str(tiny_tree), '--out', str(out), '--name', 'tiny', '--test-subjects', 'fighter')
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('error:') and '04.bvh:' in lines[0]

@@ -335,15 +335,17 @@ def test_train_and_eval_end_to_end(tiny_data, fmt):
     r2 = run_main(['--cfg', str(cfg), '--gpu', '-1', '--eval', '--pretrain', str(out / 'checkpoint.pth.tar'),
                    '--opts', 'DATA.FORMAT', fmt])
     assert r2.returncode == 0, r2.stderr
-    res2 = check_results_against_predictions(str(out))
+    ev = out / 'eval_checkpoint'                      # the evaluation's own folder
+    res2 = check_results_against_predictions(str(ev))
     assert res2['MPJPE'] == pytest.approx(res['MPJPE'], rel=1e-5) and res2['precision'] == 'fp32'
+    assert 'history' in json.load(open(out / 'results.json'))      # the training's results survive
     if fmt == 'npz':                                  # opt-in bf16 evaluation: labelled, close
         r3 = run_main(['--cfg', str(cfg), '--gpu', '-1', '--eval', '--pretrain',
                        str(out / 'checkpoint.pth.tar'), '--opts', 'DATA.FORMAT', fmt,
                        'EVAL.PRECISION', 'bf16'])
         assert r3.returncode == 0, r3.stderr
         assert 'EVAL.PRECISION bf16' in r3.stdout
-        res3 = check_results_against_predictions(str(out))
+        res3 = check_results_against_predictions(str(ev))
         assert res3['precision'] == 'bf16' and res3['MPJPE'] != res2['MPJPE']
         assert res3['MPJPE'] == pytest.approx(res2['MPJPE'], rel=1e-2)
 

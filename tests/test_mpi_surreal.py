@@ -237,6 +237,7 @@ def test_mpi_train_one_epoch_eval_and_prediction_file(tmp_path, source=E2E_SOURC
     out = tmp_path / 'out' / 'mpi'
     r = run_main(['--cfg', cfg, '--eval', '--pretrain', out / 'model_best.pth.tar'])
     assert 'TS1/imageSequence' in r.stderr + r.stdout and 'PCK' in r.stderr + r.stdout
+    out = out / 'eval_model_best'                     # --eval writes into its own folder
     res = json.loads((out / 'results.json').read_text())
     for k in ('auc', 'pckh5', 'auc_p2', 'pckh5_p2', 'per_sequence', 'MPJPE', 'P-MPJPE'):
         assert k in res
@@ -274,6 +275,7 @@ def test_surreal_train_one_epoch_eval_and_prediction_file(tmp_path, source=E2E_S
     run_main(['--cfg', cfg])
     out = tmp_path / 'out' / 'surreal'
     run_main(['--cfg', cfg, '--eval', '--pretrain', out / 'checkpoint.pth.tar'])
+    out = out / 'eval_checkpoint'                     # --eval writes into its own folder
     res = json.loads((out / 'results.json').read_text())
     assert set(res['per_sequence']) == {'run1/05_01_c0001', 'run1/06_02_c0003'} and 'auc' not in res
     with h5py.File(str(out / 'surreal_valid_pred_3d.h5'), 'r') as f, \
@@ -291,6 +293,7 @@ def test_h36m_style_eval_writes_the_prediction_file_with_synthesised_names(tiny_
     run_main(['--cfg', cfg, '--opts', 'DATA.FORMAT', 'npz'])
     out = tmp / 'out' / 'tiny'
     run_main(['--cfg', cfg, '--eval', '--pretrain', out / 'checkpoint.pth.tar', '--opts', 'DATA.FORMAT', 'npz'])
+    out = out / 'eval_checkpoint'                     # --eval writes into its own folder
     z = np.load(str(out / 'predictions.npz'))
     with h5py.File(str(out / 'synth_valid_pred_3d.h5'), 'r') as f:
         names = [n.decode() for n in f['imagename'][:]]

@@ -355,7 +355,7 @@ def test_torchrun_main_writes_one_set_of_outputs(tmp_path):
                        cwd=REPO, capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert r.returncode == 0, r.stderr[-2000:]
-    one = json.loads((tmp_path / 'ev' / 'tiny' / 'results.json').read_text())
+    one = json.loads((tmp_path / 'ev' / 'tiny' / 'eval_checkpoint' / 'results.json').read_text())
     for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE'):
         assert abs(one[k] - res[k]) < 1e-3, (k, one[k], res[k])
 

@@ -736,9 +736,11 @@ def test_prepare_data_bvh_cut_in_half(tmp_path):
     if not os.path.isfile(src_clip):
         pytest.skip('no BVH clips in ../shared')
     raw = open(src_clip, 'rb').read()
-    (tmp_path / 'src' / 'S1').mkdir(parents=True)
-    (tmp_path / 'src' / 'S1' / 'cut.bvh').write_bytes(raw[:len(raw) // 2])
-    r = run_script([tool, 'bvh', '--src', tmp_path / 'src', '--out', tmp_path / 'prepared', '--name', 'cut'])
+    for s in ('S1', 'S2'):                       # a training and a test subject (both required)
+        (tmp_path / 'src' / s).mkdir(parents=True)
+        (tmp_path / 'src' / s / 'cut.bvh').write_bytes(raw[:len(raw) // 2])
+    r = run_script([tool, 'bvh', '--src', tmp_path / 'src', '--out', tmp_path / 'prepared', '--name', 'cut',
+                    '--test-subjects', 'S2'])
     assert_one_error_line(r.returncode, r.stderr, 'cut.bvh', 'truncated')
     assert not glob.glob(str(tmp_path / 'prepared' / '*.npz'))
 

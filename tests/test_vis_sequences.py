@@ -52,7 +52,7 @@ def evaluated(tmp_path_factory):
     main = os.path.join(REPO, 'tools', 'main.py')
     run([main, '--cfg', cfg, '--gpu', '-1'])
     run([main, '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', tmp / 'out' / 'tiny' / 'checkpoint.pth.tar'])
-    return tmp / 'out' / 'tiny'
+    return tmp / 'out' / 'tiny' / 'eval_checkpoint'          # --eval writes into its own folder
 
 
 def test_both_files_give_the_same_sequences(evaluated):

@@ -36,14 +36,13 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from lib.core.config import get_default, update_config  # noqa: E402
-from lib.core.inference import lift, load_pose_model  # noqa: E402
 from lib.data import skeleton as sk  # noqa: E402
 from lib.data.demo_io import json_text  # noqa: E402
 from lib.data.lsp import LSP_NAMES, load_lsp, read_image  # noqa: E402
 from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.runtime import cli_path, select_device  # noqa: E402
+from lib.utils.model_choice import choose_model  # noqa: E402
+from lib.utils.runtime import apply_threads, cli_path, one_line_warnings  # noqa: E402
 from lib.utils.safe_io import atomic_write, check_writable_dir  # noqa: E402
-from lib.vis.plot import common_radius, contact_sheet, figure_2d_3d, fit_radius, save_png  # noqa: E402
 
 UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
          'Human3.6M head-root length is about 1')
@@ -59,15 +58,17 @@ def default_lsp_root():
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--cfg', default=os.path.join(REPO, 'cfg', 'h36m_gt_scale.yaml'),
-                   help='YAML config (default <repo>/cfg/h36m_gt_scale.yaml)')
-    p.add_argument('--pretrain', default=os.path.join(REPO, 'models', 'tmc_klbone.pth.tar'),
-                   help='checkpoint (default <repo>/models/tmc_klbone.pth.tar)')
+    p.add_argument('--cfg', help='YAML config the model was trained with (needed with --pretrain)')
+    p.add_argument('--pretrain', help='checkpoint; default: the authors\' models/tmc_klbone.pth.tar, else '
+                   'the quick start\'s output/quickstart/model_best.pth.tar, else the shipped '
+                   'scripts/demo_model/quickstart.pth.tar (lib/utils/model_choice.py)')
     p.add_argument('--lsp-root', help='folder with joints.mat and images/ (default %s)'
                    % os.path.relpath(default_lsp_root(), REPO))
     p.add_argument('--out', default=os.path.join(REPO, 'vis', 'lsp'),
                    help='output folder (default <repo>/vis/lsp)')
     p.add_argument('--gpu', default='-1', help='CUDA device index; -1 = CPU (default)')
+    p.add_argument('--threads', type=int, metavar='N',
+                   help='CPU threads (default: THREADS in the config, else $OMP_NUM_THREADS, else 1)')
     p.add_argument('--limit', type=int, help='only the first N images of joints.mat')
     p.add_argument('--batch-size', type=int, default=256, help='poses per forward pass')
     p.add_argument('--sheet', type=int, default=48, help='figures on contact_sheet.png (default 48)')
@@ -82,6 +83,7 @@ def parse_args(argv):
 
 def lift_all(model, x_norm, batch_size):
     """Lift (N, 17, 2) in batches -> (pose_3d (N, 17, 3), scale (N,) or None)."""
+    from lib.core.inference import lift
     if not len(x_norm):
         return np.zeros((0, sk.NUM_JOINTS, 3), np.float32), None
     out = lift(model, x_norm, batch_size=batch_size)
@@ -170,19 +172,24 @@ def main(argv=None):
     args = parse_args(argv)
     out_dir = cli_path(args.out)
     check_writable_dir(out_dir, 'output folder (--out)')
+    note = lambda m: print(m, file=sys.stderr)     # noqa: E731
+    one_line_warnings()
+    ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=print)
     cfg = get_default()
-    update_config(cfg, cli_path(args.cfg))
+    update_config(cfg, cfg_file)
     root = cli_path(args.lsp_root) if args.lsp_root else default_lsp_root()
     if not os.path.isfile(os.path.join(root, 'joints.mat')):
         raise UserError('no joints.mat in the LSP folder', root,
                         'pass --lsp-root with a folder holding joints.mat and images/')
+    print('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
+    from lib.core.inference import load_pose_model   # loads torch
+    from lib.utils.runtime import select_device
+    from lib.vis.plot import contact_sheet, figure_2d_3d, save_png
     device = select_device(args.gpu)
-    model = load_pose_model(cfg, cli_path(args.pretrain), device,
-                            log=lambda m: print(m, file=sys.stderr))
+    model = load_pose_model(cfg, ckpt, device, log=note)
     data = load_lsp(root, args.limit, anisotropic=cfg.COMPAT.LSP_ANISOTROPIC,
                     same_norm=cfg.DATA.USE_SAME_NORM_2D)
     poses, scales = lift_all(model, data.x_norm, args.batch_size)
-    radius = common_radius(poses)      # one cube for most figures, so they compare
 
     done, pngs = [], []
     bar = tqdm(data.images, desc='LSP', unit='img', disable=args.quiet or not sys.stderr.isatty())
@@ -199,7 +206,7 @@ def main(argv=None):
         title = '%s  (LSP #%d%s)' % (im.name, im.number, '' if scales is None else
                                      ', scale %.2f' % scales[n])
         fig = figure_2d_3d(im.px_ours, poses[n], image=image, title=title, missing=im.missing,
-                           radius=max(radius, fit_radius(poses[n] - poses[n][sk.ROOT], minimum=0.25)))
+                           camera_distance=cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
         png = save_png(fig, os.path.join(out_dir, im.stem + '.png'))
         write_json(image_record(im, data, poses[n], None if scales is None else scales[n]),
                    os.path.join(out_dir, im.stem + '.json'))

@@ -17,23 +17,33 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
 import yaml  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from lib.core import train as T  # noqa: E402
 from lib.core.config import apply_opts, get_default, to_dict, update_config  # noqa: E402
-from lib.core.evaluate import best_key, evaluate, format_table  # noqa: E402
-from lib.core.state import TrainState, seed_everything  # noqa: E402
-from lib.data.batches import TensorSplit  # noqa: E402
-from lib.data.dataset import load_splits  # noqa: E402
-from lib.utils import distributed as dist  # noqa: E402
-from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,  # noqa: E402
-                                  load_state_strict, pose_state_dict, save_checkpoint)
 from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.runtime import StopFlag, cfg_path, cli_path, make_logger, select_device, timestamp  # noqa: E402
+from lib.utils.runtime import apply_threads, cfg_path, cli_path, make_logger, timestamp  # noqa: E402
 from lib.utils.safe_io import atomic_copy, atomic_write, remove_stale_temps  # noqa: E402
 from lib.utils.safe_io import check_writable_dir as check_writable  # noqa: E402
+
+
+def _import_torch_side():
+    """The imports that load torch, done once the arguments and the config are checked (so
+    that --help and a config mistake answer without waiting for torch)."""
+    global torch, T, best_key, evaluate, format_table, TrainState, seed_everything, TensorSplit, load_splits
+    global dist, apply_architecture, infer_architecture, load_checkpoint, load_state_strict
+    global pose_state_dict, save_checkpoint, StopFlag, select_device
+    import torch
+    from lib.core import train as T
+    from lib.core.evaluate import best_key, evaluate, format_table
+    from lib.core.state import TrainState, seed_everything
+    from lib.data.batches import TensorSplit
+    from lib.data.dataset import load_splits
+    from lib.utils import distributed as dist
+    from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,
+                                      load_state_strict, pose_state_dict, save_checkpoint)
+    from lib.utils.runtime import StopFlag, select_device
+
 
 PATH_KEYS = ('DATA_DIR', 'OUTPUT_DIR', 'LOG_DIR', 'TRAIN.LIFTER_PRETRAIN_PATH')
 
@@ -54,6 +64,8 @@ def parse_args(argv=None):
     p.add_argument('--use-ema', action='store_true', help='with --eval: use the EMA weights if present')
     p.add_argument('--save-final', metavar='PATH', help='copy the final checkpoint to PATH')
     p.add_argument('--quiet', action='store_true', help='no progress bar, warnings only')
+    p.add_argument('--threads', type=int, metavar='N',
+                   help='CPU threads (default: THREADS in the config, else $OMP_NUM_THREADS, else 1)')
     p.add_argument('--opts', nargs=argparse.REMAINDER, default=[],
                    help='KEY VALUE pairs overriding the config, e.g. TRAIN.NUM_EPOCHS 1')
     # accepted for compatibility with the original's command lines, and ignored
@@ -114,28 +126,28 @@ def warm_start(model, sd, arch, path, log):
             log.info('warm start: the checkpoint\'s scaler is not used (TRAIN.USE_SCALER is off)')
         load_state_strict(model, sd, path)
     else:
-        load_state_strict(_Lifter(model), sd, path)
+        lifter = torch.nn.ModuleDict({'lifter_before': model.lifter_before, 'lifter_after': model.lifter_after})
+        load_state_strict(lifter, sd, path)
         log.info('warm start: the checkpoint has no scaler; the scaler starts from scratch')
     log.info('warm start from %s' % path)
-
-
-class _Lifter(torch.nn.Module):
-    """The lifter part of a PoseModel, for loading a checkpoint without a scaler."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.lifter_before, self.lifter_after = model.lifter_before, model.lifter_after
 
 
 def main(argv=None):
     args = parse_args(argv)
     cfg, stem = setup_config(args)
+    if args.eval and not args.pretrain:
+        raise UserError('--eval needs --pretrain PATH', '--eval', 'name the checkpoint to evaluate')
+    threads = apply_threads(args.threads, cfg.THREADS)
+    _import_torch_side()
     rank, world = dist.init(cpu=str(args.gpu).strip().startswith('-'))   # gloo for --gpu -1
     out_dir = os.path.join(cfg.OUTPUT_DIR, stem)
+    if args.eval:          # an evaluation never writes over the training run's files
+        out_dir = os.path.join(out_dir, 'eval_' + checkpoint_stem(cfg.TRAIN.LIFTER_PRETRAIN_PATH))
     if rank == 0:
         check_writable(out_dir, 'output folder (OUTPUT_DIR)')
     log = make_logger(os.path.join(out_dir, '%s_%s.log' % (stem, timestamp())) if rank == 0 else None,
                       args.quiet, rank)
+    log.info('threads: %d (%s)' % threads)
     device = select_device(args.gpu, log)
     if world > 1 and device.type == 'cuda':
         device = torch.device('cuda', dist.local_rank())
@@ -149,10 +161,9 @@ def main(argv=None):
 
     # --- evaluation only -------------------------------------------------
     if args.eval:
-        if not args.pretrain:
-            raise UserError('--eval needs --pretrain PATH', '--eval', 'name the checkpoint to evaluate')
         from lib.core.inference import load_pose_model
-        model = load_pose_model(cfg, cfg.TRAIN.LIFTER_PRETRAIN_PATH, device, log.info, args.use_ema)
+        model = load_pose_model(cfg, cfg.TRAIN.LIFTER_PRETRAIN_PATH, device, log.info, args.use_ema,
+                                explicit=set(args.opts[0::2]))
         splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))
         test = TensorSplit.from_split(splits['test'], cfg, device, train=False)
         res = evaluate(model, test, splits['test'], cfg, out_dir if rank == 0 else None,
@@ -172,6 +183,9 @@ def main(argv=None):
                             'start without --resume, or pass --resume PATH to a checkpoint.pth.tar')
     if rank == 0:
         check_writable(cfg.LOG_DIR, 'log folder (LOG_DIR)')
+        if args.resume is None and os.path.isfile(ckpt_path):
+            log.warning('warning: %s holds an earlier run, whose checkpoints and results this run '
+                        'replaces (--model_dir DIR keeps it; --resume continues it)' % out_dir)
         if remove_stale_temps(out_dir, 'checkpoint.pth.tar'):
             log.info('removed temporary files of an interrupted checkpoint write in %s' % out_dir)
     splits = load_splits(cfg, cfg.DATA_DIR)
@@ -320,7 +334,16 @@ def main(argv=None):
     return 0
 
 
-_NOT_COMPARED = {'GPU', 'OUTPUT_DIR', 'LOG_DIR', 'DATA_DIR', 'DATA.TRAIN_PATH', 'DATA.VALID_PATH',
+def checkpoint_stem(path):
+    """'model_best' for .../model_best.pth.tar: names the folder of an evaluation."""
+    name = os.path.basename(path)
+    for ext in ('.pth.tar', '.tar', '.pth', '.pt'):
+        if name.endswith(ext):
+            return name[:-len(ext)] or name
+    return name
+
+
+_NOT_COMPARED = {'GPU', 'THREADS', 'OUTPUT_DIR', 'LOG_DIR', 'DATA_DIR', 'DATA.TRAIN_PATH', 'DATA.VALID_PATH',
                  'TRAIN.PRETRAIN_LIFTER', 'TRAIN.LIFTER_PRETRAIN_PATH', 'PRINT_INFO', 'PRINT_INTERVAL',
                  'NUM_WORKERS', 'TRAIN.CHECKPOINT_EVERY', 'TRAIN.NUM_EPOCHS'}
 

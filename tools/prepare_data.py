@@ -10,7 +10,7 @@ Subcommands
 
 * Every sub-folder of ``--src`` is one pseudo-subject named after the folder;
   its ``.bvh`` files are its actions (action = file stem).  ``--test-subjects``
-  form the test split, the other subjects the training split.
+  (at least one) form the test split, the other subjects the training split.
 * Joints: the BVH skeleton is mapped to the 17 H36M joints (v3d order) by
   ``lib.data.bvh.CMU_TO_H36M17``; centimetres -> metres and Y-up -> Z-up by
   ``(x, y, z) -> (x, -z, y)`` (a proper rotation).
@@ -262,6 +262,11 @@ def convert_bvh(args):
     if missing:
         raise UserError('test subject(s) %s not found' % ', '.join(missing), args.src,
                         'choose among the sub-folders: %s' % ', '.join(subjects))
+    if not test:
+        raise UserError('no test subject: the dataset would have no test split', '--test-subjects',
+                        'name the sub-folder(s) of --src to test on, e.g. --test-subjects %s (sub-folders: %s)%s'
+                        % (list(subjects)[-1], ', '.join(subjects), '; with a single sub-folder, move some '
+                           'clips into a second one first' if len(subjects) == 1 else ''))
     train = [s for s in subjects if s not in test]
     if not train:
         raise UserError('no training subject left', '--test-subjects',
@@ -347,7 +352,7 @@ def build_parser():
     p.add_argument('--name', required=True, help='dataset name: files data_3d_<name>.npz, data_2d_<name>_gt.npz')
     p.add_argument('--fps', type=float, default=50, help='output frame rate (default 50)')
     p.add_argument('--test-subjects', nargs='*', default=[], metavar='SUBJECT',
-                   help='sub-folders that form the test split (default: none)')
+                   help='sub-folders that form the test split (at least one; the others train)')
     p.add_argument('--camera-subject', default='S9', help='H36M subject whose 4 cameras see every clip (default S9)')
     p.add_argument('--min-seconds', type=float, default=2.0,
                    help='keep in-view runs at least this long (default 2 s)')

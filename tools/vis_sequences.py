@@ -1,7 +1,7 @@
 """Animate the sequences of an evaluation: 2D input, predicted 3D over the ground truth, per-frame error.
 
     python tools/vis_sequences.py --pred output/quickstart/predictions.npz
-    python tools/vis_sequences.py --pred output/mpi/mpi_valid_pred_3d.h5 --seq TS1 TS2 --out vis/
+    python tools/vis_sequences.py --pred output/mpi/eval_model_best/mpi_valid_pred_3d.h5 --seq TS1 TS2 --out vis/
 
 Reads ``predictions.npz`` or the authors' ``<dataset>_valid_pred_3d.h5``, both
 written by ``tools/main.py --eval`` (see ``lib/vis/sequences.py`` for what is

@@ -17,6 +17,7 @@ original's behaviour and the other value is the fix, with one exception:
 has the table.
 """
 import copy
+import difflib
 import math
 import os
 import warnings
@@ -41,6 +42,7 @@ _C.RANDOM_SEED = 2019
 _C.OUTPUT_DIR = '../output'  # relative paths are taken from tools/ as in the original
 _C.LOG_DIR = '../log'
 _C.DATA_DIR = '../data'
+_C.THREADS = 0               # new: CPU threads; 0 = $OMP_NUM_THREADS or 1 (--threads wins; lib/utils/runtime.py)
 
 # --- data -----------------------------------------------------------------
 _C.DATA = edict()
@@ -229,13 +231,11 @@ def _set(cfg, dotted, value, source):
     node = cfg
     for p in parts[:-1]:
         if p not in node or not isinstance(node[p], dict):
-            raise UserError('unknown config key %s' % dotted, source,
-                            'check the spelling against lib/core/config.py')
+            raise _unknown(dotted, source)
         node = node[p]
     key = parts[-1]
     if key not in node:
-        raise UserError('unknown config key %s' % dotted, source,
-                        'check the spelling against lib/core/config.py')
+        raise _unknown(dotted, source)
     default = node[key]
     if isinstance(default, dict):
         if not isinstance(value, dict):
@@ -254,6 +254,25 @@ def _set(cfg, dotted, value, source):
     if isinstance(default, (list, tuple)):
         value = list(value)
     node[key] = value
+
+
+def all_keys(cfg=None):
+    """Every dotted key of the config (sections excluded)."""
+    def walk(node, prefix):
+        for k, v in node.items():
+            if isinstance(v, dict):
+                yield from walk(v, prefix + k + '.')
+            else:
+                yield prefix + k
+    return list(walk(_C if cfg is None else cfg, ''))
+
+
+def _unknown(dotted, source):
+    """The error for a key that does not exist, with the closest existing keys."""
+    close = difflib.get_close_matches(dotted.upper(), all_keys(), n=1, cutoff=0.6)
+    fix = ('did you mean %s?' % close[0]) if close else \
+        'check the spelling against lib/core/config.py'
+    return UserError('unknown config key %s' % dotted, source, fix)
 
 
 def update_config(cfg, yaml_path):

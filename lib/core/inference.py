@@ -13,18 +13,51 @@ from lib.data.dataset import normalise_2d
 from lib.models.pose_model import get_pose_model
 from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,
                                   load_state_strict, pose_state_dict)
+from lib.utils.errors import UserError
 
 
-def load_pose_model(cfg, path, device='cpu', log=print, use_ema=False):
-    """Build the PoseModel a checkpoint holds, load it strictly, return it in eval mode."""
+def load_pose_model(cfg, path, device='cpu', log=print, use_ema=False, explicit=()):
+    """Build the PoseModel a checkpoint holds, load it strictly, return it in eval mode.
+
+    The architecture comes from the checkpoint.  Whether its scaler is used: a checkpoint
+    saved during the adv warm start (``scaler_bypassed``) is lifted without it (s = 1), as
+    training evaluated it; ``TRAIN.USE_SCALER`` among the ``explicit`` keys (the ones given
+    with ``--opts``) overrides that either way, with a note.
+    """
     ck = load_checkpoint(path)
     sd = pose_state_dict(ck, path)
     if use_ema and 'ema_state_dict' in ck:
         sd = ck['ema_state_dict']
-    apply_architecture(cfg, infer_architecture(sd, path), log)
+    arch = infer_architecture(sd, path)
+    use = use_scaler(arch['USE_SCALER'], bool(ck.get('scaler_bypassed', False)), cfg.TRAIN.USE_SCALER,
+                     'TRAIN.USE_SCALER' in explicit, path, log)
+    apply_architecture(cfg, {k: v for k, v in arch.items() if k != 'USE_SCALER'}, log)
+    cfg.TRAIN.USE_SCALER = use
+    if not use:
+        sd = {k: v for k, v in sd.items() if not k.startswith('scaler.')}
     model = get_pose_model(cfg)
     load_state_strict(model, sd, path)
     return model.to(device).eval()
+
+
+def use_scaler(has_scaler, bypassed, asked, explicit, path, log=print):
+    """Whether to lift with the checkpoint's scaler (see :func:`load_pose_model`)."""
+    trained = has_scaler and not bypassed          # what the training's evaluation used
+    if explicit:
+        if asked and not has_scaler:
+            raise UserError('TRAIN.USE_SCALER true, but the checkpoint has no scaler', path,
+                            'drop --opts TRAIN.USE_SCALER, or pass a checkpoint with a scaler')
+        if asked != trained:
+            log('note: --opts TRAIN.USE_SCALER %s: lifting %s the scaler, unlike the training\'s '
+                'evaluation of this checkpoint' % (str(asked).lower(), 'with' if asked else 'without'))
+        return bool(asked)
+    if bypassed and has_scaler:
+        log('note: this checkpoint was saved during the adv warm start, which bypasses the (untrained) '
+            'scaler: lifting without it (s = 1), as training did; --opts TRAIN.USE_SCALER true to use it')
+    elif has_scaler != asked:
+        log('note: checkpoint has TRAIN.USE_SCALER = %s (config said %s); using the checkpoint\'s'
+            % (has_scaler, asked))
+    return trained
 
 
 def normalise_pixels(px_ours, cfg=None, factor=None):

@@ -124,6 +124,7 @@ class TrainState:
             'scheduler_g': self.sched[0].state_dict(), 'scheduler_d': self.sched[1].state_dict(),
             'scheduler_d_temp': self.sched[2].state_dict(),
             'config': to_dict(self.cfg),
+            'scaler_bypassed': self.scaler_bypassed(),
             'train_state': {'epoch': self.epoch, 'step': self.step, 'gan_step': self.gan_step,
                             'step_in_epoch': self.step_in_epoch, 'skipped': self.skipped,
                             'best': dict(self.best), 'opt_phase': self.opt_phase,
@@ -139,6 +140,14 @@ class TrainState:
         if self.ema is not None:
             ck['ema_state_dict'] = self.ema.state_dict()
         return ck
+
+    def scaler_bypassed(self):
+        """True while the weights are those of an adv warm-start epoch: the model has a scaler,
+        but training (and its evaluation) bypassed it (s = 1), so it is still untrained.  Saved
+        in the checkpoint, so that evaluating it later reproduces the number training printed."""
+        from lib.core.train import scheme
+        trained = self.epoch if self.step_in_epoch else self.epoch - 1   # last epoch with steps
+        return self.model.scaler is not None and scheme(self.cfg, max(trained, 0)) == 'adv'
 
     def restore(self, ck, path):
         from lib.utils.checkpoint import load_state_strict, pose_state_dict

@@ -43,8 +43,10 @@ CENTER_U, CENTER_V, FOCAL = 514.0435, 506.7003, 500.0
 HEAD_ROOT_2D = 0.1      # 1 / TRAIN.CAMERA_SKELETON_DISTANCE
 MAX_TRIM = 10           # frames a 2D sequence may be shorter than its mocap
 
-WHERE_TO_GET = ('put the authors\' <name>_{train,valid}_pred3.h5 or the VideoPose3D archives '
-                'data_3d_<name>.npz + data_2d_<name>_gt.npz in DATA_DIR (see README, "Data")')
+WHERE_TO_GET = ('put into DATA_DIR the authors\' <name>_{train,valid}_pred3.h5 (from their project page, '
+                'https://sites.google.com/view/ambiguity-aware-hpe) or the VideoPose3D archives '
+                'data_3d_<name>.npz + data_2d_<name>_gt.npz (made by VideoPose3D\'s data/prepare_data_h36m.py '
+                'from the Human3.6M "D3 Positions", see its DATASETS.md); README, "Data"')
 
 
 @dataclass
@@ -266,8 +268,12 @@ def read_npz_archives(path_3d, path_2d, subjects_train=None, subjects_test=None,
         cols = {k: [] for k in ('p2', 'p3', 'subject', 'action', 'camera', 'frame')}
         for s in subjects:
             if s not in pos3:
-                raise UserError('subject %s not in the 3D archive (has %s)' % (s, ', '.join(sorted(pos3))),
-                                path_3d, 'fix DATA.%s_SUBJECTS' % split_name.upper())
+                given = subjects_train if split_name == 'train' else subjects_test
+                why = '' if given else (' (the H36M default: the archive\'s metadata names no %s subjects)'
+                                        % split_name)
+                raise UserError('subject %s not in the 3D archive (has %s)%s' % (s, ', '.join(sorted(pos3)), why),
+                                path_3d, 'set DATA.%s_SUBJECTS to some of %s'
+                                % (split_name.upper(), ', '.join(sorted(pos3))))
             if s not in pos2:
                 raise UserError('subject %s not in the 2D archive' % s, path_2d,
                                 'use a 2D archive made for the same subjects')

@@ -4,6 +4,7 @@ Files keep the original's dict keys (``epoch``, ``p1_mpjpe``, ``p2_mpjpe``,
 ``pose_model_state_dict``, ``discriminator_state_dict``,
 ``temp_discriminator_state_dict``, ``optimizer_g``, ``optimizer_d``,
 ``optimizer_d_temp``, plus the MPI metric keys set to 0) and add ``config``,
+``scaler_bypassed`` (saved during the adv warm start: evaluate without the scaler),
 ``scheduler_*``, ``rng``, ``train_state`` and, with EMA on, ``ema_state_dict``.
 The scaler lives inside ``pose_model_state_dict`` as in the original.
 
@@ -109,6 +110,32 @@ def apply_architecture(cfg, arch, log=print):
             log('note: checkpoint has %s.%s = %s (config said %s); using the checkpoint\'s'
                 % (sec, key, v, cfg[sec][key]))
             cfg[sec][key] = v
+
+
+#: config keys that are paths on the machine that trained (left out of an exported model)
+PATH_KEYS = ('GPU', 'OUTPUT_DIR', 'LOG_DIR', 'DATA_DIR', 'DATA.TRAIN_PATH', 'DATA.VALID_PATH',
+             'TRAIN.LIFTER_PRETRAIN_PATH')
+
+
+def inference_checkpoint(ckpt, path):
+    """What inference needs of a training checkpoint: the pose model's weights, the
+    scaler-bypass flag, the epoch and its printed metrics, and the config without
+    machine paths (for the record; the architecture is read off the weights).  No
+    discriminators, optimisers or RNG states: a few MB instead of tens."""
+    out = {'pose_model_state_dict': {k: v.detach().clone().contiguous()
+                                     for k, v in pose_state_dict(ckpt, path).items()},
+           'scaler_bypassed': bool(ckpt.get('scaler_bypassed', False))}
+    for k in ('epoch', 'p1_mpjpe', 'p2_mpjpe'):
+        if k in ckpt:
+            out[k] = ckpt[k]
+    cfg = ckpt.get('config')
+    if isinstance(cfg, dict):
+        cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.items()}
+        for key in PATH_KEYS:
+            sec, _, name = key.rpartition('.')
+            (cfg.get(sec, {}) if sec else cfg).pop(name, None)
+        out['config'] = cfg
+    return out
 
 
 def load_state_strict(module, sd, path, what='pose model'):

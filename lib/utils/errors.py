@@ -9,6 +9,7 @@ and exit with code 2.  Bugs are not wrapped: they keep their traceback.
 Ctrl-C outside the training loop (which saves and exits by itself) prints
 ``interrupted`` and exits with 130.
 """
+import logging
 import sys
 
 
@@ -36,11 +37,19 @@ class UserError(Exception):
 EXIT_USER_ERROR = 2
 
 
+def _to_log_files(line):
+    """Record the error in the run's log file too, when the run has started one."""
+    for h in logging.getLogger('uvhpe').handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(logging.LogRecord('uvhpe', logging.ERROR, '', 0, line, None, None))
+
+
 def run_main(main, argv=None):
     """Run ``main(argv)``; turn a UserError into one line on stderr and exit 2."""
     try:
         rc = main(argv)
     except UserError as e:
+        _to_log_files(e.line())
         print(e.line(), file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:          # Ctrl-C outside training, or a second one during it

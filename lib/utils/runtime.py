@@ -1,12 +1,14 @@
-"""Run-time plumbing shared by the entry points: paths, device, logging, signals."""
+"""Run-time plumbing shared by the entry points: paths, threads, device, logging, signals.
+
+Nothing here imports torch at module level: the entry points parse their
+arguments and check the config before the (slow) torch import.
+"""
 import logging
 import os
 import signal
 import sys
 import time
 import warnings
-
-import torch
 
 from lib.utils.errors import UserError
 
@@ -26,6 +28,51 @@ def cfg_path(p):
     return os.path.normpath(os.path.join(TOOLS_DIR, p))
 
 
+DEFAULT_THREADS = 1     # safe when the cores are shared (see set_threads)
+
+
+def resolve_threads(flag=None, cfg_value=0):
+    """The number of CPU threads and where it came from: ``--threads``, else the config's
+    ``THREADS`` (0 = unset), else ``$OMP_NUM_THREADS``, else :data:`DEFAULT_THREADS`.
+
+    The default is one thread: with PyTorch's default (one per core) a run slows down many
+    times as soon as another process uses a core, because its threads wait for each other; on a
+    machine you have to yourself, more threads (up to the physical cores) train faster.
+    """
+    if flag is not None:
+        n, where = flag, '--threads'
+    elif cfg_value:
+        n, where = cfg_value, 'THREADS in the config'
+    elif os.environ.get('OMP_NUM_THREADS', '').strip():
+        n, where = os.environ['OMP_NUM_THREADS'].strip(), '$OMP_NUM_THREADS'
+    else:
+        return DEFAULT_THREADS, 'default; --threads N to change'
+    try:
+        n = int(n)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UserError('thread count must be a positive integer, got %r' % (n,), where,
+                        'use e.g. --threads 1 on a shared machine, up to the number of cores on your own')
+    return n, where
+
+
+def set_threads(n):
+    """Use ``n`` CPU threads in PyTorch (and its OpenMP / MKL pools, if torch is not loaded yet)."""
+    for var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ[var] = str(n)
+    import torch
+    torch.set_num_threads(n)
+    return n
+
+
+def apply_threads(flag, cfg_value):
+    """:func:`resolve_threads` then :func:`set_threads`; returns (n, where it came from)."""
+    n, where = resolve_threads(flag, cfg_value)
+    set_threads(n)
+    return n, where
+
+
 def select_device(gpu, log=None):
     """``--gpu N``: cuda:N if present; -1 or no CUDA: CPU with a one-line warning."""
     gpu = str(gpu).strip()
@@ -33,6 +80,7 @@ def select_device(gpu, log=None):
         index = int(gpu.split(',')[0])
     except ValueError:
         raise UserError('--gpu must be an integer, got %r' % gpu, '--gpu', 'use 0, 1, ... or -1 for CPU') from None
+    import torch
     if 'LOCAL_RANK' in os.environ and torch.cuda.is_available() and index >= 0:
         index = int(os.environ['LOCAL_RANK'])
     if index < 0:
@@ -60,12 +108,17 @@ def make_logger(log_file=None, quiet=False, rank=0):
         h.setFormatter(logging.Formatter('%(message)s'))
         logger.addHandler(h)
         if log_file:
-            fh = logging.FileHandler(log_file)
+            fh = logging.FileHandler(log_file, delay=True)   # no file until there is a line
             fh.setLevel(logging.DEBUG)
             fh.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s'))
             logger.addHandler(fh)
     warnings.showwarning = lambda m, c, f, l, file=None, line=None: logger.warning('warning: %s' % m)
     return logger
+
+
+def one_line_warnings():
+    """Print Python warnings as ``warning: <message>`` lines on stderr (no source line)."""
+    warnings.showwarning = lambda m, c, f, l, file=None, line=None: print('warning: %s' % m, file=sys.stderr)
 
 
 class StopFlag:

@@ -9,11 +9,17 @@ are the same in every panel (Okabe-Ito, readable for colour-blind viewers):
 * a joint that was *not annotated* and was filled in by a rule (see
   ``lib.data.lsp``): grey, with dashed bones and a hollow marker.
 
-3D poses are root-centred camera-frame points in network units (head-root
-about 1).  The camera frame has x right, y down, z forward; the plots show
-(x, z, -y) so that up is up and depth goes into the picture.  Axis limits are
-a cube of half-width ``radius`` around the root, with an equal aspect, so
-poses drawn with the same radius are directly comparable.
+3D poses come in network units (root-centred camera frame, head-root about
+1) and are drawn in metres, scaled the way the metrics scale a prediction
+without ground truth on Human3.6M (times ``formats.H36M.same_norm_3d_factor``,
+0.68 m), inside a fixed
+human-sized cube of half-width :data:`CUBE_M` around the root, so every
+figure has the same scale and a poor lift looks poor instead of shrinking
+the axes.  A pose that leaves the cube is drawn past it (up to the panel's
+edge) and the title says how far it reaches.  The camera frame has x right, y down, z forward; the plots show
+(x, z, -y) so that up is up and depth goes into the picture.  The "camera
+view" looks from the network's camera (``TRAIN.CAMERA_SKELETON_DISTANCE`` in
+front of the root) with a perspective projection, so it shows the 2D input.
 
 Figures are built with :class:`matplotlib.figure.Figure` and an Agg canvas,
 so nothing here touches the global pyplot state or needs a display.  Every
@@ -24,12 +30,13 @@ import os
 
 import numpy as np
 from matplotlib import patheffects
-from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from PIL import Image
 
 from lib.data import skeleton as sk
+from lib.data.formats import H36M
 from lib.utils.safe_io import atomic_path, atomic_write
 
 RIGHT_COLOUR = '#d55e00'
@@ -37,8 +44,10 @@ LEFT_COLOUR = '#0072b2'
 TORSO_COLOUR = '#009e73'
 MISSING_COLOUR = '#8c8c8c'
 
-RADIUS = 1.25           # default half-width of the 3D cube (network units; head-root ~1)
-VIEWS = (('camera view', 12.0, -78.0), ('side view', 12.0, -8.0))   # (name, elev, azim)
+CUBE_M = 1.0            # half-width of the 3D cube, metres (holds a standing person, arms up)
+CAMERA_DISTANCE = 10.0  # network units from the camera to the root (TRAIN.CAMERA_SKELETON_DISTANCE)
+VIEWS = (('camera view', 0.0, -90.0), ('side view', 12.0, -8.0))   # (name, elev, azim)
+OBLIQUE = (12.0, -78.0)  # (elev, azim) of a 3D axes drawn without a named view
 
 _RIGHT = set(sk.RIGHT)
 _LEFT = set(sk.LEFT)
@@ -135,7 +144,7 @@ def to_plot_frame(pose):
     return np.stack([p[..., 0], p[..., 2], -p[..., 1]], -1)
 
 
-def fit_radius(poses, minimum=RADIUS, step=0.25):
+def fit_radius(poses, minimum=1.25, step=0.25):
     """``minimum``, or the smallest larger multiple of ``step`` that holds every coordinate
     of ``poses`` (pass root-centred poses, or an extent) with a 5 % margin."""
     p = np.asarray(poses, np.float64).ravel()
@@ -144,24 +153,33 @@ def fit_radius(poses, minimum=RADIUS, step=0.25):
     return max(minimum, float(np.ceil(extent / step) * step))
 
 
-def common_radius(poses, q=75, minimum=0.25):
-    """One cube for a set of (N, 17, 3) poses, so that their figures compare: it holds
-    ``q`` % of them (by largest root-centred coordinate).  Draw each pose with
-    ``max(common, fit_radius(pose, minimum))`` so that the rest grow their own, labelled,
-    cube instead of shrinking everybody's."""
-    p = np.asarray(poses, np.float64).reshape(-1, sk.NUM_JOINTS, 3)
-    if not len(p):
-        return minimum
-    extent = np.abs(p - p[:, sk.ROOT:sk.ROOT + 1]).reshape(len(p), -1).max(1)
-    extent = extent[np.isfinite(extent)]
-    return fit_radius(np.percentile(extent, q) if len(extent) else 0.0, minimum=minimum)
+def to_metres(pose):
+    """Root-centred network units -> metres (the metrics' scale without ground truth)."""
+    p = np.asarray(pose, np.float64)
+    return (p - p[..., sk.ROOT:sk.ROOT + 1, :]) * H36M.same_norm_3d_factor
 
 
-def setup_3d(ax, radius=RADIUS, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None):
-    """Fixed cube limits, equal aspect, light panes, axis names, view angle.
+def reach(pose_m):
+    """Largest distance of a joint from the root along any axis (metres), NaN-safe."""
+    p = np.abs(np.asarray(pose_m, np.float64))
+    p = p[np.isfinite(p)]
+    return float(p.max()) if len(p) else 0.0
 
-    Tick labels are left out (the grid marks -radius, 0, +radius); the title
-    says the cube's half-width instead.
+
+def camera_focal_length(ax, distance_m):
+    """The matplotlib focal length that puts the eye of a perspective view ``distance_m``
+    from the centre of the cube (matplotlib scales the eye's distance with it)."""
+    r = ax.get_xlim()[1] - ax.get_xlim()[0]
+    box = float(np.asarray(ax.get_box_aspect())[1])      # the depth axis of the plot frame
+    return distance_m * box / (r * getattr(ax, '_dist', 10.0))
+
+
+def setup_3d(ax, radius=CUBE_M, elev=OBLIQUE[0], azim=OBLIQUE[1], title=None, camera=None):
+    """Fixed cube limits (metres), equal aspect, light panes, axis names, view angle.
+
+    ``camera``: distance (metres) of a perspective eye from the root; None: the
+    default perspective.  Tick labels are left out (the grid marks -radius, 0, +radius);
+    the title says the cube's half-width instead.
     """
     r = float(radius)
     ax.set_xlim(-r, r)
@@ -182,28 +200,39 @@ def setup_3d(ax, radius=RADIUS, elev=VIEWS[0][1], azim=VIEWS[0][2], title=None):
     ax.set_xlabel('x (right)', fontsize=8, labelpad=-12)
     ax.set_ylabel('z (depth)', fontsize=8, labelpad=-12)
     ax.set_zlabel('up', fontsize=8, labelpad=-12)
+    if camera is not None:             # looking along the depth axis: its label would be a smudge
+        ax.set_proj_type('persp', focal_length=camera_focal_length(ax, camera))
+        ax.set_ylabel('')
     if title:
-        ax.set_title('%s\n(cube \u00b1%g units)' % (title, r), fontsize=10, pad=0)
+        ax.set_title('%s\n(cube \u00b1%g m)' % (title, r), fontsize=10, pad=0)
     return ax
 
 
-def draw_3d(ax, pose_ours, radius=None, missing=None, elev=VIEWS[0][1], azim=VIEWS[0][2],
-            title=None, shadow=True, linewidth=3.0):
-    """Draw a root-centred (17, 3) camera-frame pose on a 3D ``ax``.
+def view_camera(name, camera_distance=CAMERA_DISTANCE):
+    """Eye distance (metres) of a view: the network's camera for the camera view, else None."""
+    return camera_distance * H36M.same_norm_3d_factor if name == 'camera view' else None
 
-    ``radius`` (default :data:`RADIUS`, enlarged only if the pose would not
-    fit) fixes the cube.  ``shadow`` draws the pose flattened onto the floor
-    of the cube in light grey, a cheap depth cue.
+
+def draw_3d(ax, pose_ours, radius=CUBE_M, missing=None, elev=OBLIQUE[0], azim=OBLIQUE[1],
+            title=None, shadow=True, linewidth=3.0, camera=None):
+    """Draw a (17, 3) camera-frame pose in network units on a 3D ``ax``, in metres.
+
+    ``radius`` (metres, default :data:`CUBE_M`) fixes the cube; a pose reaching past it
+    is drawn past it and the title gives its reach.  ``shadow`` draws the pose flattened
+    onto the floor of the cube in light grey, a cheap depth cue.
     """
-    pose = np.asarray(pose_ours, np.float64).reshape(sk.NUM_JOINTS, 3)
-    r = fit_radius(pose - pose[sk.ROOT]) if radius is None else float(radius)
-    setup_3d(ax, r, elev, azim, title)
+    pose = to_metres(np.asarray(pose_ours, np.float64).reshape(sk.NUM_JOINTS, 3))
+    r = float(radius)
+    far = reach(pose)
+    if title and far > r:
+        title += ' (reaches %.1f m)' % far
+    setup_3d(ax, r, elev, azim, title, camera)
     _draw_3d_artists(ax, pose, r, missing, shadow, linewidth)
     return ax
 
 
-def _draw_3d_artists(ax, pose, r, missing, shadow=True, linewidth=3.0):
-    P = to_plot_frame(pose - pose[sk.ROOT])
+def _draw_3d_artists(ax, pose_m, r, missing, shadow=True, linewidth=3.0):
+    P = to_plot_frame(pose_m)
     miss = _missing_mask(missing)
     if shadow:
         for j, p in _bones():
@@ -231,14 +260,14 @@ def new_figure(width, height, dpi=100):
     return fig
 
 
-def figure_2d_3d(pts2d, pose3d, image=None, title=None, missing=None, radius=None, views=VIEWS):
+def figure_2d_3d(pts2d, pose3d, image=None, title=None, missing=None, radius=CUBE_M, views=VIEWS,
+                 camera_distance=CAMERA_DISTANCE):
     """One figure: the 2D pose (over the image, if given) beside the 3D pose in each of ``views``.
 
     ``pts2d`` (17, 2) pixels and ``pose3d`` (17, 3), both in ours order;
     ``missing`` (17,) bool marks filled-in joints (drawn grey and dashed).
     """
     pose3d = np.asarray(pose3d, np.float64).reshape(sk.NUM_JOINTS, 3)
-    r = fit_radius(pose3d - pose3d[sk.ROOT]) if radius is None else float(radius)
     if image is not None:
         h, w = np.asarray(image).shape[:2]
         aspect = float(np.clip(w / float(h), 0.45, 2.2))
@@ -258,8 +287,8 @@ def figure_2d_3d(pts2d, pose3d, image=None, title=None, missing=None, radius=Non
                   fontsize=10)
     for k, (name, elev, azim) in enumerate(views):
         ax3 = fig.add_subplot(gs[0, 1 + k], projection='3d')
-        draw_3d(ax3, pose3d, radius=r, missing=missing, elev=elev, azim=azim,
-                title='3D lift, %s' % name)
+        draw_3d(ax3, pose3d, radius=radius, missing=missing, elev=elev, azim=azim,
+                title='3D lift, %s' % name, camera=view_camera(name, camera_distance))
     miss = _missing_mask(missing)
     fig.legend(handles=legend_handles(with_missing=bool(miss.any())), loc='lower center',
                ncol=4, frameon=False, fontsize=9)
@@ -288,8 +317,8 @@ def _frame_indices(T, max_frames):
     return np.unique(np.linspace(0, T - 1, max_frames).round().astype(int))
 
 
-def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title=None,
-             view=VIEWS[0]):
+def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=CUBE_M, title=None,
+             view=VIEWS[0], camera_distance=CAMERA_DISTANCE):
     """An animated GIF of a sequence: the 2D keypoints beside the 3D lift.
 
     ``frames2d`` (T, 17, 2) pixels and ``poses3d`` (T, 17, 3), ours order.
@@ -301,38 +330,57 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=None, title
     p3 = np.asarray(poses3d, np.float64)
     if f2.ndim != 3 or p3.ndim != 3 or len(f2) != len(p3):
         raise ValueError('save_gif needs (T, 17, 2) and (T, 17, 3) arrays of the same T')
-    p3 = p3 - p3[:, sk.ROOT:sk.ROOT + 1]
+    p3 = to_metres(p3)
     idx = _frame_indices(len(f2), int(max_frames))
-    r = fit_radius(p3[idx]) if radius is None else float(radius)
+    r = float(radius)
     lo, hi = f2[idx].reshape(-1, 2).min(0), f2[idx].reshape(-1, 2).max(0)
     centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.1
 
-    fig = new_figure(8.2, 4.8)
+    fig = new_figure(8.2, 4.8, dpi=80)
     ax2 = fig.add_axes([0.03, 0.12, 0.42, 0.72])
     ax3 = fig.add_axes([0.49, 0.10, 0.50, 0.74], projection='3d')
     fig.legend(handles=legend_handles(False), loc='lower center', ncol=3, frameon=False, fontsize=9)
     head = fig.suptitle('', fontsize=10, y=0.985, va='top')
-
     ax2.set_title('2D input (pixels)', fontsize=10)
-    setup_3d(ax3, r, view[1], view[2], '3D lift, %s' % view[0])
+    setup_3d(ax3, r, view[1], view[2], '3D lift, %s' % view[0], view_camera(view[0], camera_distance))
 
-    def update(n):
-        t = idx[n]
-        for ax in (ax2, ax3):          # drop the previous frame's artists, keep the axes set-up
-            for artist in list(ax.lines) + list(ax.collections):
-                artist.remove()
+    def frame_2d(t):
         draw_2d(ax2, f2[t])
         ax2.set_xlim(centre[0] - half, centre[0] + half)
         ax2.set_ylim(centre[1] + half, centre[1] - half)
+
+    # the axes, panes, labels and legend are drawn once; each frame draws only the pose on them
+    frame_2d(idx[0])
+    _clear(ax2, ax3)
+    canvas = fig.canvas
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    frames = []
+    for t in idx:
+        canvas.restore_region(background)
+        frame_2d(t)
         _draw_3d_artists(ax3, p3[t], r, None)
         head.set_text('%sframe %d / %d' % ((title + ': ') if title else '', t + 1, len(f2)))
-        return []
-
-    anim = FuncAnimation(fig, update, frames=len(idx), blit=False, repeat=False)
+        for ax in (ax2, ax3):
+            for artist in list(ax.lines) + list(ax.collections):
+                if hasattr(artist, 'do_3d_projection'):    # what Axes3D.draw does first
+                    artist.do_3d_projection()
+                ax.draw_artist(artist)
+        fig.draw_artist(head)
+        frames.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
+        _clear(ax2, ax3)
     path = os.fspath(path)
     with atomic_path(path, suffix='.gif') as tmp:
-        anim.save(tmp, writer=PillowWriter(fps=fps), dpi=80)
+        frames[0].save(tmp, format='GIF', save_all=True, append_images=frames[1:],
+                       duration=int(round(1000.0 / fps)), loop=0)
     return path
+
+
+def _clear(*axes):
+    """Remove the pose artists (lines, scatters) of ``axes``, keeping their set-up."""
+    for ax in axes:
+        for artist in list(ax.lines) + list(ax.collections):
+            artist.remove()
 
 
 def contact_sheet(png_paths, out_path, cols=6, thumb=256, captions=True, caption_fn=None):

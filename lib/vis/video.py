@@ -1,9 +1,9 @@
 """Frames of a lifted video: the frame with its 2D skeleton beside the 3D lift."""
 import numpy as np
 
-from lib.data import skeleton as sk
 from lib.vis.authors_figure import draw_2d_on_image
-from lib.vis.plot import VIEWS, _draw_3d_artists, joint_colour, legend_handles, new_figure, setup_3d
+from lib.vis.plot import (VIEWS, _draw_3d_artists, joint_colour, legend_handles, new_figure, setup_3d, to_metres,
+                           view_camera)
 
 PANEL_PX = 360          # height of each frame of the video, pixels
 
@@ -15,13 +15,13 @@ def _canvas_rgb(fig):
 
 def render_frames(frames, px_ours, poses_ours, valid, radius, title=None, progress=None):
     """RGB frames (list of (PANEL_PX, W, 3) uint8): the video frame with the 2D drawn on it
-    (left; "no person found" when the frame was skipped) and the 3D pose (right, one cube
-    for the whole video).  ``progress`` wraps the frame loop (a progress bar)."""
+    (left; "no person found" when the frame was skipped) and the 3D pose (right, in metres,
+    in the cube of half-width ``radius`` metres, seen from the network's camera).  ``progress`` wraps the frame loop (a progress bar)."""
     from PIL import Image, ImageDraw
 
     fig = new_figure(PANEL_PX / 80.0, PANEL_PX / 80.0, dpi=80)
     ax = fig.add_axes([0.0, 0.06, 1.0, 0.86], projection='3d')
-    setup_3d(ax, radius, VIEWS[0][1], VIEWS[0][2])
+    setup_3d(ax, radius, VIEWS[0][1], VIEWS[0][2], camera=view_camera(VIEWS[0][0]))
     fig.legend(handles=legend_handles(False), loc='lower center', ncol=3, frameon=False, fontsize=8)
     head = fig.suptitle('', fontsize=9, y=0.99, va='top')
     out = []
@@ -33,8 +33,8 @@ def render_frames(frames, px_ours, poses_ours, valid, radius, title=None, progre
         if valid[t]:
             img = draw_2d_on_image(img, px_ours[t], width=max(2, int(round(max(img.shape[:2]) / 200))),
                                    colour=joint_colour)
-            _draw_3d_artists(ax, poses_ours[t] - poses_ours[t, sk.ROOT], radius, None)
-        head.set_text('%sframe %d / %d\n3D lift, %s (cube \u00b1%g units)'
+            _draw_3d_artists(ax, to_metres(poses_ours[t]), radius, None)
+        head.set_text('%sframe %d / %d\n3D lift, %s (cube \u00b1%g m)'
                       % ((title + ': ') if title else '', t + 1, len(frames), VIEWS[0][0], radius))
         right = _canvas_rgb(fig)
         im = Image.fromarray(img)
