@@ -124,7 +124,7 @@ def jobs(args, detector, show):
     path = cli_path(args.video)
     bar = (lambda it: tqdm(it, desc='detect', unit='frame', disable=not show))
     return [(path, os.path.splitext(os.path.basename(path))[0],
-             lambda: demo_run.detect_video(detector(), path, args.smooth, args.step, args.max_frames, bar))], []
+             lambda: demo_run.detect_video(detector, path, args.smooth, args.step, args.max_frames, bar))], []
 
 
 def draw(inp, stem, out_dir, pose, scale, args, camera_distance):

@@ -75,8 +75,11 @@ def smooth_2d(px, valid, window):
 
 def detect_video(detector, path, smooth=0, step=1, max_frames=None, progress=None):
     """A video -> DemoInput (a sequence, its frames kept for drawing); UserError when
-    nobody is found in any frame."""
+    nobody is found in any frame.  ``detector`` may be a function that builds it: it is then
+    built only once the video has frames (building it starts MediaPipe, which logs)."""
     frames, fps = read_video(path, step, max_frames)
+    if callable(detector) and not hasattr(detector, 'detect'):
+        detector = detector()
     kps, conf, nobody = _detections(detector, frames, progress)
     if len(nobody) == len(frames):
         raise UserError('no person found in any of the %d frames' % len(frames), path,
