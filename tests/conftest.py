@@ -20,3 +20,23 @@ def tiny_data(tmp_path):
     cfg = tmp_path / 'tiny.yaml'
     cfg.write_text(synth.TINY_YAML.format(data=data, out=tmp_path / 'out', log=tmp_path / 'log'))
     return cfg, tmp_path
+
+
+@pytest.fixture(scope='session')
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny PoseModel (with scaler) checkpoint and a YAML that matches it: (yaml, ckpt)."""
+    import torch
+    from lib.core.config import get_default
+    from lib.models.pose_model import PoseModel
+
+    d = tmp_path_factory.mktemp('tiny')
+    cfg = get_default()
+    cfg.NETWORK.NUM_CHANNELS = 32
+    cfg.NETWORK.LIFTER_RES_BLOCKS = 1
+    cfg.TRAIN.USE_SCALER = True
+    torch.manual_seed(0)
+    ckpt = d / 'tiny.pth.tar'
+    torch.save({'pose_model_state_dict': PoseModel(cfg).state_dict()}, ckpt)
+    yaml_path = d / 'tiny.yaml'
+    yaml_path.write_text('NETWORK:\n  NUM_CHANNELS: 32\n  LIFTER_RES_BLOCKS: 1\nTRAIN:\n  USE_SCALER: true\n')
+    return str(yaml_path), str(ckpt)

@@ -36,19 +36,9 @@ def run(args):
 
 
 @pytest.fixture(scope='module')
-def tiny_model(tmp_path_factory):
-    from lib.core.config import get_default
-    from lib.models.pose_model import PoseModel
-
-    d = tmp_path_factory.mktemp('tiny')
-    cfg = get_default()
-    cfg.NETWORK.NUM_CHANNELS = 32
-    cfg.NETWORK.LIFTER_RES_BLOCKS = 1
-    cfg.TRAIN.USE_SCALER = True
-    torch.manual_seed(0)
-    torch.save({'pose_model_state_dict': PoseModel(cfg).state_dict()}, d / 'tiny.pth.tar')
-    (d / 'tiny.yaml').write_text('NETWORK:\n  NUM_CHANNELS: 32\n  LIFTER_RES_BLOCKS: 1\nTRAIN:\n  USE_SCALER: true\n')
-    return ['--cfg', str(d / 'tiny.yaml'), '--pretrain', str(d / 'tiny.pth.tar'), '--gpu', '-1']
+def tiny_model(tiny_checkpoint):
+    yaml_path, ckpt = tiny_checkpoint
+    return ['--cfg', yaml_path, '--pretrain', ckpt, '--gpu', '-1']
 
 
 @pytest.fixture(scope='module')

@@ -48,22 +48,9 @@ def not_blank(path, min_std=10.0):
 
 
 @pytest.fixture(scope='module')
-def tiny_model(tmp_path_factory):
+def tiny_model(tiny_checkpoint):
     """A tiny PoseModel (with scaler) checkpoint and a YAML that matches it."""
-    from lib.core.config import get_default
-    from lib.models.pose_model import PoseModel
-
-    d = tmp_path_factory.mktemp('tiny')
-    cfg = get_default()
-    cfg.NETWORK.NUM_CHANNELS = 32
-    cfg.NETWORK.LIFTER_RES_BLOCKS = 1
-    cfg.TRAIN.USE_SCALER = True
-    torch.manual_seed(0)
-    ckpt = d / 'tiny.pth.tar'
-    torch.save({'pose_model_state_dict': PoseModel(cfg).state_dict()}, ckpt)
-    yaml_path = d / 'tiny.yaml'
-    yaml_path.write_text('NETWORK:\n  NUM_CHANNELS: 32\n  LIFTER_RES_BLOCKS: 1\nTRAIN:\n  USE_SCALER: true\n')
-    return str(yaml_path), str(ckpt)
+    return tiny_checkpoint
 
 
 # --- 14 -> 17, layouts, missing joints --------------------------------------------

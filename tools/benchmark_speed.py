@@ -67,17 +67,13 @@ from lib.core.state import TrainState, seed_everything  # noqa: E402
 from lib.data import skeleton as sk  # noqa: E402
 from lib.data.batches import TensorSplit  # noqa: E402
 from lib.data.dataset import PoseSplit  # noqa: E402
+from lib.data.skeleton import STANDING_POSE_V3D as _TEMPLATE  # noqa: E402
+
 
 H36M_TRAIN_POSES, H36M_TRAIN_SEQS = 1559752, 600     # S1 S5 S6 S7 S8, 4 cameras
 H36M_TEST_POSES, H36M_TEST_SEQS = 543344, 236        # S9 S11, 4 cameras
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# a standing skeleton (v3d order, metres, y down, camera frame before the offset)
-_TEMPLATE = np.array([
-    [0, 0, 0], [-0.13, 0, 0], [-0.13, 0.44, 0.02], [-0.13, 0.86, 0],
-    [0.13, 0, 0], [0.13, 0.44, 0.02], [0.13, 0.86, 0], [0, -0.23, 0],
-    [0, -0.48, 0], [0, -0.60, -0.03], [0, -0.74, 0], [0.18, -0.46, 0], [0.20, -0.18, 0],
-    [0.21, 0.07, 0], [-0.18, -0.46, 0], [-0.20, -0.18, 0], [-0.21, 0.07, 0]])
 
 
 def synthetic_split(n, n_seq, seed, name):

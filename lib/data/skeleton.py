@@ -50,3 +50,12 @@ def v3d_to_ours(a):
 def ours_to_v3d(a):
     """Reorder (..., 17, C) from ours to v3d order."""
     return a[..., OURS_TO_V3D, :]
+
+
+# a standing skeleton in the VideoPose3D joint order (metres, camera frame, y down): the rest
+# pose of the synthetic data sets used by the speed benchmarks
+STANDING_POSE_V3D = np.array([
+    [0, 0, 0], [-0.13, 0, 0], [-0.13, 0.44, 0.02], [-0.13, 0.86, 0],
+    [0.13, 0, 0], [0.13, 0.44, 0.02], [0.13, 0.86, 0], [0, -0.23, 0],
+    [0, -0.48, 0], [0, -0.60, -0.03], [0, -0.74, 0], [0.18, -0.46, 0], [0.20, -0.18, 0],
+    [0.21, 0.07, 0], [-0.18, -0.46, 0], [-0.20, -0.18, 0], [-0.21, 0.07, 0]])

@@ -34,14 +34,8 @@ from lib.core.evaluate import evaluate
 from lib.core.state import TrainState
 from lib.data.batches import TensorSplit
 from lib.data.dataset import read_h5
+from lib.data.skeleton import STANDING_POSE_V3D as _TEMPLATE
 from lib.parity.original import load_authors_code
-
-# a standing skeleton (v3d joint order, metres, camera frame, y down)
-_TEMPLATE = np.array([
-    [0, 0, 0], [-0.13, 0, 0], [-0.13, 0.44, 0.02], [-0.13, 0.86, 0],
-    [0.13, 0, 0], [0.13, 0.44, 0.02], [0.13, 0.86, 0], [0, -0.23, 0],
-    [0, -0.48, 0], [0, -0.60, -0.03], [0, -0.74, 0], [0.18, -0.46, 0], [0.20, -0.18, 0],
-    [0.21, 0.07, 0], [-0.18, -0.46, 0], [-0.20, -0.18, 0], [-0.21, 0.07, 0]])
 
 
 def write_synthetic_h5(path, n_seq, seq_len, seed):
