@@ -265,8 +265,8 @@ def _grads_after(cfg, phase_step):
     torch.manual_seed(0)
     m = PoseModel(cfg)
     D, Dt = get_discriminator(cfg), get_discriminator(cfg, True)
-    sch = T.scheme(cfg, 0)
-    phase, lon, son = T.phase_of_step(cfg, sch, phase_step)
+    sch = T.epoch_scheme(cfg, 0)
+    phase, lon, son = T.step_phase(cfg, sch, phase_step)
     T.set_trainable(m, lon, son)
     b = Batch(torch.randn(8, 17, 2) * 0.03, torch.rand(8, 3), torch.randn(8, 17, 2) * 0.03,
               torch.randn(8, 17, 2) * 0.03, None, torch.arange(8))

@@ -132,14 +132,14 @@ def test_action_group_runs():
 # --- the speed benchmark's floor is the training step ---------------------------
 
 def test_benchmark_floor_step_is_train_epochs_step():
-    """tools/benchmark_speed.py's floor runs the very step train_epoch runs (same weights
+    """The speed benchmark's floor runs the very step train_epoch runs (same weights
     after a period of the alternating schedule with scaler, TMC and discriminator steps)."""
-    from tools.benchmark_speed import floor_step, schedule_period
+    from lib.bench.speed import floor_step, schedule_period
     from lib.core.state import TrainState, seed_everything
     # the floor times steps: without the end-of-epoch forward, as the benchmark runs it
     cfg = tiny_cfg('TRAIN.USE_SCALER', 'true', 'TRAIN.USE_CYCLE', 'true', 'TRAIN.USE_NEW_TEMP', 'true',
                    'COMPAT.EPOCH_END_FORWARD', 'false')
-    sch = T.scheme(cfg, 0)
+    sch = T.epoch_scheme(cfg, 0)
     n = schedule_period(cfg, sch)
     assert n == 6                                     # 2-step alternation x D every 3rd mainnet step
     cfg.TRAIN.MAX_STEPS_PER_EPOCH = n
@@ -152,7 +152,7 @@ def test_benchmark_floor_step_is_train_epochs_step():
     g = torch.Generator()
     g.manual_seed(int(cfg.RANDOM_SEED))
     perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, 0)
-    nb, far = T.needs(cfg, sch)
+    nb, far = T.batch_needs(cfg, sch)
     for k in range(n):
         floor_step(b, data.batch(perm[k * 16:(k + 1) * 16], cfg, g, nb, far), cfg, sch)
     assert (a.step, a.gan_step) == (b.step, b.gan_step) == (6, 3)
@@ -222,7 +222,7 @@ def test_compile_in_place_cpu_smoke(monkeypatch):
     2 cores; ``UVHPE_SLOW_TESTS=1`` runs it too), through the alternating scheme with the
     scaler, TMC and the discriminator: state-dict keys unchanged, training finite, and the
     compiled model computes what the eager one does."""
-    from lib.core import state as S
+    from lib.models import compile as S
     backend = 'inductor' if os.environ.get('UVHPE_SLOW_TESTS') else 'aot_eager'
     monkeypatch.setattr(S, 'COMPILE_BACKEND', backend)
     torch._dynamo.reset()
@@ -234,7 +234,8 @@ def test_compile_in_place_cpu_smoke(monkeypatch):
     assert list(sd) == list(before)                   # no '_orig_mod.' prefixes
     assert all(torch.isfinite(v).all() for v in sd.values())
     assert any(not torch.equal(sd[k], before[k]) for k in sd)
-    eager = S.get_pose_model(cfg)
+    from lib.models.pose_model import get_pose_model
+    eager = get_pose_model(cfg)
     eager.load_state_dict(sd)
     eager.eval(), state.model.eval()
     x, rot = tiny_split(64).pose_2d[:8], torch.zeros(8, 3)
@@ -245,7 +246,7 @@ def test_compile_in_place_cpu_smoke(monkeypatch):
 
 
 def test_compile_without_compiler_falls_back_with_a_warning(monkeypatch):
-    from lib.core import state as S
+    from lib.models import compile as S
     monkeypatch.delenv('CXX', raising=False)
     monkeypatch.setattr(S.shutil, 'which', lambda name: None)
     assert 'C++ compiler' in S.compile_unavailable(torch.device('cpu'))
@@ -400,7 +401,7 @@ def _alternating_run():
     for epoch in range(cfg.TRAIN.NUM_EPOCHS):
         state.step_in_epoch = 0
         assert T.train_epoch(state, data, cfg, epoch) == 'done'
-        phases.append(T.scheme(cfg, epoch))
+        phases.append(T.epoch_scheme(cfg, epoch))
     return {'weights': {k: v.detach().clone() for k, v in state.model.named_parameters()},
             'D': {k: v.detach().clone() for k, v in state.D.named_parameters()},
             'buffers': [b.detach().clone() for b in state.model.buffers()],

@@ -2,9 +2,8 @@
 
 * A catalogue of bad inputs: each must end in exit code 2 and exactly one
   stderr line ``error: <what> (<file/key>): <how to fix>``, no traceback, and
-  no checkpoint / results written.  Most run ``tools/main.py``'s ``main``
-  in-process through the same ``run_main`` wrapper the script uses (fast);
-  a few run the real scripts in a subprocess.
+  no checkpoint / results written.  Most run ``tools/main.py`` as a script
+  in-process (``runpy``: fast); a few run the real scripts in a subprocess.
 * Interrupted training: SIGKILL mid-epoch then ``--resume``; SIGTERM and
   SIGINT (exit 143 / 130, checkpoint saved, message says how to resume);
   both resumed runs must reach exactly the numbers of an uninterrupted run.
@@ -61,12 +60,18 @@ def copy_data(data_dir, tmp):
     return d
 
 
-def run_inproc(argv, capsys):
-    """tools/main.py's main through run_main, in this process: (exit code, stdout, stderr)."""
-    from tools.main import main
+def run_inproc(argv, capsys, monkeypatch=None):
+    """tools/main.py run as a script in this process (faster than a subprocess, and lib can be
+    monkeypatched): (exit code, stdout, stderr)."""
+    import runpy
     capsys.readouterr()
-    with pytest.raises(SystemExit) as ex:
-        run_main(main, [str(a) for a in argv])
+    old = sys.argv
+    sys.argv = [os.path.join(REPO, 'tools', 'main.py')] + [str(a) for a in argv]
+    try:
+        with pytest.raises(SystemExit) as ex:
+            runpy.run_path(sys.argv[0], run_name='__main__')
+    finally:
+        sys.argv = old
     cap = capsys.readouterr()
     return ex.value.code, cap.out, cap.err
 
@@ -598,7 +603,7 @@ def test_sigterm_saves_exits_143_and_resume_matches(data_dir, tmp_path):
     assert proc.returncode == 143, out + err
     assert 'SIGTERM' in out and '--resume' in out and 'Traceback' not in err
     st = torch.load(ckpt, weights_only=True)['train_state']
-    assert st['step'] > ts['step'] and st['epoch'] < 4 and st['opt_phase'] == 'method'
+    assert st['step'] > ts['step'] and st['epoch'] < 4 and st['optimizer_stage'] == 'method'
     r = subprocess.run(train_cmd(cfg, FULL_OPTS, '--resume'), capture_output=True, text=True, env=ENV,
                        timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
@@ -621,7 +626,7 @@ def test_sigint_saves_and_exits_130(data_dir, tmp_path):
 def test_sigterm_during_evaluation_stops_at_the_epoch_boundary(data_dir, tmp_path, capsys, monkeypatch):
     """A signal between epochs (here: during the epoch-end evaluation) saves a checkpoint at the
     boundary; resuming must not step the learning-rate schedule twice."""
-    import tools.main as M
+    import lib.core.run as M
     opts = NPZ + ['TRAIN.NUM_EPOCHS', '3', 'TRAIN.MAX_STEPS_PER_EPOCH', '4', 'EVAL.STRIDE', '8',
                   'TRAIN.SCHEDULER_GAMMA', '0.5']
     rc, out, err = run_inproc(['--cfg', write_cfg(tmp_path, data_dir, 'whole'), '--gpu', '-1', '--opts'] + opts,
@@ -674,7 +679,7 @@ def test_resume_with_a_sampling_rng_of_another_device(data_dir, tmp_path, recwar
     st2 = TrainState(tiny_cfg_obj(cfg_path), torch.device('cpu'))
     st2.restore(ck, 'ck.pth.tar')
     assert any('another device type' in str(w.message) for w in recwarn.list)
-    torch.rand(3, generator=st2.gen)
+    torch.rand(3, generator=st2.sampling_rng)
 
 
 # --- non-finite losses ------------------------------------------------------------------

@@ -385,3 +385,62 @@ def to_dict(cfg):
             return [conv(v) for v in x]
         return x
     return conv(cfg)
+
+
+# --- the config of one run of tools/main.py ------------------------------------------------
+
+PATH_KEYS = ('DATA_DIR', 'OUTPUT_DIR', 'LOG_DIR', 'TRAIN.LIFTER_PRETRAIN_PATH')
+
+
+def load_run_config(cfg_file, opts=(), model_dir=None, data_dir=None, log_dir=None, debug=False,
+                    use_gt=False, pretrain=None, gpu='0'):
+    """Defaults, then the YAML file, then ``--opts`` KEY VALUE pairs, then the command-line flags.
+
+    Paths written in the file are relative to tools/ (as in the original project); paths given
+    on the command line (flags, and path keys in ``--opts``) are relative to the current folder."""
+    from lib.utils.runtime import cfg_path, cli_path
+    cfg = get_default()
+    update_config(cfg, cli_path(cfg_file))
+    for k in PATH_KEYS:
+        sec, _, key = k.rpartition('.')
+        node = cfg[sec] if sec else cfg
+        node[key] = cfg_path(node[key])
+    opts = list(opts or [])
+    for i in range(0, len(opts) - 1, 2):
+        if opts[i] in PATH_KEYS:
+            opts[i + 1] = cli_path(opts[i + 1])
+    apply_opts(cfg, opts)
+    for key, value in (('OUTPUT_DIR', model_dir), ('DATA_DIR', data_dir), ('LOG_DIR', log_dir)):
+        if value:
+            cfg[key] = cli_path(value)
+    cfg.DEBUG = cfg.DEBUG or debug
+    cfg.USE_GT = cfg.USE_GT or use_gt
+    if pretrain:
+        cfg.TRAIN.PRETRAIN_LIFTER = True
+        cfg.TRAIN.LIFTER_PRETRAIN_PATH = cli_path(pretrain)
+    cfg.GPU = str(gpu)
+    return cfg
+
+
+# settings whose change does not make a resumed run differ from an uninterrupted one
+_NOT_COMPARED = {'GPU', 'THREADS', 'OUTPUT_DIR', 'LOG_DIR', 'DATA_DIR', 'DATA.TRAIN_PATH', 'DATA.VALID_PATH',
+                 'TRAIN.PRETRAIN_LIFTER', 'TRAIN.LIFTER_PRETRAIN_PATH', 'PRINT_INFO', 'PRINT_INTERVAL',
+                 'NUM_WORKERS', 'TRAIN.CHECKPOINT_EVERY', 'TRAIN.NUM_EPOCHS'}
+
+
+def config_changes(old, new):
+    """'KEY old -> new' for every setting of two config dicts (paths and the like aside) that differs."""
+    if not isinstance(old, dict):
+        return []
+
+    def flat(d, prefix=''):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, prefix + k + '.'))
+            else:
+                out[prefix + k] = v
+        return out
+    a, b = flat(old), flat(new)
+    return ['%s %r -> %r' % (k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+            if k not in _NOT_COMPARED and a.get(k) != b.get(k)]

@@ -6,11 +6,8 @@ and the counters.  ``checkpoint()`` / ``restore()`` round-trip all of it, so
 ``--resume`` continues a run exactly (RNG states included).
 """
 import contextlib
-import importlib.util
-import os
 import random
 import re
-import shutil
 import warnings
 
 import numpy as np
@@ -19,6 +16,7 @@ import torch
 from lib.core.config import to_dict
 from lib.core.ema import EMA
 from lib.utils import distributed as dist
+from lib.models import compile as compiling
 from lib.models.discriminator import get_discriminator
 from lib.models.pose_model import get_pose_model
 
@@ -31,11 +29,6 @@ def seed_everything(seed):
         torch.cuda.manual_seed_all(seed)
 
 
-# Stepping StepLR before the first optimizer step is the original's schedule
-# (ORIGINAL_CODE.md 8.11, COMPAT.SCHEDULER_STEP_FIRST), not a mistake.
-warnings.filterwarnings('ignore', message=re.escape('Detected call of `lr_scheduler.step()` before'))
-
-
 class TrainState:
     def __init__(self, cfg, device, rank=0, world=1):
         self.cfg, self.device, self.rank, self.world = cfg, device, rank, world
@@ -46,9 +39,11 @@ class TrainState:
         # wrappers under torchrun (lib/utils/distributed.py:wrap)
         self.fwd_model, self.fwd_D, self.fwd_Dt = self.model, self.D, self.Dt
         self.ema = EMA(self.model, cfg.TRAIN.EMA_DECAY) if cfg.TRAIN.EMA_DECAY > 0 else None
-        self.compiled = cfg.TRAIN.COMPILE and compile_models(device, self.model, self.D, self.Dt)
-        self.gen = torch.Generator(device=device)
-        self.gen.manual_seed(int(cfg.RANDOM_SEED))
+        self.compiled = cfg.TRAIN.COMPILE and compiling.compile_models(device, self.model, self.D, self.Dt)
+        # the generator of every random draw in the batches (rotations, TMC neighbours, bone
+        # partners), apart from torch's global one (dropout): saved in checkpoints
+        self.sampling_rng = torch.Generator(device=device)
+        self.sampling_rng.manual_seed(int(cfg.RANDOM_SEED))
         self.epoch = 0            # next epoch to run
         self.step = 0             # generator steps so far
         self.gan_step = 0         # steps that may train the discriminators
@@ -57,10 +52,10 @@ class TrainState:
         self.best = {'P-MPJPE': float('inf'), 'MPJPE': float('inf'), 'epoch': -1}
         self.history = []
         self.writer = None
-        self.opt_phase = None
+        self.optimizer_stage = None   # 'initial', then 'method' once a warm start's adv epochs end
         self.build_optimizers('initial')
 
-    def build_optimizers(self, phase):
+    def build_optimizers(self, stage):
         """Fresh optimisers and schedulers (also at the warm-start switch, as a new run would)."""
         t = self.cfg.TRAIN
         betas = (0.5, 0.9)
@@ -69,7 +64,16 @@ class TrainState:
         self.opt_dt = torch.optim.Adam(self.Dt.parameters(), lr=t.TEMP_LR, betas=betas)
         mk = lambda o: torch.optim.lr_scheduler.StepLR(o, t.SCHEDULER_STEP_SIZE, t.SCHEDULER_GAMMA)
         self.sched = [mk(self.opt_g), mk(self.opt_d), mk(self.opt_dt)]
-        self.opt_phase = phase
+        self.optimizer_stage = stage
+
+    def step_schedulers(self):
+        """One StepLR step of all three schedulers.  With COMPAT.SCHEDULER_STEP_FIRST this comes
+        before the epoch's first optimiser step, as in the original: PyTorch's warning about
+        that order is silenced here, since the order is intended."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message=re.escape('Detected call of `lr_scheduler.step()` before'))
+            for s in self.sched:
+                s.step()
 
     def finite(self):
         """True when every weight of the models is finite (a state worth saving)."""
@@ -127,13 +131,13 @@ class TrainState:
             'scaler_bypassed': self.scaler_bypassed(),
             'train_state': {'epoch': self.epoch, 'step': self.step, 'gan_step': self.gan_step,
                             'step_in_epoch': self.step_in_epoch, 'skipped': self.skipped,
-                            'best': dict(self.best), 'opt_phase': self.opt_phase,
+                            'best': dict(self.best), 'optimizer_stage': self.optimizer_stage,
                             'history': list(self.history),
                             # COMPAT.FROZEN_KEEP_MOMENTUM keeps zeroed .grad tensors between steps,
                             # and Adam moves every parameter that has one: remember which do
                             'grad_present': [n for n, p in self.model.named_parameters()
                                              if p.grad is not None]},
-            'rng': {'torch': torch.get_rng_state(), 'gen': self.gen.get_state(),
+            'rng': {'torch': torch.get_rng_state(), 'gen': self.sampling_rng.get_state(),
                     'numpy': _np_state_to_tensors(), 'cuda': _cuda_states(),
                     'python': random.getstate()},
         }
@@ -145,9 +149,9 @@ class TrainState:
         """True while the weights are those of an adv warm-start epoch: the model has a scaler,
         but training (and its evaluation) bypassed it (s = 1), so it is still untrained.  Saved
         in the checkpoint, so that evaluating it later reproduces the number training printed."""
-        from lib.core.train import scheme
+        from lib.core.train import epoch_scheme
         trained = self.epoch if self.step_in_epoch else self.epoch - 1   # last epoch with steps
-        return self.model.scaler is not None and scheme(self.cfg, max(trained, 0)) == 'adv'
+        return self.model.scaler is not None and epoch_scheme(self.cfg, max(trained, 0)) == 'adv'
 
     def restore(self, ck, path):
         from lib.utils.checkpoint import load_state_strict, pose_state_dict
@@ -165,8 +169,9 @@ class TrainState:
              if k not in ts]
         if missing:
             raise UserError('checkpoint misses %s' % ', '.join(missing), path, fix)
-        if ts.get('opt_phase') and ts['opt_phase'] != self.opt_phase:
-            self.build_optimizers(ts['opt_phase'])
+        stage = ts.get('optimizer_stage', ts.get('opt_phase'))   # (the key's earlier name)
+        if stage and stage != self.optimizer_stage:
+            self.build_optimizers(stage)
         load_state_strict(self.D, ck['discriminator_state_dict'], path, 'discriminator')
         load_state_strict(self.Dt, ck['temp_discriminator_state_dict'], path, 'temporal discriminator')
         try:
@@ -191,11 +196,11 @@ class TrainState:
         rng = ck['rng']
         torch.set_rng_state(rng['torch'])
         try:
-            self.gen.set_state(rng['gen'])
+            self.sampling_rng.set_state(rng['gen'])
         except (RuntimeError, ValueError, TypeError):   # e.g. a GPU run resumed on the CPU
             warnings.warn('the checkpoint\'s sampling RNG is of another device type: reseeding it, so '
                           'the resumed run will not repeat the original exactly')
-            self.gen.manual_seed(int(self.cfg.RANDOM_SEED) * 100003 + int(self.step))
+            self.sampling_rng.manual_seed(int(self.cfg.RANDOM_SEED) * 100003 + int(self.step))
         _np_state_from_tensors(rng['numpy'])
         if rng.get('python') is not None:
             random.setstate(_as_tuple(rng['python']))
@@ -204,40 +209,6 @@ class TrainState:
                 torch.cuda.set_rng_state_all(rng['cuda'])
             except (RuntimeError, ValueError):
                 pass
-
-
-COMPILE_BACKEND = 'inductor'     # torch.compile's backend for TRAIN.COMPILE (tests use 'aot_eager')
-
-
-def compile_unavailable(device):
-    """Why ``torch.compile`` (inductor) cannot run on ``device`` here, or None when it can."""
-    if device.type == 'cuda':
-        if importlib.util.find_spec('triton') is None:
-            return 'the triton package is not installed'
-        return None
-    cxx = os.environ.get('CXX') or shutil.which('g++') or shutil.which('c++') or shutil.which('clang++')
-    if not cxx:
-        return 'no C++ compiler (g++, c++ or clang++ on PATH, or $CXX) for its CPU code'
-    return None
-
-
-def compile_models(device, *modules):
-    """TRAIN.COMPILE: compile each module's forward in place (``nn.Module.compile``).
-
-    In place, so state-dict keys, attribute access (``model.scaler``) and
-    checkpoints are unchanged, and DistributedDataParallel wraps the compiled
-    modules; the inference path
-    (``PoseModel.lift``) stays eager.  Where inductor cannot run (no C++ compiler
-    on a CPU machine, no triton on CUDA) it warns once and trains without it.
-    Returns whether the modules were compiled.
-    """
-    why = compile_unavailable(device) if COMPILE_BACKEND == 'inductor' else None
-    if why:
-        warnings.warn('TRAIN.COMPILE: torch.compile cannot run here (%s); training without it' % why)
-        return False
-    for m in modules:
-        m.compile(backend=COMPILE_BACKEND)
-    return True
 
 
 def _as_tuple(x):

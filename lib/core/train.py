@@ -1,25 +1,34 @@
-"""The training schedule and every training step, top to bottom.
+"""The training schedule and the training step, top to bottom.
 
-One iteration (ORIGINAL_CODE.md 4.6 / 4.7):
+Words used throughout:
 
-1. pick the phase: ``joint`` (all losses in one step, the original's
-   function1), or, with ``USE_CYCLE``, alternating ``subnet`` (scaler:
-   KL + bone) / ``mainnet`` (lifter: cycle + GAN + temporal) steps, with
-   ``SUBNET_CRITICS`` / ``MAINNET_CRITICS`` and the original's off-by-one
-   (``COMPAT.ALTERNATE_OFF_BY_ONE``); ``supervised`` for the reference model;
-   ``adv`` during ``TRAIN.WARM_START_EPOCHS`` (the baseline, scaler unused);
-2. set ``requires_grad`` on the lifter / scaler for the phase;
-3. :func:`generator_losses` builds the phase's weighted loss terms;
-4. backward, ``optimizer_g.step()``, EMA update;
-5. every ``NUM_CRITICS``-th step (counted in the epoch's joint / mainnet steps)
-   a discriminator step on a fresh, gradient-free generator forward.
+* **scheme** -- how an epoch trains (:func:`epoch_scheme`): ``adv`` (the baseline: cycle + GAN,
+  scaler bypassed; also the ``TRAIN.WARM_START_EPOCHS`` of a warm start), ``joint`` (all losses
+  in every step, the original's function1), ``alternating`` (``USE_CYCLE``: the original's
+  function2) or ``supervised`` (the reference model, L2 on 3D labels).
+* **phase** -- what one step of that scheme trains (:func:`step_phase`): in the alternating
+  scheme ``SUBNET_CRITICS`` ``subnet`` steps (scaler: KL + bone) then ``MAINNET_CRITICS``
+  ``mainnet`` steps (lifter: cycle + GAN + temporal), with the original's off-by-one
+  (``COMPAT.ALTERNATE_OFF_BY_ONE``: the first mainnet step still trains the scaler only); in
+  the other schemes the phase is the scheme.
 
-Phases and discriminator steps count from 0 at every epoch start, as the
-original's counters.  After the last step, ``COMPAT.EPOCH_END_FORWARD`` runs the
-original's extra training-mode forward (:func:`epoch_end_forward`).
+One step (:func:`train_step`):
+
+1. the phase from the step's index in the epoch; ``requires_grad`` on lifter / scaler for it;
+2. :func:`generator_losses`: the phase's forward passes and weighted loss terms;
+3. a non-finite loss is skipped or stops the run (``TRAIN.NONFINITE``);
+4. backward, ``opt_g.step()``, EMA update;
+5. after a joint / mainnet / adv step, every ``NUM_CRITICS``-th of them in the epoch, a
+   discriminator step on a fresh, gradient-free generator forward (:func:`discriminator_step`).
+
+An epoch (:func:`train_epoch`) shuffles, gathers each batch and runs the step; step and
+discriminator counters restart at every epoch, as the original's.  After the last step,
+``COMPAT.EPOCH_END_FORWARD`` repeats the original's extra training-mode forward.
 """
 import math
 import time
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -38,8 +47,8 @@ class NonFiniteLoss(Exception):
 
 # --- schedule -----------------------------------------------------------------
 
-def scheme(cfg, epoch):
-    """The training scheme in force at ``epoch``."""
+def epoch_scheme(cfg, epoch):
+    """The training scheme of ``epoch``: 'supervised', 'adv', 'joint' or 'alternating'."""
     if cfg.TRAIN.SUPERVISED:
         return 'supervised'
     if epoch < cfg.TRAIN.WARM_START_EPOCHS:
@@ -47,12 +56,12 @@ def scheme(cfg, epoch):
     return 'alternating' if cfg.TRAIN.USE_CYCLE else 'joint'
 
 
-def phase_of_step(cfg, scheme_name, step):
-    """(phase, lifter trainable, scaler trainable) for one iteration."""
+def step_phase(cfg, scheme_name, k):
+    """(phase, lifter trainable, scaler trainable) of the epoch's ``k``-th step."""
     if scheme_name != 'alternating':
         return scheme_name, True, True
     S, M = cfg.TRAIN.SUBNET_CRITICS, cfg.TRAIN.MAINNET_CRITICS
-    rem = step % (S + M)
+    rem = k % (S + M)
     lifter_on = rem > S if cfg.COMPAT.ALTERNATE_OFF_BY_ONE else rem >= S
     return ('subnet' if rem < S else 'mainnet'), lifter_on, not lifter_on
 
@@ -73,12 +82,17 @@ def tmc_mode(cfg, scheme_name):
     return 'recovered' if cfg.FIX.FIX_TRAJ_BY_ROT else 'magnitude_first3'
 
 
-def needs(cfg, scheme_name):
-    """Which neighbour frames a batch needs under this scheme."""
+class BatchNeeds(NamedTuple):
+    neighbour: bool     # the TMC / temporal-discriminator neighbour frame (x_nb)
+    partner: bool       # the bone partner of the scaler's losses (x_far)
+
+
+def batch_needs(cfg, scheme_name):
+    """Which extra frames each batch of this scheme gathers besides ``x``."""
     t = cfg.TRAIN
-    nb = scheme_name in ('joint', 'alternating') and (t.USE_TEMP or t.USE_NEW_TEMP)
-    far = scheme_name in ('joint', 'alternating') and (t.USE_SCALER or t.USE_BONE_NOSCALE)
-    return nb, far
+    losses = scheme_name in ('joint', 'alternating')
+    return BatchNeeds(losses and bool(t.USE_TEMP or t.USE_NEW_TEMP),
+                      losses and bool(t.USE_SCALER or t.USE_BONE_NOSCALE))
 
 
 # --- losses of one step -------------------------------------------------------
@@ -191,6 +205,76 @@ def discriminator_step(model, D, Dt, opt_d, opt_dt, batch, cfg, step_count, use_
     return logs
 
 
+# --- one step -----------------------------------------------------------------
+
+@dataclass
+class StepResult:
+    """What one training step did: its phase, which parts it trained, its generator loss terms
+    (name -> (weight, value)) and total, and the discriminator losses (empty without a D step)."""
+    phase: str
+    lifter_on: bool
+    scaler_on: bool
+    terms: dict
+    loss: torch.Tensor
+    d_losses: dict
+
+    def trains(self, has_scaler_module=True):
+        on = (('lifter', self.lifter_on), ('scaler', self.scaler_on and has_scaler_module))
+        return '+'.join(n for n, flag in on if flag) or 'none'
+
+
+def train_step(state, batch, cfg, scheme_name, k, check_finite=True, logger=None):
+    """One training step (generator, then discriminators) on ``batch``: the epoch's ``k``-th.
+
+    Returns a :class:`StepResult`, or None when ``TRAIN.NONFINITE: skip`` skipped the batch;
+    raises :class:`NonFiniteLoss` on a non-finite loss otherwise.  ``check_finite=False``
+    (the speed benchmark's compute floor) leaves out the finiteness check and its sync.
+    Counts ``state.step``; the epoch's own counters are the caller's."""
+    model = state.model
+    phase, lifter_on, scaler_on = step_phase(cfg, scheme_name, k)
+    set_trainable(model, lifter_on, scaler_on)
+    # TRAIN.NONFINITE skip: a skipped batch must leave no trace, and its forward passes have
+    # already moved the BatchNorm running statistics (possibly to NaN): keep a copy
+    keep = check_finite and cfg.TRAIN.NONFINITE == 'skip'
+    buffers = [b.clone() for b in model.buffers()] if keep else None
+    with state.autocast():
+        # the generator's GAN terms go through the plain discriminators: their gradients
+        # are never used (the D step zeroes them), so they are not synchronised
+        terms = generator_losses(state.fwd_model, state.D, state.Dt, batch, cfg, phase, scheme_name)
+        loss = sum(w * v for w, v in terms.values())
+    if check_finite and dist.any_rank(not torch.isfinite(loss)):   # all ranks skip / stop together
+        return _nonfinite(state, cfg, terms, buffers, logger)
+    state.step += 1
+    state.opt_g.zero_grad(set_to_none=not cfg.COMPAT.FROZEN_KEEP_MOMENTUM)
+    loss.backward()
+    state.opt_g.step()
+    if state.ema is not None:
+        state.ema.update(model)
+    d_losses = {}
+    if phase in ('joint', 'mainnet', 'adv'):      # the discriminators follow the lifter's steps
+        with state.autocast():
+            d_losses = discriminator_step(state.fwd_model, state.fwd_D, state.fwd_Dt, state.opt_d,
+                                          state.opt_dt, batch, cfg, state.gan_step, phase != 'adv')
+        state.gan_step += 1
+    return StepResult(phase, lifter_on, scaler_on, terms, loss, d_losses)
+
+
+def _nonfinite(state, cfg, terms, buffers, logger):
+    """A non-finite loss: skip the step (restoring the BatchNorm statistics) when
+    ``TRAIN.NONFINITE: skip`` and the weights are still finite, else raise."""
+    bad = next((n for n, (w, v) in terms.items() if not torch.isfinite(w * v).all()), 'total')
+    if cfg.TRAIN.NONFINITE == 'skip' and state.finite():   # broken weights: no use skipping
+        state.skipped += 1
+        with torch.no_grad():
+            for b, saved in zip(state.model.buffers(), buffers):
+                b.copy_(saved)
+        if logger:
+            logger.warning('skipped step %d: loss term %r is not finite' % (state.step, bad))
+        state.step += 1                           # a skipped step still counts
+        return None
+    raise NonFiniteLoss(bad, state.step)
+
+
 # --- one epoch ----------------------------------------------------------------
 
 def epoch_permutation(n, seed, epoch, rank=0, world=1, device='cpu'):
@@ -204,103 +288,49 @@ def epoch_permutation(n, seed, epoch, rank=0, world=1, device='cpu'):
     return perm.to(device)
 
 
+def steps_per_epoch(n, cfg, world=1):
+    per = n // world if world > 1 else n
+    s = math.ceil(per / cfg.BATCH_SIZE)
+    return min(s, cfg.TRAIN.MAX_STEPS_PER_EPOCH) if cfg.TRAIN.MAX_STEPS_PER_EPOCH else s
+
+
 def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=None,
                 on_checkpoint=None):
-    """Run (the rest of) one epoch.  ``state`` holds models, optimisers and counters.
+    """Run (the rest of) one epoch of :func:`train_step` on shuffled batches of ``data``.
 
-    The phase of the alternating scheme and the discriminator cadence count the steps of
-    this epoch (``step_in_epoch``, ``gan_step``), from 0 at every epoch start, as the
-    original's per-epoch counters.  Returns 'done', or 'stopped' when ``stop_flag()``
-    asked to stop: checked after each step (never before the first, so a stopped epoch
-    has ``step_in_epoch > 0``; the caller checks at epoch boundaries).
-    """
-    model, D, Dt = state.model, state.D, state.Dt
-    scheme_name = scheme(cfg, epoch)
-    need_nb, need_far = needs(cfg, scheme_name)
+    Returns 'done', or 'stopped' when ``stop_flag()`` asked to stop: checked after each step
+    (never before the first, so a stopped epoch has ``step_in_epoch > 0``; the last step of an
+    epoch also finishes the epoch, and the caller stops at the epoch boundary)."""
+    scheme_name = epoch_scheme(cfg, epoch)
+    need = batch_needs(cfg, scheme_name)
     B = cfg.BATCH_SIZE
     perm = epoch_permutation(len(data), cfg.RANDOM_SEED, epoch, state.rank, state.world,
                              data.pose_2d.device)
-    n_steps = math.ceil(len(perm) / B)
-    if cfg.TRAIN.MAX_STEPS_PER_EPOCH:
-        n_steps = min(n_steps, cfg.TRAIN.MAX_STEPS_PER_EPOCH)
+    n_steps = steps_per_epoch(len(data), cfg, state.world)
     if state.step_in_epoch == 0:
-        state.gan_step = 0
-    model.train(); D.train(); Dt.train()
+        state.gan_step = 0                        # the discriminator cadence restarts per epoch
+    state.model.train(); state.D.train(); state.Dt.train()
     t0 = time.time()
     for k in range(state.step_in_epoch, n_steps):
-        idx = perm[k * B:(k + 1) * B]
-        batch = data.batch(idx, cfg, state.gen, need_nb, need_far, need_gt=(scheme_name == 'supervised'))
-        done = generator_step(state, batch, cfg, scheme_name, k, logger)
-        logs = {}
-        if done is not None:
-            phase, lifter_on, scaler_on, terms, loss = done
-            logs = gan_step(state, batch, cfg, phase)
-        state.step += 1
+        batch = data.batch(perm[k * B:(k + 1) * B], cfg, state.sampling_rng, need.neighbour,
+                           need.partner, need_gt=(scheme_name == 'supervised'))
+        result = train_step(state, batch, cfg, scheme_name, k, logger=logger)
         state.step_in_epoch = k + 1
-        if done is not None:
-            _log_step(state, cfg, epoch, k == n_steps - 1, done, logs, progress, logger)
+        last = k == n_steps - 1
+        if result is not None:
+            _log_step(state, cfg, epoch, last, result, progress, logger)
+            if on_checkpoint is not None and cfg.TRAIN.CHECKPOINT_EVERY and not last and \
+                    state.step % cfg.TRAIN.CHECKPOINT_EVERY == 0:
+                on_checkpoint()
         if progress is not None:
             progress.update(1)
-        if done is not None and on_checkpoint is not None and cfg.TRAIN.CHECKPOINT_EVERY and \
-                state.step % cfg.TRAIN.CHECKPOINT_EVERY == 0 and k < n_steps - 1:
-            on_checkpoint()
-        # a signal finishes the current step; the last step of an epoch also finishes the
-        # epoch (evaluation, scheduler), and the caller stops at the epoch boundary
-        if stop_flag is not None and stop_flag() and k < n_steps - 1:
+        if stop_flag is not None and not last and stop_flag():
             return 'stopped'
     if cfg.COMPAT.EPOCH_END_FORWARD:
-        idx = torch.randperm(len(data), generator=state.gen, device=data.pose_2d.device)[:B]
-        epoch_end_forward(state, data.batch(idx, cfg, state.gen), scheme_name)
+        idx = torch.randperm(len(data), generator=state.sampling_rng, device=data.pose_2d.device)[:B]
+        epoch_end_forward(state, data.batch(idx, cfg, state.sampling_rng), scheme_name)
     state.epoch_seconds = time.time() - t0
     return 'done'
-
-
-def generator_step(state, batch, cfg, scheme_name, k, logger=None):
-    """The generator step of the epoch's ``k``-th iteration on ``batch``.
-
-    Returns (phase, lifter trainable, scaler trainable, terms, loss), or None when
-    ``TRAIN.NONFINITE: skip`` skipped the batch (its BatchNorm statistics restored);
-    raises :class:`NonFiniteLoss` otherwise on a non-finite loss."""
-    model = state.model
-    phase, lifter_on, scaler_on = phase_of_step(cfg, scheme_name, k)
-    set_trainable(model, lifter_on, scaler_on)
-    # TRAIN.NONFINITE skip: a skipped batch must leave no trace, and its forward passes have
-    # already moved the BatchNorm running statistics (possibly to NaN): keep a copy
-    buffers = [b.clone() for b in model.buffers()] if cfg.TRAIN.NONFINITE == 'skip' else None
-    with state.autocast():
-        # the generator's GAN terms go through the plain discriminators: their gradients
-        # are never used (the D step zeroes them), so they are not synchronised
-        terms = generator_losses(state.fwd_model, state.D, state.Dt, batch, cfg, phase, scheme_name)
-        loss = sum(w * v for w, v in terms.values())
-    if dist.any_rank(not torch.isfinite(loss)):   # under torchrun: all ranks skip / stop together
-        bad = next((n for n, (w, v) in terms.items() if not torch.isfinite(w * v).all()), 'total')
-        if cfg.TRAIN.NONFINITE == 'skip' and state.finite():   # broken weights: no use skipping
-            state.skipped += 1
-            with torch.no_grad():
-                for b, saved in zip(model.buffers(), buffers):
-                    b.copy_(saved)
-            if logger:
-                logger.warning('skipped step %d: loss term %r is not finite' % (state.step, bad))
-            return None
-        raise NonFiniteLoss(bad, state.step)
-    state.opt_g.zero_grad(set_to_none=not cfg.COMPAT.FROZEN_KEEP_MOMENTUM)
-    loss.backward()
-    state.opt_g.step()
-    if state.ema is not None:
-        state.ema.update(model)
-    return phase, lifter_on, scaler_on, terms, loss
-
-
-def gan_step(state, batch, cfg, phase):
-    """The discriminator step after a joint / mainnet / adv generator step (every
-    NUM_CRITICS-th of those in the epoch); returns its losses."""
-    if phase not in ('joint', 'mainnet', 'adv'):
-        return {}
-    with state.autocast():
-        logs = discriminator_step(state.fwd_model, state.fwd_D, state.fwd_Dt, state.opt_d,
-                                  state.opt_dt, batch, cfg, state.gan_step, phase != 'adv')
-    state.gan_step += 1
-    return logs
 
 
 def epoch_end_forward(state, batch, scheme_name):
@@ -318,26 +348,20 @@ def epoch_end_forward(state, batch, scheme_name):
                 b.copy_(saved)
 
 
-def _log_step(state, cfg, epoch, last, done, logs, progress, logger):
-    phase, lifter_on, scaler_on, terms, loss = done
-    trains = '+'.join(n for n, on in (('lifter', lifter_on),
-                                      ('scaler', scaler_on and state.model.scaler is not None)) if on)
+def _log_step(state, cfg, epoch, last, result, progress, logger):
+    """Every PRINT_INTERVAL-th step and the epoch's last: losses to tensorboard, the progress
+    bar and the debug log."""
     if state.writer is None or not (state.step % cfg.PRINT_INTERVAL == 0 or last):
         return
-    vals = {n: float(v.detach()) for n, (w, v) in terms.items()}
-    vals['total'] = float(loss.detach())
-    vals.update({n: float(v) for n, v in logs.items()})
+    vals = {n: float(v.detach()) for n, (w, v) in result.terms.items()}
+    vals['total'] = float(result.loss.detach())
+    vals.update({n: float(v) for n, v in result.d_losses.items()})
     for n, v in vals.items():
         state.writer.add_scalar('train/%s' % n, v, state.step)
     state.writer.add_scalar('train/lr', state.opt_g.param_groups[0]['lr'], state.step)
+    trains = result.trains(state.model.scaler is not None)
     if progress is not None:
-        progress.set_postfix(phase=phase, trains=trains or 'none', loss='%.4f' % vals['total'])
+        progress.set_postfix(phase=result.phase, trains=trains, loss='%.4f' % vals['total'])
     if logger is not None and state.rank == 0:
         logger.debug('epoch %d step %d phase %s trains %s %s' % (
-            epoch, state.step, phase, trains or 'none', ' '.join('%s=%.5f' % kv for kv in vals.items())))
-
-
-def steps_per_epoch(n, cfg, world=1):
-    per = n // world if world > 1 else n
-    s = math.ceil(per / cfg.BATCH_SIZE)
-    return min(s, cfg.TRAIN.MAX_STEPS_PER_EPOCH) if cfg.TRAIN.MAX_STEPS_PER_EPOCH else s
+            epoch, state.step, result.phase, trains, ' '.join('%s=%.5f' % kv for kv in vals.items())))

@@ -34,27 +34,25 @@ from lib.core.evaluate import evaluate
 from lib.core.state import TrainState
 from lib.data.batches import TensorSplit
 from lib.data.dataset import read_h5
-from lib.data.skeleton import STANDING_POSE_V3D as _TEMPLATE
+from lib.data.skeleton import ours_to_v3d
+from lib.data.synthetic import synthetic_sequence
 from lib.parity.original import load_authors_code
 
 
 def write_synthetic_h5(path, n_seq, seq_len, seed):
-    """A data set in the authors' h5 layout: ``n_seq`` sequences of ``seq_len`` frames of a
-    skeleton whose joints wander smoothly, about 5 m in front of an H36M-like camera."""
+    """A data set in the authors' h5 layout: ``n_seq`` sequences of ``seq_len`` frames of the
+    synthetic skeleton of ``lib.data.synthetic`` (the speed benchmark's), in the files' joint
+    order (v3d); detections = the projections plus 2 px of noise."""
     rng = np.random.RandomState(seed)
-    walk = np.cumsum(rng.normal(0, 0.004, (n_seq, seq_len, 17, 3)), axis=1)
-    turn = rng.uniform(-np.pi, np.pi, (n_seq, 1, 1))
-    X = np.broadcast_to(_TEMPLATE, walk.shape) + walk
-    c, s = np.cos(turn), np.sin(turn)
-    X = np.stack([c * X[..., 0] + s * X[..., 2], X[..., 1], -s * X[..., 0] + c * X[..., 2]], -1)
-    X = X + np.array([0.0, 0.1, 5.0]) + rng.normal(0, 0.3, (n_seq, 1, 1, 3)) * [1, 0.2, 1]
-    uv = 1145.0 * X[..., :2] / X[..., 2:] + np.array([512.0, 515.0])
+    seqs = [synthetic_sequence(seq_len, rng, i) for i in range(n_seq)]
+    X = ours_to_v3d(np.concatenate([x for x, _ in seqs]))
+    uv = ours_to_v3d(np.concatenate([u for _, u in seqs]))
     names = ['S%d/Act %d/%d/%d' % (1 + i // 8, i % 8, i % 4, f) for i in range(n_seq) for f in range(seq_len)]
     with h5py.File(path, 'w') as f:
         f['imagename'] = np.array([n.encode() for n in names])
-        f['joint_2d_gt'] = uv.reshape(-1, 17, 2)
-        f['joint_2d_pre'] = uv.reshape(-1, 17, 2) + rng.normal(0, 2, (n_seq * seq_len, 17, 2))
-        f['joint_3d_gt'] = X.reshape(-1, 17, 3)
+        f['joint_2d_gt'] = uv
+        f['joint_2d_pre'] = uv + rng.normal(0, 2, uv.shape)
+        f['joint_3d_gt'] = X
 
 
 class _Limited:

@@ -29,7 +29,7 @@ def planned_epoch(data, cfg, epoch, gen_state, n_steps):
     g.set_state(gen_state)
     B = cfg.BATCH_SIZE
     perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, epoch, device=data.pose_2d.device)
-    nb, far = T.needs(cfg, T.scheme(cfg, epoch))
+    nb, far = T.batch_needs(cfg, T.epoch_scheme(cfg, epoch))
     batches = [data.batch(perm[k * B:(k + 1) * B], cfg, g, nb, far) for k in range(n_steps)]
     idx = torch.randperm(len(data), generator=g, device=data.pose_2d.device)[:B]
     return batches, data.batch(idx, cfg, g), g.get_state()

@@ -157,3 +157,13 @@ def load_state_strict(module, sd, path, what='pose model'):
         raise UserError('%s checkpoint does not fit this architecture (%s)' % (what, '; '.join(parts)),
                         path, 'use a checkpoint of the same model and width, or the matching config')
     module.load_state_dict(sd, strict=True)
+
+
+def checkpoint_stem(path):
+    """The checkpoint's file name without its extension ('model_best' for
+    .../model_best.pth.tar): names the folder of an evaluation."""
+    name = os.path.basename(path)
+    for ext in ('.pth.tar', '.tar', '.pth', '.pt'):
+        if name.endswith(ext):
+            return name[:-len(ext)] or name
+    return name

@@ -1,0 +1,341 @@
+"""One run of ``tools/main.py``: a training run from start to end, or the evaluation of a checkpoint.
+
+The epoch loop (:func:`train`) reads top to bottom::
+
+    for each epoch:   start (optimisers after a warm start, rotations, scheduler-first)
+                      -> train_epoch (lib/core/train.py) -> scheduler -> evaluate
+                      -> history, model_best -> save
+
+Around it: the data, the warm start or the resume, the summary writer, and the stop
+paths -- a signal (saved, resumable, exit 130 / 143) and a non-finite loss (the last
+good state saved, a one-line error).  Only rank 0 writes files.
+"""
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from lib.core import train as T
+from lib.core.config import config_changes, to_dict
+from lib.core.evaluate import best_key, evaluate, format_table
+from lib.core.state import TrainState
+from lib.data.batches import TensorSplit
+from lib.data.dataset import load_splits
+from lib.utils import distributed as dist
+from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,
+                                  load_state_strict, pose_state_dict, save_checkpoint)
+from lib.utils.errors import UserError
+from lib.utils.runtime import StopFlag, timestamp
+from lib.utils.safe_io import atomic_copy, atomic_write, remove_stale_temps
+from lib.utils.safe_io import check_writable_dir as check_writable
+
+# what the log line and tensorboard report of an evaluation
+REPORTED = ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale', 'auc', 'pckh5', 'auc_p2', 'pckh5_p2')
+
+
+@dataclass
+class Run:
+    """Where a run writes and how it reports: the config, its name (the config file's stem),
+    the output folder, this process's rank, the logger, and the command's --cfg (for the
+    resume hint)."""
+    cfg: object
+    stem: str
+    out_dir: str
+    log: object
+    rank: int = 0
+    world: int = 1
+    cfg_arg: str = ''
+    quiet: bool = False
+    test_split: object = field(default=None, repr=False)
+
+    @property
+    def ckpt_path(self):
+        return os.path.join(self.out_dir, 'checkpoint.pth.tar')
+
+
+def setup_torch(cfg, device):
+    """Seeds and cuDNN flags of the config (CUDNN.DETERMINISTIC: bitwise-repeatable GPU runs)."""
+    from lib.core.state import seed_everything
+    seed_everything(cfg.RANDOM_SEED)
+    torch.backends.cudnn.benchmark = cfg.CUDNN.BENCHMARK
+    torch.backends.cudnn.deterministic = cfg.CUDNN.DETERMINISTIC
+    torch.backends.cudnn.enabled = cfg.CUDNN.ENABLED
+    if cfg.CUDNN.DETERMINISTIC and device.type == 'cuda':
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+# --- evaluation of a checkpoint -----------------------------------------------------------
+
+def evaluate_checkpoint(run, device, path, use_ema=False, explicit=(), shown=None):
+    """``--eval``: lift the test split with the checkpoint, write results.json, predictions
+    and the original's prediction file into ``run.out_dir``, log the table (naming the
+    checkpoint as ``shown``, the path as the user gave it)."""
+    from lib.core.inference import load_pose_model
+    cfg = run.cfg
+    model = load_pose_model(cfg, path, device, run.log.info, use_ema, explicit=explicit)
+    splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))
+    test = TensorSplit.from_split(splits['test'], cfg, device, train=False)
+    res = evaluate(model, test, splits['test'], cfg, run.out_dir if run.rank == 0 else None,
+                   {'checkpoint': path}, pred_file=True)
+    if run.rank == 0:
+        run.log.info(format_table(res, 'evaluation of %s on %d test poses' % (shown or path, res['num_poses'])))
+        run.log.info('P1 Mpjpe: %.2f, P2 Mpjpe: %.2f (results in %s)' % (res['MPJPE'], res['P-MPJPE'],
+                                                                        run.out_dir))
+    dist.finish()
+    return 0
+
+
+# --- training -----------------------------------------------------------------------------
+
+def train(run, device, resume=None, save_final=None):
+    """Train ``run.cfg`` from scratch, from a warm start, or from ``resume`` (a checkpoint
+    path); returns the exit code (0, or 130 / 143 after SIGINT / SIGTERM)."""
+    cfg = run.cfg
+    _prepare_folders(run, resume)
+    state, train_data, test_data = _build(run, device, resume)
+    dist.wrap(state)
+    res = None
+    try:
+        with StopFlag() as stop:
+            for epoch in range(state.epoch, cfg.TRAIN.NUM_EPOCHS):
+                if stop():                             # a signal at an epoch boundary (e.g. in eval)
+                    return _stopped(run, state, stop)
+                _start_epoch(run, state, train_data, epoch)
+                if _train_epoch(run, state, train_data, epoch, stop) == 'stopped':
+                    return _stopped(run, state, stop)
+                if not cfg.COMPAT.SCHEDULER_STEP_FIRST:
+                    state.step_schedulers()
+                state.epoch, state.step_in_epoch = epoch + 1, 0
+                if cfg.EVAL.EVERY_EPOCH or epoch == cfg.TRAIN.NUM_EPOCHS - 1:
+                    res = _evaluate_epoch(run, state, test_data, epoch)
+                else:
+                    _save(run, state)
+                if stop() and epoch < cfg.TRAIN.NUM_EPOCHS - 1:
+                    return _stopped(run, state, stop)
+    finally:
+        if state.writer is not None:
+            state.writer.close()
+    _finish(run, state, res, save_final)
+    dist.finish()
+    return 0
+
+
+def _prepare_folders(run, resume):
+    """Refuse a resume without a checkpoint; check the folders; warn before replacing a run."""
+    if resume is not None and not os.path.isfile(resume):
+        raise UserError('nothing to resume: no checkpoint', resume,
+                        'start without --resume, or pass --resume PATH to a checkpoint.pth.tar')
+    if run.rank != 0:
+        return
+    check_writable(run.cfg.LOG_DIR, 'log folder (LOG_DIR)')
+    if resume is None and os.path.isfile(run.ckpt_path):
+        run.log.warning('warning: %s holds an earlier run, whose checkpoints and results this run '
+                        'replaces (--model_dir DIR keeps it; --resume continues it)' % run.out_dir)
+    if remove_stale_temps(run.out_dir, 'checkpoint.pth.tar'):
+        run.log.info('removed temporary files of an interrupted checkpoint write in %s' % run.out_dir)
+
+
+def _build(run, device, resume):
+    """The data on the device, the TrainState (warm-started or resumed), the summary writer
+    and the run's config.yaml."""
+    cfg, log = run.cfg, run.log
+    splits = load_splits(cfg, cfg.DATA_DIR)
+    for name, s in splits.items():
+        log.info('%s: %d frames from %s%s' % (name, len(s), s.source,
+                                             ', %d non-finite dropped' % s.num_dropped if s.num_dropped else ''))
+    warm = read_warm_start(cfg, log) if resume is None and cfg.TRAIN.PRETRAIN_LIFTER else None
+    state = TrainState(cfg, device, run.rank, run.world)
+    if warm is not None:
+        warm_start(state.model, *warm, cfg.TRAIN.LIFTER_PRETRAIN_PATH, log)
+    train_data = TensorSplit.from_split(splits.pop('train'), cfg, device, train=True)  # frees the float64 copy
+    run.test_split = splits['test']
+    test_data = TensorSplit.from_split(run.test_split, cfg, device, train=False)
+    if resume is not None:
+        _resume(run, state, resume)
+    if run.rank == 0:
+        from tensorboardX import SummaryWriter
+        state.writer = SummaryWriter(os.path.join(cfg.LOG_DIR, '%s_%s' % (run.stem, timestamp())))
+        with atomic_write(os.path.join(run.out_dir, 'config.yaml'), 'w') as f:
+            yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+    return state, train_data, test_data
+
+
+def _resume(run, state, path):
+    """Restore everything from ``path``; warn when the config differs from the checkpoint's."""
+    ck = load_checkpoint(path)
+    state.restore(ck, path)
+    run.log.info('resumed from %s at epoch %d, step %d' % (path, state.epoch, state.step))
+    changed = config_changes(ck.get('config'), to_dict(run.cfg))
+    if changed:
+        run.log.warning('warning: resuming with settings that differ from the checkpoint\'s (the run will '
+                        'not repeat an uninterrupted one exactly): %s' % ', '.join(changed[:8]) +
+                        (' ...' if len(changed) > 8 else ''))
+    if state.epoch >= run.cfg.TRAIN.NUM_EPOCHS:
+        run.log.info('the run is complete (%d of %d epochs): nothing to resume; raise TRAIN.NUM_EPOCHS '
+                     'to train longer' % (state.epoch, run.cfg.TRAIN.NUM_EPOCHS))
+
+
+def read_warm_start(cfg, log):
+    """Read the PRETRAIN_LIFTER checkpoint and make the lifter's shape in cfg match it;
+    returns (state dict, architecture)."""
+    path = cfg.TRAIN.LIFTER_PRETRAIN_PATH
+    sd = pose_state_dict(load_checkpoint(path), path)
+    arch = infer_architecture(sd, path)
+    use_scaler = cfg.TRAIN.USE_SCALER               # training decides about the scaler
+    apply_architecture(cfg, {k: v for k, v in arch.items() if k in
+                             ('LIFTER_RES_BLOCKS', 'NUM_CHANNELS', 'BN_TRACK')}, log.info)
+    cfg.TRAIN.USE_SCALER = use_scaler
+    return sd, arch
+
+
+def warm_start(model, sd, arch, path, log):
+    """Load the lifter (and the scaler, when both have one) strictly; a missing scaler stays new."""
+    if model.scaler is None or arch['USE_SCALER']:
+        if model.scaler is None and arch['USE_SCALER']:
+            sd = {k: v for k, v in sd.items() if not k.startswith('scaler.')}
+            log.info('warm start: the checkpoint\'s scaler is not used (TRAIN.USE_SCALER is off)')
+        load_state_strict(model, sd, path)
+    else:
+        lifter = torch.nn.ModuleDict({'lifter_before': model.lifter_before, 'lifter_after': model.lifter_after})
+        load_state_strict(lifter, sd, path)
+        log.info('warm start: the checkpoint has no scaler; the scaler starts from scratch')
+    log.info('warm start from %s' % path)
+
+
+def _start_epoch(run, state, train_data, epoch):
+    """Fresh optimisers when a warm start's adv epochs end; this epoch's fixed rotations
+    (DATA.REDRAW_ROT_EVERY_EPOCH); the scheduler step of COMPAT.SCHEDULER_STEP_FIRST."""
+    cfg = run.cfg
+    scheme = T.epoch_scheme(cfg, epoch)
+    if scheme not in ('adv', 'supervised') and state.optimizer_stage != 'method' and \
+            cfg.TRAIN.WARM_START_EPOCHS and epoch >= cfg.TRAIN.WARM_START_EPOCHS:
+        state.build_optimizers('method')
+        run.log.info('epoch %d: warm start over, training the full method' % epoch)
+    if cfg.DATA.REDRAW_ROT_EVERY_EPOCH and epoch > 0:   # also when resuming mid-epoch
+        train_data.redraw_rotations(cfg, cfg.RANDOM_SEED + epoch)
+    if state.step_in_epoch == 0 and cfg.COMPAT.SCHEDULER_STEP_FIRST:   # (a mid-epoch resume stepped it)
+        state.step_schedulers()
+
+
+def _train_epoch(run, state, train_data, epoch, stop):
+    """train_epoch with a progress bar; a non-finite loss saves the last good state (when the
+    weights are still finite) and becomes a one-line error."""
+    cfg = run.cfg
+    bar = tqdm(total=T.steps_per_epoch(len(train_data), cfg, run.world), initial=state.step_in_epoch,
+               desc='epoch %d/%d %s' % (epoch + 1, cfg.TRAIN.NUM_EPOCHS, T.epoch_scheme(cfg, epoch)),
+               disable=run.quiet or run.rank != 0 or not sys.stderr.isatty(), dynamic_ncols=True, leave=False)
+    try:
+        return T.train_epoch(state, train_data, cfg, epoch, bar, run.log, stop,
+                             on_checkpoint=lambda: _save(run, state))
+    except T.NonFiniteLoss as e:
+        if state.finite():                             # the step was not taken: the last good state
+            _save(run, state)
+            kept = 'the last good state is saved'
+        else:                                          # weights already broken: keep the older file
+            kept = 'the weights are non-finite, ' + ('the previous checkpoint is kept'
+                                                     if os.path.isfile(run.ckpt_path) else 'no checkpoint was written')
+        raise UserError('%s (epoch %d); %s' % (e, epoch + 1, kept), run.ckpt_path,
+                        'lower TRAIN.POSE_LR or the loss weights, check the data, or set '
+                        'TRAIN.NONFINITE: skip; then --resume') from None
+    finally:
+        bar.close()
+
+
+def run_eval(state, test_data, split, cfg, out_dir, rank, epoch):
+    """Evaluate the model as it is trained at ``epoch`` (and its EMA, when on): during the adv
+    warm start the scaler is not part of the model yet (s = 1), so it is bypassed here too."""
+    use_scaler = T.epoch_scheme(cfg, epoch) != 'adv'
+    res = evaluate(state.model, test_data, split, cfg, out_dir if rank == 0 else None, write=(rank == 0),
+                   use_scaler=use_scaler)
+    if state.ema is not None:
+        ema = evaluate(state.ema.module, test_data, split, cfg, None, write=False, use_scaler=use_scaler)
+        res['ema'] = {k: ema[k] for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale',
+                                          'MPJPE_batchmean', 'P-MPJPE_batchmean')}
+        if rank == 0:
+            with atomic_write(os.path.join(out_dir, 'results.json'), 'w') as f:
+                json.dump(res, f, indent=2)
+    return res
+
+
+def _evaluate_epoch(run, state, test_data, epoch):
+    """Evaluate, add the epoch to the history, report, save, and copy the checkpoint to
+    model_best by the original's rule: the lowest P-MPJPE (COMPAT.BEST_BY_BATCHMEAN: its
+    printed mean of batch means), for MPI-INF-3DHP the highest AUC after alignment."""
+    cfg = run.cfg
+    res = run_eval(state, test_data, run.test_split, cfg, run.out_dir, run.rank, epoch)
+    entry = {'epoch': epoch, 'MPJPE': res['MPJPE'], 'P-MPJPE': res['P-MPJPE'],
+             'N-MPJPE': res['N-MPJPE'], 'seconds': round(state.epoch_seconds, 2)}
+    if 'ema' in res:
+        entry['ema_MPJPE'], entry['ema_P-MPJPE'] = res['ema']['MPJPE'], res['ema']['P-MPJPE']
+    state.history.append(entry)
+    is_best = state.update_best(res, epoch, best_key(cfg))
+    if state.writer is not None:
+        for k in REPORTED:
+            if k in res:
+                state.writer.add_scalar('test/%s' % k, res[k], epoch)
+    run.log.info('epoch %d/%d [%s] MPJPE %.2f  P-MPJPE %.2f  N-MPJPE %.2f  (%.1fs)' % (
+        epoch + 1, cfg.TRAIN.NUM_EPOCHS, T.epoch_scheme(cfg, epoch), res['MPJPE'], res['P-MPJPE'],
+        res['N-MPJPE'], state.epoch_seconds) + ('  PCK150 %.3f AUC %.3f, aligned %.3f %.3f' % (
+            res['pckh5'], res['auc'], res['pckh5_p2'], res['auc_p2']) if 'auc' in res else ''))
+    _save(run, state, res)
+    if is_best and run.rank == 0:
+        atomic_copy(run.ckpt_path, os.path.join(run.out_dir, 'model_best.pth.tar'))
+    return res
+
+
+def _save(run, state, last=None):
+    """Write the checkpoint (rank 0), never replacing a good one with non-finite weights."""
+    if run.rank != 0:
+        return
+    if not state.finite():
+        run.log.warning('warning: non-finite weights at step %d: not overwriting %s' % (state.step, run.ckpt_path))
+        return
+    save_checkpoint(state.checkpoint(last), run.ckpt_path)
+
+
+def _stopped(run, state, stop):
+    """After SIGINT / SIGTERM: save, say how to resume, return the shell's exit code."""
+    _save(run, state)
+    sig = 'SIGINT' if stop.signum == signal.SIGINT else 'SIGTERM'
+    run.log.warning('%s: stopped in epoch %d after %d of its steps (step %d); checkpoint saved to %s. '
+                    'Resume with: python tools/main.py --cfg %s --resume (and the same other options)' % (
+                        sig, state.epoch + 1, state.step_in_epoch, state.step, run.ckpt_path, run.cfg_arg))
+    if state.writer is not None:                       # (closed before dist.finish's barrier)
+        state.writer.close()
+        state.writer = None
+    dist.finish()
+    return 130 if stop.signum == signal.SIGINT else 143
+
+
+def _finish(run, state, res, save_final):
+    """results.json of the final model (with the history and the best during training), the
+    final table, and the --save-final copy."""
+    if run.rank != 0:
+        return
+    log = run.log
+    if res is not None:
+        res.update({'best_P-MPJPE_during_training': state.best['P-MPJPE'],
+                    'best_MPJPE_during_training': state.best['MPJPE'], 'model_best_selected_by': best_key(run.cfg),
+                    'history': state.history, 'skipped_steps': state.skipped})
+        if 'auc' in res:
+            res.update({'best_%s_during_training' % k: state.best.get(k, 0.0)
+                        for k in ('auc_p2', 'pckh5_p2', 'auc', 'pckh5')})
+        with atomic_write(os.path.join(run.out_dir, 'results.json'), 'w') as f:
+            json.dump(res, f, indent=2)
+        log.info(format_table(res, 'final model, %d test poses' % res['num_poses']))
+        log.info('best during training: P-MPJPE %.2f (epoch %d), MPJPE %.2f' % (
+            state.best['P-MPJPE'], state.best['epoch'] + 1, state.best['MPJPE']))
+        log.info('results: %s' % os.path.join(run.out_dir, 'results.json'))
+    if save_final:
+        try:
+            atomic_copy(run.ckpt_path, save_final)
+        except OSError as e:
+            raise UserError('cannot write the final checkpoint (%s)' % (e.strerror or e), save_final,
+                            'choose a writable --save-final path') from None
+        log.info('final checkpoint copied to %s' % save_final)
