@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lib.core.config import load_run_config  # noqa: E402
 from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.runtime import apply_threads, cli_path, make_logger, timestamp  # noqa: E402
+from lib.utils.runtime import apply_threads, cli_path, make_logger, one_line_warnings, timestamp  # noqa: E402
 from lib.utils.safe_io import check_writable_dir  # noqa: E402
 
 
@@ -51,6 +51,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    one_line_warnings()            # e.g. a key the original accepts and never uses
     cfg = load_run_config(args.cfg, args.opts, args.model_dir, args.data_dir, args.log_dir, args.debug,
                           args.use_gt, args.pretrain, args.gpu)
     if args.eval and not args.pretrain:
