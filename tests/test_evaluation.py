@@ -22,7 +22,7 @@ import torch
 import layout_fixtures as lf
 from lib.core.config import get_default
 from lib.data.dataset import load_splits
-from test_reliability import assert_no_outputs, assert_one_error_line, run_inproc
+from test_cli import assert_no_outputs, assert_one_error_line, run_inproc
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(REPO, 'tools', 'main.py')
