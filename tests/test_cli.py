@@ -1,58 +1,36 @@
-"""Reliability: bad input, interrupted training, untrusted checkpoints, determinism.
+"""The command line of tools/main.py: bad input, end-to-end training and evaluation, a new
+user's first runs, start-up before torch loads.
 
-* A catalogue of bad inputs: each must end in exit code 2 and exactly one
-  stderr line ``error: <what> (<file/key>): <how to fix>``, no traceback, and
-  no checkpoint / results written.  Most run ``tools/main.py``'s ``main``
-  in-process through the same ``run_main`` wrapper the script uses (fast);
-  a few run the real scripts in a subprocess.
-* Interrupted training: SIGKILL mid-epoch then ``--resume``; SIGTERM and
-  SIGINT (exit 143 / 130, checkpoint saved, message says how to resume);
-  both resumed runs must reach exactly the numbers of an uninterrupted run.
-* Checkpoints: atomic writes (a crash mid-save leaves the old file intact,
-  no temporary files), malicious pickles refused without running them.
-* Non-finite losses: stop naming the term and step (checkpoint saved), or skip.
-* Determinism: two CPU runs with the same seed give identical results.
+* One catalogue of bad inputs: each must end in exit code 2 and exactly one stderr line
+  ``error: <what> (<file/key>): <how to fix>``, no traceback, and no checkpoint / results
+  written.  They run ``tools/main.py``'s ``main`` in-process through the same ``run_main``
+  wrapper the script uses (fast); a few run the real scripts in a subprocess.
+* Untrusted checkpoints and archives: malicious pickles refused without running them.
 """
 import glob
 import json
+import math
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 
+import layout_fixtures as lf
 import synth
+from conftest import REPO
+from helpers import (ENV, MAIN, NPZ, SHARED_DATA, Evil, assert_one_error_line, edit_h5, main_process,
+                     make_state_checkpoint, need_script, run_inproc, run_repo_script, run_script, set_nan, tiny_cfg_obj,
+                     write_cfg)
+from lib.core import metrics as M
+from lib.data.camera import CAMERA_IDS
 from lib.utils.errors import UserError, run_main
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAIN = os.path.join(REPO, 'tools', 'main.py')
-SHARED = os.path.normpath(os.path.join(REPO, '..', 'shared', 'data'))
-# one thread: the same arithmetic in every run, and room on a shared 2-core machine
-ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONHASHSEED='0')
-NPZ = ['DATA.FORMAT', 'npz']
+
 OUTPUTS = ('checkpoint.pth.tar', 'model_best.pth.tar', 'results.json', 'predictions.npz')
-ERROR_LINE = re.compile(r'^error: .+ \(.+\): .+$')
-
-
-# --- helpers --------------------------------------------------------------------
-
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp('synth') / 'data'
-    synth.write_npz(str(d))
-    return d
-
-
-def write_cfg(tmp, data, name='tiny', text=None):
-    p = tmp / (name + '.yaml')
-    p.write_text(synth.TINY_YAML.format(data=data, out=tmp / 'out', log=tmp / 'log') if text is None else text)
-    return p
 
 
 def copy_data(data_dir, tmp):
@@ -61,69 +39,18 @@ def copy_data(data_dir, tmp):
     return d
 
 
-def run_inproc(argv, capsys):
-    """tools/main.py's main through run_main, in this process: (exit code, stdout, stderr)."""
-    from tools.main import main
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as ex:
-        run_main(main, [str(a) for a in argv])
-    cap = capsys.readouterr()
-    return ex.value.code, cap.out, cap.err
-
-
-def run_script(args, timeout=300, **kw):
-    return subprocess.run([sys.executable] + [str(a) for a in args], capture_output=True, text=True,
-                          timeout=timeout, env=ENV, cwd=REPO, **kw)
-
-
-def assert_one_error_line(rc, err, *needles):
-    """Exit 2, one stderr line in the project's format naming what it must, no traceback."""
-    assert rc == 2, err
-    assert 'Traceback' not in err, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith('error:')]
-    assert len(errors) == 1, err
-    assert ERROR_LINE.match(errors[0]), errors[0]
-    for n in needles:
-        assert str(n) in errors[0], (n, errors[0])
-    return errors[0]
-
-
 def assert_no_outputs(folder):
     found = [f for f in OUTPUTS if glob.glob(os.path.join(str(folder), '**', f), recursive=True)]
     temps = glob.glob(os.path.join(str(folder), '**', '.*.tmp'), recursive=True)
     assert not found and not temps, (found, temps)
 
 
-def tiny_cfg_obj(path, **over):
-    from lib.core.config import get_default, update_config
-    cfg = update_config(get_default(), str(path))
-    for k, v in over.items():
-        sec, _, key = k.rpartition('.')
-        (cfg[sec] if sec else cfg)[key] = v
-    return cfg
-
-
-def make_state_checkpoint(cfg_path, dst, **over):
-    """A complete training checkpoint of a fresh TrainState (no training)."""
-    from lib.core.state import TrainState
-    from lib.utils.checkpoint import save_checkpoint
-    st = TrainState(tiny_cfg_obj(cfg_path, **over), torch.device('cpu'))
-    save_checkpoint(st.checkpoint(), str(dst))
-    return st
-
-
-class Payload:
-    """Unpickling this runs ``touch <marker>``: what a malicious checkpoint would do."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, ('touch %s' % self.marker,))
-
-
 # --- the catalogue of bad inputs (tools/main.py, in-process) ----------------------
+#
+# One table: case name -> (setup, needles).  ``setup(tmp, data)`` writes what the case needs
+# under tmp and returns (argv of tools/main.py, names of the files it made); the one stderr
+# line must hold every needle and every such name, the exit code must be 2 and no output
+# (checkpoint, results, predictions, temporary file) may be left under tmp/out.
 
 def _yaml(text):
     def build(tmp, data):
@@ -131,9 +58,9 @@ def _yaml(text):
     return build
 
 
-def _opts(*opts, needles=()):
+def _opts(*opts):
     def build(tmp, data):
-        return ['--cfg', write_cfg(tmp, data), '--gpu', '-1', '--opts'] + NPZ + list(opts), list(needles)
+        return ['--cfg', write_cfg(tmp, data), '--gpu', '-1', '--opts'] + NPZ + list(opts), []
     return build
 
 
@@ -173,8 +100,7 @@ def _garbage_file(name, fmt='npz'):
 def _nan_no_drop(tmp, data):
     d = tmp / 'nan'
     synth.write_npz(str(d), nan_frames=4)
-    return (['--cfg', write_cfg(tmp, d), '--gpu', '-1', '--opts'] + NPZ + ['DATA.DROP_NONFINITE', 'false'],
-            ['NaN or inf', 'DATA.DROP_NONFINITE'])
+    return ['--cfg', write_cfg(tmp, d), '--gpu', '-1', '--opts'] + NPZ + ['DATA.DROP_NONFINITE', 'false'], []
 
 
 def _ckpt_case(kind, mode):
@@ -183,62 +109,46 @@ def _ckpt_case(kind, mode):
         cfg = write_cfg(tmp, data)
         ck = tmp / 'ckpts' / ('%s.pth.tar' % kind)
         ck.parent.mkdir(exist_ok=True)
-        needles = [ck.name]
         if kind == 'truncated':
             make_state_checkpoint(cfg, tmp / 'ckpts' / 'good.pth.tar')
             raw = (tmp / 'ckpts' / 'good.pth.tar').read_bytes()
             ck.write_bytes(raw[:len(raw) // 2])
-            needles.append('truncated or corrupt')
         elif kind == 'empty':
             ck.write_bytes(b'')
-            needles.append('truncated or corrupt')
         elif kind == 'wider':                       # same model, NUM_CHANNELS 64 instead of 32
             make_state_checkpoint(cfg, ck, **{'NETWORK.NUM_CHANNELS': 64})
-            needles += ['shape mismatch', 'lifter_before.pre.0.weight']
         elif kind == 'with_scaler':                 # another architecture: has a scaler
             make_state_checkpoint(cfg, ck, **{'TRAIN.USE_SCALER': True})
-            needles += ['unexpected', 'scaler.']
         elif kind == 'discriminator':               # a state dict of another network
             from lib.models.discriminator import get_discriminator
             torch.save({'pose_model_state_dict': get_discriminator(tiny_cfg_obj(cfg), False).state_dict()},
                        str(ck))
-            needles.append('not a PoseModel state dict')
         elif kind == 'no_pose_sd':
             torch.save({'epoch': 3, 'optimizer_g': {}}, str(ck))
-            needles.append('pose_model_state_dict')
         elif kind == 'weights_only':                # fine weights, but nothing to resume
             st = make_state_checkpoint(cfg, tmp / 'ckpts' / 'full.pth.tar')
             torch.save({'pose_model_state_dict': st.model.state_dict()}, str(ck))
-            needles.append('no training state')
         elif kind == 'not_a_dict':
             torch.save([torch.zeros(3)], str(ck))
-            needles.append('not a dict')
-        argv = ['--cfg', cfg, '--gpu', '-1']
-        if mode == 'eval':
-            argv += ['--eval', '--pretrain', ck]
-        elif mode == 'pretrain':
-            argv += ['--pretrain', ck]
-        else:
-            argv += ['--resume', ck]
-        return argv + ['--opts'] + NPZ, needles
+        flags = {'eval': ['--eval', '--pretrain', ck], 'pretrain': ['--pretrain', ck], 'resume': ['--resume', ck]}
+        return ['--cfg', cfg, '--gpu', '-1'] + flags[mode] + ['--opts'] + NPZ, [ck.name]
     return build
 
 
 def _missing_cfg(tmp, data):
-    return ['--cfg', tmp / 'nowhere.yaml', '--gpu', '-1'], ['config file not found', 'nowhere.yaml']
+    return ['--cfg', tmp / 'nowhere.yaml', '--gpu', '-1'], ['nowhere.yaml']
 
 
 def _resume_without_checkpoint(tmp, data):
-    return (['--cfg', write_cfg(tmp, data), '--gpu', '-1', '--resume', '--opts'] + NPZ,
-            ['nothing to resume', 'checkpoint.pth.tar'])
+    return ['--cfg', write_cfg(tmp, data), '--gpu', '-1', '--resume', '--opts'] + NPZ, []
 
 
 def _eval_without_pretrain(tmp, data):
-    return ['--cfg', write_cfg(tmp, data), '--gpu', '-1', '--eval'], ['--pretrain']
+    return ['--cfg', write_cfg(tmp, data), '--gpu', '-1', '--eval'], []
 
 
 def _gpu_not_a_number(tmp, data):
-    return ['--cfg', write_cfg(tmp, data), '--gpu', 'first'], ['--gpu']
+    return ['--cfg', write_cfg(tmp, data), '--gpu', 'first'], []
 
 
 def _unwritable(key):
@@ -246,77 +156,93 @@ def _unwritable(key):
         blocker = tmp / 'a_file.txt'            # a path under a regular file: unwritable even for root
         blocker.write_text('x')
         return (['--cfg', write_cfg(tmp, data), '--gpu', '-1', '--opts'] + NPZ + [key, blocker / 'sub'],
-                ['not writable', key, 'a_file.txt'])
+                ['a_file.txt'])
     return build
 
 
 def _empty_data_dir(tmp, data):
     (tmp / 'empty').mkdir()
-    return (['--cfg', write_cfg(tmp, tmp / 'empty'), '--gpu', '-1'],
-            ['no data for dataset', 'data_3d_synth.npz', 'empty'])
+    return ['--cfg', write_cfg(tmp, tmp / 'empty'), '--gpu', '-1'], ['data_3d_synth.npz', 'empty']
+
+
+def _replace(key, fn):
+    def edit(f):
+        a = fn(np.array(f[key]))
+        del f[key]
+        f[key] = a
+    return edit
+
+
+def _layout(dataset, edit, *opts):
+    """The MPI-INF-3DHP or SURREAL fixture in the authors' h5 layout, its test file edited."""
+    def build(tmp, data):
+        edit_h5(dataset, edit)(tmp)
+        cfg = tmp / 'c.yaml'
+        cfg.write_text(lf.YAML.format(data=tmp / 'data', out=tmp / 'out', log=tmp / 'log', dataset=dataset))
+        return ['--cfg', cfg, '--gpu', '-1', '--opts'] + list(opts), []
+    return build
 
 
 CATALOGUE = {
-    'malformed_yaml': _yaml('TRAIN:\n  NUM_EPOCHS: [1, 2\nBATCH_SIZE: 3\n'),
-    'yaml_not_a_mapping': _yaml('- TRAIN\n- BATCH_SIZE\n'),
-    'unknown_key_in_yaml': _yaml('TRAIN:\n  NUM_EPOCS: 3\n'),
-    'unknown_key_in_opts': _opts('TRAIN.NUM_EPOCS', '3', needles=['TRAIN.NUM_EPOCS', '--opts']),
-    'wrong_type_in_yaml': _yaml('BATCH_SIZE: many\n'),
-    'wrong_type_in_opts': _opts('TRAIN.USE_SCALER', 'maybe', needles=['TRAIN.USE_SCALER', 'bool']),
-    'zero_batch_size': _opts('BATCH_SIZE', '0', needles=['BATCH_SIZE', 'positive']),
-    'negative_batch_size': _yaml('BATCH_SIZE: -64\n'),
-    'bad_choice': _opts('TRAIN.NONFINITE', 'ignore', needles=['TRAIN.NONFINITE', 'stop/skip']),
-    'bad_eval_precision': _opts('EVAL.PRECISION', 'fp16', needles=['EVAL.PRECISION', 'fp32/bf16']),
-    'bf16_eval_untracked_bn': _opts('EVAL.PRECISION', 'bf16', 'NETWORK.BN_TRACK', 'false',
-                                    needles=['EVAL.PRECISION', 'BN_TRACK']),
-    'odd_opts': _opts('TRAIN.NUM_EPOCHS', needles=['KEY VALUE', '--opts']),
-    'loss_weights_count': _opts('TRAIN.LOSS_WEIGHTS', '[1, 1]', needles=['TRAIN.LOSS_WEIGHTS', '4']),
-    'missing_cfg_file': _missing_cfg,
-    'missing_data_root': _opts('DATA_DIR', '/nonexistent/h36m', needles=['data folder not found',
-                                                                        '/nonexistent/h36m']),
-    'empty_data_root': _empty_data_dir,
-    'npz_without_key': _archive('3d', lambda a: {'positions': a['positions_3d']}),
-    'npz_not_a_zip': _garbage_file('data_2d_synth_gt.npz'),
-    'h5_not_hdf5': _garbage_file('synth_train_pred3.h5', 'h5'),
-    'joints_not_17': _archive('2d', _drop_joint),
-    'length_mismatch_beyond_trim': _archive('2d', _shorten_2d),
-    'nan_keypoints_not_dropped': _nan_no_drop,
-    'truncated_checkpoint_eval': _ckpt_case('truncated', 'eval'),
-    'empty_checkpoint_pretrain': _ckpt_case('empty', 'pretrain'),
-    'truncated_checkpoint_resume': _ckpt_case('truncated', 'resume'),
-    'other_width_resume': _ckpt_case('wider', 'resume'),
-    'other_architecture_resume': _ckpt_case('with_scaler', 'resume'),
-    'other_network_eval': _ckpt_case('discriminator', 'eval'),
-    'no_pose_model_state_dict_eval': _ckpt_case('no_pose_sd', 'eval'),
-    'no_pose_model_state_dict_pretrain': _ckpt_case('no_pose_sd', 'pretrain'),
-    'checkpoint_not_a_dict': _ckpt_case('not_a_dict', 'eval'),
-    'resume_from_weights_only': _ckpt_case('weights_only', 'resume'),
-    'resume_without_checkpoint': _resume_without_checkpoint,
-    'eval_without_pretrain': _eval_without_pretrain,
-    'gpu_not_a_number': _gpu_not_a_number,
-    'output_dir_not_writable': _unwritable('OUTPUT_DIR'),
-    'log_dir_not_writable': _unwritable('LOG_DIR'),
-}
-
-_EXTRA_NEEDLES = {
-    'malformed_yaml': ['malformed YAML', 'bad.yaml:'],
-    'yaml_not_a_mapping': ['mapping'],
-    'unknown_key_in_yaml': ['unknown config key TRAIN.NUM_EPOCS'],
-    'wrong_type_in_yaml': ['BATCH_SIZE', 'expects int'],
-    'negative_batch_size': ['BATCH_SIZE', 'positive'],
-    'npz_without_key': ['positions_3d'],
-    'npz_not_a_zip': ['not a readable .npz'],
-    'h5_not_hdf5': ['cannot read HDF5'],
-    'joints_not_17': ['(N, 17, 2)', '16'],
-    'length_mismatch_beyond_trim': ['S1/Posing camera 1', 'trimmed'],
+    # configuration
+    'malformed_yaml': (_yaml('TRAIN:\n  NUM_EPOCHS: [1, 2\nBATCH_SIZE: 3\n'), ['malformed YAML', 'bad.yaml:']),
+    'yaml_not_a_mapping': (_yaml('- TRAIN\n- BATCH_SIZE\n'), ['mapping']),
+    'unknown_key_in_yaml': (_yaml('TRAIN:\n  NUM_EPOCS: 3\n'), ['unknown config key TRAIN.NUM_EPOCS']),
+    'unknown_key_in_opts': (_opts('TRAIN.NUM_EPOCS', '3'), ['TRAIN.NUM_EPOCS', '--opts']),
+    'wrong_type_in_yaml': (_yaml('BATCH_SIZE: many\n'), ['BATCH_SIZE', 'expects int']),
+    'wrong_type_in_opts': (_opts('TRAIN.USE_SCALER', 'maybe'), ['TRAIN.USE_SCALER', 'bool']),
+    'zero_batch_size': (_opts('BATCH_SIZE', '0'), ['BATCH_SIZE', 'positive']),
+    'negative_batch_size': (_yaml('BATCH_SIZE: -64\n'), ['BATCH_SIZE', 'positive']),
+    'bad_choice': (_opts('TRAIN.NONFINITE', 'ignore'), ['TRAIN.NONFINITE', 'stop/skip']),
+    'bad_eval_precision': (_opts('EVAL.PRECISION', 'fp16'), ['EVAL.PRECISION', 'fp32/bf16']),
+    'bf16_eval_untracked_bn': (_opts('EVAL.PRECISION', 'bf16', 'NETWORK.BN_TRACK', 'false'),
+                               ['EVAL.PRECISION', 'BN_TRACK']),
+    'odd_opts': (_opts('TRAIN.NUM_EPOCHS'), ['KEY VALUE', '--opts']),
+    'loss_weights_count': (_opts('TRAIN.LOSS_WEIGHTS', '[1, 1]'), ['TRAIN.LOSS_WEIGHTS', '4']),
+    'missing_cfg_file': (_missing_cfg, ['config file not found']),
+    # data
+    'missing_data_root': (_opts('DATA_DIR', '/nonexistent/h36m'), ['data folder not found', '/nonexistent/h36m']),
+    'empty_data_root': (_empty_data_dir, ['no data for dataset']),
+    'npz_without_key': (_archive('3d', lambda a: {'positions': a['positions_3d']}), ['positions_3d']),
+    'npz_not_a_zip': (_garbage_file('data_2d_synth_gt.npz'), ['not a readable .npz']),
+    'h5_not_hdf5': (_garbage_file('synth_train_pred3.h5', 'h5'), ['cannot read HDF5']),
+    'joints_not_17': (_archive('2d', _drop_joint), ['(N, 17, 2)', '16']),
+    'length_mismatch_beyond_trim': (_archive('2d', _shorten_2d), ['S1/Posing camera 1', 'trimmed']),
+    'nan_keypoints_not_dropped': (_nan_no_drop, ['NaN or inf', 'DATA.DROP_NONFINITE']),
+    'mpi_16_joints': (_layout('mpi', _replace('joint_2d_gt', lambda a: a[:, :16])), ['joint_2d_gt has shape', '17']),
+    'mpi_missing_3d': (_layout('mpi', lambda f: f.__delitem__('joint_3d_gt')), ["'joint_3d_gt'"]),
+    'mpi_nan_not_dropped': (_layout('mpi', set_nan, 'DATA.DROP_NONFINITE', 'false'),
+                            ['NaN or inf', 'DATA.DROP_NONFINITE']),
+    'surreal_missing_2d': (_layout('surreal', lambda f: f.__delitem__('original_joint_2d_gt')),
+                           ["'original_joint_2d_gt'"]),
+    'surreal_detected_2d': (_layout('surreal', lambda f: None, 'USE_GT', 'false'), ['USE_GT']),
+    'mpi_as_npz': (_layout('mpi', lambda f: None, 'DATA.FORMAT', 'npz'), ['DATA.FORMAT']),
+    # checkpoints
+    'truncated_checkpoint_eval': (_ckpt_case('truncated', 'eval'), ['truncated or corrupt']),
+    'empty_checkpoint_pretrain': (_ckpt_case('empty', 'pretrain'), ['truncated or corrupt']),
+    'truncated_checkpoint_resume': (_ckpt_case('truncated', 'resume'), ['truncated or corrupt']),
+    'other_width_resume': (_ckpt_case('wider', 'resume'), ['shape mismatch', 'lifter_before.pre.0.weight']),
+    'other_architecture_resume': (_ckpt_case('with_scaler', 'resume'), ['unexpected', 'scaler.']),
+    'other_network_eval': (_ckpt_case('discriminator', 'eval'), ['not a PoseModel state dict']),
+    'no_pose_model_state_dict_eval': (_ckpt_case('no_pose_sd', 'eval'), ['pose_model_state_dict']),
+    'no_pose_model_state_dict_pretrain': (_ckpt_case('no_pose_sd', 'pretrain'), ['pose_model_state_dict']),
+    'checkpoint_not_a_dict': (_ckpt_case('not_a_dict', 'eval'), ['not a dict']),
+    'resume_from_weights_only': (_ckpt_case('weights_only', 'resume'), ['no training state']),
+    'resume_without_checkpoint': (_resume_without_checkpoint, ['nothing to resume', 'checkpoint.pth.tar']),
+    # command line and output folders
+    'eval_without_pretrain': (_eval_without_pretrain, ['--pretrain']),
+    'gpu_not_a_number': (_gpu_not_a_number, ['--gpu']),
+    'output_dir_not_writable': (_unwritable('OUTPUT_DIR'), ['not writable', 'OUTPUT_DIR']),
+    'log_dir_not_writable': (_unwritable('LOG_DIR'), ['not writable', 'LOG_DIR']),
 }
 
 
 @pytest.mark.parametrize('case', sorted(CATALOGUE))
 def test_bad_input_is_one_line_exit_2(case, data_dir, tmp_path, capsys):
-    argv, needles = CATALOGUE[case](tmp_path, data_dir)
+    setup, needles = CATALOGUE[case]
+    argv, made = setup(tmp_path, data_dir)
     rc, out, err = run_inproc(argv, capsys)
-    assert_one_error_line(rc, err, *(list(needles) + _EXTRA_NEEDLES.get(case, [])))
+    assert_one_error_line(rc, err, *(list(needles) + list(made)))
     assert_no_outputs(tmp_path / 'out')
 
 
@@ -396,7 +322,7 @@ def test_no_cuda_falls_back_to_cpu_with_one_warning(monkeypatch, capsys):
 def test_malicious_checkpoint_is_refused_without_running(mode, data_dir, tmp_path, capsys):
     marker = tmp_path / 'PAYLOAD_RAN'
     ck = tmp_path / 'evil.pth.tar'
-    torch.save({'pose_model_state_dict': Payload(marker), 'epoch': 1}, str(ck))
+    torch.save({'pose_model_state_dict': Evil(marker), 'epoch': 1}, str(ck))
     flag = {'eval': ['--eval', '--pretrain', ck], 'pretrain': ['--pretrain', ck], 'resume': ['--resume', ck]}[mode]
     rc, out, err = run_inproc(['--cfg', write_cfg(tmp_path, data_dir), '--gpu', '-1'] + flag +
                               ['--opts'] + NPZ, capsys)
@@ -408,7 +334,7 @@ def test_malicious_checkpoint_is_refused_without_running(mode, data_dir, tmp_pat
 def test_malicious_checkpoint_refused_by_the_real_script(data_dir, tmp_path):
     marker = tmp_path / 'PAYLOAD_RAN'
     ck = tmp_path / 'evil.pth.tar'
-    torch.save({'pose_model_state_dict': Payload(marker)}, str(ck), _use_new_zipfile_serialization=False)
+    torch.save({'pose_model_state_dict': Evil(marker)}, str(ck), _use_new_zipfile_serialization=False)
     r = run_script([MAIN, '--cfg', write_cfg(tmp_path, data_dir), '--gpu', '-1', '--eval', '--pretrain', ck])
     assert_one_error_line(r.returncode, r.stderr, 'checkpoint refused', 'evil.pth.tar')
     assert not marker.exists()
@@ -418,321 +344,16 @@ def test_malicious_pickle_inside_a_data_archive_is_refused(data_dir, tmp_path, c
     marker = tmp_path / 'PAYLOAD_RAN'
     d = copy_data(data_dir, tmp_path)
     arr = np.empty((), dtype=object)
-    arr[()] = {'S1': Payload(marker)}
+    arr[()] = {'S1': Evil(marker)}
     np.savez(str(d / 'data_2d_synth_gt.npz'), positions_2d=arr)
     rc, out, err = run_inproc(['--cfg', write_cfg(tmp_path, d), '--gpu', '-1', '--opts'] + NPZ, capsys)
     assert_one_error_line(rc, err, 'refus', 'data_2d_synth_gt.npz')
     assert not marker.exists()
 
 
-# --- atomic checkpoints ---------------------------------------------------------------
-
-def _two_states():
-    a = {'pose_model_state_dict': {'w': torch.zeros(1000)}, 'epoch': 1}
-    b = {'pose_model_state_dict': {'w': torch.ones(1000)}, 'epoch': 2}
-    return a, b
-
-
-def _assert_intact(path, folder):
-    from lib.utils.checkpoint import load_checkpoint
-    ck = load_checkpoint(str(path))
-    assert ck['epoch'] == 1 and float(ck['pose_model_state_dict']['w'].sum()) == 0
-    assert os.listdir(str(folder)) == [os.path.basename(str(path))]     # no temporary files left
-
-
-@pytest.mark.parametrize('crash_in', ['write', 'fsync', 'replace'])
-def test_crash_during_save_leaves_the_old_checkpoint(crash_in, tmp_path, monkeypatch):
-    from lib.utils import safe_io
-    from lib.utils.checkpoint import save_checkpoint
-    path = tmp_path / 'run' / 'checkpoint.pth.tar'
-    a, b = _two_states()
-    save_checkpoint(a, str(path))
-    if crash_in == 'write':                 # killed half-way through writing the bytes
-        real_fdopen = os.fdopen
-
-        class HalfFile:
-            def __init__(self, f):
-                self.f = f
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                self.f.close()
-
-            def write(self, data):
-                self.f.write(bytes(data)[:len(data) // 2])
-                raise KeyboardInterrupt('killed')
-
-            def __getattr__(self, k):
-                return getattr(self.f, k)
-        monkeypatch.setattr(safe_io.os, 'fdopen', lambda fd, mode: HalfFile(real_fdopen(fd, mode)))
-        exc = KeyboardInterrupt
-    elif crash_in == 'fsync':
-        def boom(fd):
-            raise OSError(5, 'Input/output error')
-        monkeypatch.setattr(safe_io.os, 'fsync', boom)
-        exc = OSError
-    else:                                   # disk full / killed just before the rename
-        def boom(src, dst):
-            raise OSError(28, 'No space left on device')
-        monkeypatch.setattr(safe_io.os, 'replace', boom)
-        exc = OSError
-    with pytest.raises(exc):
-        save_checkpoint(b, str(path))
-    monkeypatch.undo()
-    _assert_intact(path, path.parent)
-
-
-def test_atomic_write_makes_normal_permissions(tmp_path):
-    from lib.utils.safe_io import atomic_write
-    mask = os.umask(0o022)
-    try:
-        with atomic_write(str(tmp_path / 'f.json'), 'w') as f:
-            f.write('{}')
-    finally:
-        os.umask(mask)
-    assert (os.stat(tmp_path / 'f.json').st_mode & 0o777) == 0o644
-
-
-# --- training runs in subprocesses: kill, signals, resume, determinism ----------------
-
-RUN_OPTS = NPZ + ['TRAIN.NUM_EPOCHS', '4', 'BATCH_SIZE', '32', 'TRAIN.CHECKPOINT_EVERY', '4']
-# the alternating scheme with a scaler, TMC, EMA, per-epoch rotations and a warm start:
-# every piece of state that resuming must restore (MAINNET_CRITICS 2: frozen parameters
-# keep Adam momentum, COMPAT.FROZEN_KEEP_MOMENTUM)
-FULL_OPTS = RUN_OPTS + ['TRAIN.USE_CYCLE', 'true', 'TRAIN.USE_SCALER', 'true', 'TRAIN.USE_NEW_TEMP', 'true',
-                        'TRAIN.EMA_DECAY', '0.9', 'DATA.REDRAW_ROT_EVERY_EPOCH', 'true',
-                        'TRAIN.WARM_START_EPOCHS', '1', 'TRAIN.MAINNET_CRITICS', '2']
-METRICS = ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale', 'MPJPE_batchmean', 'P-MPJPE_batchmean',
-           'best_P-MPJPE_during_training', 'best_MPJPE_during_training', 'skipped_steps', 'num_poses')
-
-
-def train_cmd(cfg, opts, *flags):
-    return [sys.executable, MAIN, '--cfg', str(cfg), '--gpu', '-1', '--quiet'] + list(flags) + \
-        ['--opts'] + [str(o) for o in opts]
-
-
-def train_run(tmp, data, name, opts, *flags):
-    cfg = write_cfg(tmp, data, name)
-    r = subprocess.run(train_cmd(cfg, opts, *flags), capture_output=True, text=True, env=ENV, timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    return cfg, load_results(tmp, name)
-
-
-def load_results(tmp, name):
-    return json.load(open(tmp / 'out' / name / 'results.json'))
-
-
-def comparable(res):
-    """Every number of results.json except wall-clock seconds."""
-    out = {k: res[k] for k in METRICS}
-    out['per_action'] = res['per_action']
-    out['history'] = [{k: v for k, v in h.items() if k != 'seconds'} for h in res['history']]
-    out['ema'] = res.get('ema')
-    return out
-
-
-def start_and_wait_mid_epoch(cfg, opts, ckpt, min_epoch, timeout=240):
-    """Start training; return (process, train_state) once a mid-epoch checkpoint of
-    ``epoch >= min_epoch`` is on disk."""
-    proc = subprocess.Popen(train_cmd(cfg, opts), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=ENV)
-    last, t0 = None, time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail('training ended before it could be interrupted:\n' + out[-1500:] + err[-1500:])
-        try:
-            st = os.stat(ckpt)
-        except FileNotFoundError:
-            time.sleep(0.005)
-            continue
-        if (st.st_ino, st.st_mtime_ns) != last:
-            last = (st.st_ino, st.st_mtime_ns)
-            ts = torch.load(ckpt, weights_only=True)['train_state']
-            if ts['epoch'] >= min_epoch and ts['step_in_epoch'] > 0:
-                return proc, ts
-        time.sleep(0.005)
-    proc.kill()
-    pytest.fail('no mid-epoch checkpoint within %ds' % timeout)
-
-
-@pytest.fixture(scope='module')
-def baseline(tmp_path_factory, data_dir):
-    tmp = tmp_path_factory.mktemp('baseline')
-    _, res = train_run(tmp, data_dir, 'base', RUN_OPTS)
-    return res
-
-
-def test_two_cpu_runs_with_the_same_seed_are_identical(baseline, data_dir, tmp_path):
-    _, res = train_run(tmp_path, data_dir, 'again', RUN_OPTS)
-    assert comparable(res) == comparable(baseline)
-
-
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(baseline, data_dir, tmp_path):
-    cfg = write_cfg(tmp_path, data_dir, 'killed')
-    out = tmp_path / 'out' / 'killed'
-    ckpt = out / 'checkpoint.pth.tar'
-    proc, ts = start_and_wait_mid_epoch(cfg, RUN_OPTS, ckpt, min_epoch=1)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
-    st = torch.load(ckpt, weights_only=True)['train_state']      # intact, and not the end of the run
-    assert st['epoch'] < 4 and st['step'] >= ts['step']
-    (out / '.checkpoint.pth.tar.k1ll3d.tmp').write_bytes(b'half a checkpoint')  # as a kill mid-save leaves
-    r = subprocess.run(train_cmd(cfg, RUN_OPTS, '--resume'), capture_output=True, text=True, env=ENV,
-                       timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert not list(out.glob('.*.tmp'))
-    assert comparable(load_results(tmp_path, 'killed')) == comparable(baseline)
-
-
-def test_sigterm_saves_exits_143_and_resume_matches(data_dir, tmp_path):
-    _, ref = train_run(tmp_path, data_dir, 'ref', FULL_OPTS)
-    cfg = write_cfg(tmp_path, data_dir, 'termed')
-    ckpt = tmp_path / 'out' / 'termed' / 'checkpoint.pth.tar'
-    proc, ts = start_and_wait_mid_epoch(cfg, FULL_OPTS, ckpt, min_epoch=2)   # after the warm start
-    os.kill(proc.pid, signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, out + err
-    assert 'SIGTERM' in out and '--resume' in out and 'Traceback' not in err
-    st = torch.load(ckpt, weights_only=True)['train_state']
-    assert st['step'] > ts['step'] and st['epoch'] < 4 and st['opt_phase'] == 'method'
-    r = subprocess.run(train_cmd(cfg, FULL_OPTS, '--resume'), capture_output=True, text=True, env=ENV,
-                       timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert comparable(load_results(tmp_path, 'termed')) == comparable(ref)
-
-
-def test_sigint_saves_and_exits_130(data_dir, tmp_path):
-    opts = RUN_OPTS[:RUN_OPTS.index('TRAIN.NUM_EPOCHS') + 1] + ['2'] + RUN_OPTS[RUN_OPTS.index('BATCH_SIZE'):]
-    cfg = write_cfg(tmp_path, data_dir, 'inted')
-    ckpt = tmp_path / 'out' / 'inted' / 'checkpoint.pth.tar'
-    proc, ts = start_and_wait_mid_epoch(cfg, opts, ckpt, min_epoch=0)
-    os.kill(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, out + err
-    assert 'SIGINT' in out and '--resume' in out and 'Traceback' not in err
-    st = torch.load(ckpt, weights_only=True)['train_state']
-    assert st['step'] > ts['step']
-
-
-def test_sigterm_during_evaluation_stops_at_the_epoch_boundary(data_dir, tmp_path, capsys, monkeypatch):
-    """A signal between epochs (here: during the epoch-end evaluation) saves a checkpoint at the
-    boundary; resuming must not step the learning-rate schedule twice."""
-    import tools.main as M
-    opts = NPZ + ['TRAIN.NUM_EPOCHS', '3', 'TRAIN.MAX_STEPS_PER_EPOCH', '4', 'EVAL.STRIDE', '8',
-                  'TRAIN.SCHEDULER_GAMMA', '0.5']
-    rc, out, err = run_inproc(['--cfg', write_cfg(tmp_path, data_dir, 'whole'), '--gpu', '-1', '--opts'] + opts,
-                              capsys)
-    assert rc == 0, err
-    real_eval, calls = M.run_eval, []
-
-    def eval_then_sigterm(state, *a, **k):
-        calls.append(state.epoch)
-        res = real_eval(state, *a, **k)
-        if len(calls) == 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return res
-    monkeypatch.setattr(M, 'run_eval', eval_then_sigterm)
-    cfg = write_cfg(tmp_path, data_dir, 'cut')
-    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + opts, capsys)
-    assert rc == 143 and 'SIGTERM' in out and '--resume' in out, out + err
-    ck = torch.load(tmp_path / 'out' / 'cut' / 'checkpoint.pth.tar', weights_only=True)
-    assert ck['train_state']['epoch'] == 1 and ck['train_state']['step_in_epoch'] == 0
-    monkeypatch.setattr(M, 'run_eval', real_eval)
-    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--resume', '--opts'] + opts, capsys)
-    assert rc == 0, out + err
-    assert comparable(load_results(tmp_path, 'cut')) == comparable(load_results(tmp_path, 'whole'))
-
-
-def test_resume_of_a_finished_run_does_nothing(data_dir, tmp_path, capsys):
-    cfg = write_cfg(tmp_path, data_dir)
-    opts = NPZ + ['TRAIN.MAX_STEPS_PER_EPOCH', '2', 'EVAL.STRIDE', '8']
-    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + opts, capsys)
-    assert rc == 0, err
-    before = (tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar').read_bytes()
-    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--resume', '--opts'] + opts, capsys)
-    assert rc == 0 and 'nothing to resume' in out, out + err
-    assert (tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar').read_bytes() == before
-    # resuming with other settings works, with a warning that says what differs
-    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--resume', '--opts'] + opts +
-                              ['TRAIN.NUM_EPOCHS', '2', 'BATCH_SIZE', '16'], capsys)
-    assert rc == 0, out + err
-    assert "differ from the checkpoint's" in out and 'BATCH_SIZE 64 -> 16' in out
-    assert 'NUM_EPOCHS' not in out.split("differ from the checkpoint's")[1].split('\n')[0]
-    assert len(load_results(tmp_path, 'tiny')['history']) == 2
-
-
-def test_resume_with_a_sampling_rng_of_another_device(data_dir, tmp_path, recwarn):
-    from lib.core.state import TrainState
-    cfg_path = write_cfg(tmp_path, data_dir)
-    st = make_state_checkpoint(cfg_path, tmp_path / 'ck.pth.tar')
-    ck = st.checkpoint()
-    ck['rng']['gen'] = torch.zeros(16, dtype=torch.uint8)        # a CUDA (Philox) generator state
-    st2 = TrainState(tiny_cfg_obj(cfg_path), torch.device('cpu'))
-    st2.restore(ck, 'ck.pth.tar')
-    assert any('another device type' in str(w.message) for w in recwarn.list)
-    torch.rand(3, generator=st2.gen)
-
-
-# --- non-finite losses ------------------------------------------------------------------
-
-def test_nonfinite_loss_stops_names_term_and_step_and_saves(data_dir, tmp_path, capsys):
-    cfg = write_cfg(tmp_path, data_dir)
-    # 1e39 is finite in float64 (the config accepts it) and inf in float32: l3d * 1e39 = inf
-    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + NPZ +
-                              ['TRAIN.LOSS_WEIGHTS', '[1.0e+39, 1, 1, 1]'], capsys)
-    line = assert_one_error_line(rc, err, "loss term 'l3d'", 'at step 0', 'last good state is saved',
-                                 'checkpoint.pth.tar', 'TRAIN.NONFINITE')
-    assert 'l3d' in line
-    from lib.utils.checkpoint import load_checkpoint
-    ck = load_checkpoint(str(tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar'))
-    assert ck['train_state']['step'] == 0
-    assert all(torch.isfinite(v).all() for v in ck['pose_model_state_dict'].values() if v.is_floating_point())
-    assert not (tmp_path / 'out' / 'tiny' / 'results.json').exists()
-
-
-def test_nonfinite_loss_mid_training_keeps_the_last_finite_checkpoint(data_dir, tmp_path, capsys):
-    cfg = write_cfg(tmp_path, data_dir)
-    # an absurd learning rate: the first step is finite, it breaks the weights, step 1 is not
-    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + NPZ +
-                              ['TRAIN.POSE_LR', '1.0e+30', 'TRAIN.CHECKPOINT_EVERY', '1'], capsys)
-    assert_one_error_line(rc, err, 'non-finite at step', 'checkpoint')
-    ck_path = tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar'
-    if ck_path.exists():                     # whatever is on disk must be finite
-        from lib.utils.checkpoint import load_checkpoint
-        ck = load_checkpoint(str(ck_path))
-        assert all(torch.isfinite(v).all() for v in ck['pose_model_state_dict'].values()
-                   if v.is_floating_point())
-
-
-def test_nonfinite_loss_skip_continues(data_dir, tmp_path, capsys):
-    cfg = write_cfg(tmp_path, data_dir)
-    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + NPZ +
-                              ['TRAIN.LOSS_WEIGHTS', '[1.0e+39, 1, 1, 1]', 'TRAIN.NONFINITE', 'skip',
-                               'TRAIN.MAX_STEPS_PER_EPOCH', '3', 'TRAIN.NUM_EPOCHS', '2', 'EVAL.STRIDE', '8'],
-                              capsys)
-    assert rc == 0, err
-    assert "skipped step 0: loss term 'l3d' is not finite" in out
-    res = load_results(tmp_path, 'tiny')
-    assert res['skipped_steps'] == 6
-    assert (tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar').exists()
-
-
-# --- the other entry points ----------------------------------------------------------------
-
-def _need(path):
-    full = os.path.join(REPO, path)
-    if not os.path.isfile(full):
-        pytest.skip('%s is not there yet' % path)
-    return full
-
-
 def test_prepare_data_bvh_cut_in_half(tmp_path):
-    tool = _need('tools/prepare_data.py')
-    src_clip = os.path.join(SHARED, 'mocap_bvh', 'martial', '04.bvh')
+    tool = need_script('tools/prepare_data.py')
+    src_clip = os.path.join(SHARED_DATA, 'mocap_bvh', 'martial', '04.bvh')
     if not os.path.isfile(src_clip):
         pytest.skip('no BVH clips in ../shared')
     raw = open(src_clip, 'rb').read()
@@ -745,68 +366,296 @@ def test_prepare_data_bvh_cut_in_half(tmp_path):
     assert not glob.glob(str(tmp_path / 'prepared' / '*.npz'))
 
 
-def test_bvh_cut_in_half_is_a_user_error(tmp_path):
-    src_clip = os.path.join(SHARED, 'mocap_bvh', 'martial', '04.bvh')
-    if not os.path.isfile(src_clip):
-        pytest.skip('no BVH clips in ../shared')
-    from lib.data.bvh import load_bvh
-    raw = open(src_clip, 'rb').read()
-    (tmp_path / 'cut.bvh').write_bytes(raw[:len(raw) // 2])
-    with pytest.raises(UserError) as e:
-        load_bvh(str(tmp_path / 'cut.bvh'))
-    assert e.value.line().startswith('error:') and 'cut.bvh' in e.value.line()
+# --- training and evaluation end to end (tools/main.py in a subprocess) -----------
+
+def check_results_against_predictions(out_dir):
+    res = json.load(open(os.path.join(out_dir, 'results.json')))
+    p = np.load(os.path.join(out_dir, 'predictions.npz'))
+    pred, gt = p['pred'].astype(np.float64), p['gt'].astype(np.float64)
+    assert pred.shape == gt.shape and pred.shape[1:] == (17, 3) and len(p['subject']) == len(pred)
+    assert np.allclose(gt[:, 0], 0) and np.allclose(pred[:, 0], 0, atol=1e-5)    # v3d root 0
+    Lf = np.linalg.norm(gt[:, 10], axis=-1) / 1000                               # v3d head 10, metres
+    err = np.sqrt((((pred * Lf[:, None, None]) * 1000 - gt) ** 2).sum(-1)).mean(-1)
+    assert res['MPJPE'] == pytest.approx(err.mean(), rel=1e-4)
+    assert res['P-MPJPE'] == pytest.approx(M.p_mpjpe(pred * Lf[:, None, None] * 1000, gt).mean(), rel=1e-4)
+    assert res['num_poses'] == len(pred)
+    return res
 
 
-@pytest.fixture
-def tiny_checkpoint(tmp_path, data_dir):
-    ck = tmp_path / 'tiny_model.pth.tar'
-    make_state_checkpoint(write_cfg(tmp_path, data_dir), ck)
-    return ck
+@pytest.mark.parametrize('fmt', ['npz', 'h5'])
+def test_train_and_eval_end_to_end(tiny_data, fmt):
+    cfg, tmp = tiny_data
+    r = main_process(['--cfg', str(cfg), '--gpu', '-1', '--opts', 'DATA.FORMAT', fmt])
+    assert r.returncode == 0, r.stderr
+    assert 'all frames' in r.stdout
+    out = tmp / 'out' / 'tiny'
+    for f in ('checkpoint.pth.tar', 'model_best.pth.tar', 'results.json', 'predictions.npz'):
+        assert (out / f).exists(), f
+    res = check_results_against_predictions(str(out))
+    r2 = main_process(['--cfg', str(cfg), '--gpu', '-1', '--eval', '--pretrain', str(out / 'checkpoint.pth.tar'),
+                   '--opts', 'DATA.FORMAT', fmt])
+    assert r2.returncode == 0, r2.stderr
+    ev = out / 'eval_checkpoint'                      # the evaluation's own folder
+    res2 = check_results_against_predictions(str(ev))
+    assert res2['MPJPE'] == pytest.approx(res['MPJPE'], rel=1e-5) and res2['precision'] == 'fp32'
+    assert 'history' in json.load(open(out / 'results.json'))      # the training's results survive
+    if fmt == 'npz':                                  # opt-in bf16 evaluation: labelled, close
+        r3 = main_process(['--cfg', str(cfg), '--gpu', '-1', '--eval', '--pretrain',
+                       str(out / 'checkpoint.pth.tar'), '--opts', 'DATA.FORMAT', fmt,
+                       'EVAL.PRECISION', 'bf16'])
+        assert r3.returncode == 0, r3.stderr
+        assert 'EVAL.PRECISION bf16' in r3.stdout
+        res3 = check_results_against_predictions(str(ev))
+        assert res3['precision'] == 'bf16' and res3['MPJPE'] != res2['MPJPE']
+        assert res3['MPJPE'] == pytest.approx(res2['MPJPE'], rel=1e-2)
 
 
-def test_eval_lsp_unreadable_image(tmp_path, tiny_checkpoint):
-    tool = _need('tools/eval_lsp.py')
-    src = os.path.join(SHARED, 'lsp_sample')
-    if not os.path.isfile(os.path.join(src, 'joints.mat')):
-        pytest.skip('no LSP sample in ../shared')
-    root = tmp_path / 'lsp'
-    (root / 'images').mkdir(parents=True)
-    shutil.copy(os.path.join(src, 'joints.mat'), root / 'joints.mat')
-    for i in (1, 2, 3):
-        shutil.copy(os.path.join(src, 'images', 'im%05d.jpg' % i), root / 'images')
-    bad = root / 'images' / 'im00002.jpg'
-    os.chmod(bad, 0o644)
-    bad.write_bytes(bad.read_bytes()[:200])                        # an image cut short
-    r = run_script([tool, '--cfg', tmp_path / 'tiny.yaml', '--pretrain', tiny_checkpoint, '--lsp-root', root,
-                    '--out', tmp_path / 'lsp_out', '--limit', '3', '--sheet', '0', '--quiet', '--gpu', '-1'])
-    assert_one_error_line(r.returncode, r.stderr, 'im00002.jpg')
-    assert 'failed 1' in r.stdout
-    assert not (tmp_path / 'lsp_out' / 'im00002.png').exists()
+def synth_test_poses():
+    """Poses in the test split of ``synth.write_npz`` (1976): subjects S9 and S11, two clips
+    each (120 and 127 frames), every frame seen by the 4 cameras."""
+    world = synth.make_world()
+    return len(CAMERA_IDS) * sum(len(X) for s in ('S9', 'S11') for X in world[s].values())
 
 
-def _inference(tool, tmp, indir, ck):
-    return run_script([tool, '--indir', indir, '--outdir', tmp / 'inf_out', '--cfg', tmp / 'tiny.yaml',
-                       '--pretrain', ck, '--gpu', '-1', '--quiet'])
+def test_runs_from_tools_folder_with_relative_paths(tiny_data):
+    cfg, tmp = tiny_data
+    r = main_process(['--cfg', os.path.relpath(str(cfg), os.path.join(REPO, 'tools')), '--gpu', '-1',
+                  '--opts', 'DATA.FORMAT', 'npz', 'EVAL.STRIDE', '4'], cwd=os.path.join(REPO, 'tools'))
+    assert r.returncode == 0, r.stderr
+    res = json.load(open(tmp / 'out' / 'tiny' / 'results.json'))
+    assert res['eval_stride'] == 4 and res['num_poses'] == math.ceil(synth_test_poses() / 4)
 
 
-def test_inference_empty_input_folder(tmp_path, tiny_checkpoint):
-    tool = _need('scripts/inference.py')
-    (tmp_path / 'empty').mkdir()
-    r = _inference(tool, tmp_path, tmp_path / 'empty', tiny_checkpoint)
-    assert_one_error_line(r.returncode, r.stderr, 'empty')
-    assert not glob.glob(str(tmp_path / 'inf_out' / '*'))
+@pytest.mark.parametrize('cfg_name,warm', [('h36m_gt_scale.yaml', False), ('pre_tmc_klbone.yaml', False),
+                                           ('ablation_klbone.yaml', False), ('ablation_tmc.yaml', False),
+                                           ('h36m_gt_scale.yaml', True)])
+def test_scale_configs_short_run(tiny_data, cfg_name, warm):
+    """The method's configs train from scratch with no checkpoint present (as the authors'
+    files say), and also warm-started from an adv checkpoint given with --pretrain."""
+    cfg, tmp = tiny_data
+    extra = []
+    if warm:
+        r = main_process(['--cfg', str(cfg), '--gpu', '-1', '--model_dir', str(tmp / 'adv'),
+                      '--opts', 'DATA.FORMAT', 'h5'])
+        assert r.returncode == 0, r.stderr
+        extra = ['--pretrain', str(tmp / 'adv' / 'tiny' / 'checkpoint.pth.tar')]
+    r = main_process(['--cfg', os.path.join(REPO, 'cfg', cfg_name), '--gpu', '-1', *extra,
+                  '--data_dir', str(tmp / 'data'), '--model_dir', str(tmp / 'best'), '--log_dir', str(tmp / 'log'),
+                  '--opts', 'DATA.DATASET_NAME', 'synth', 'DATA.FORMAT', 'h5', 'TRAIN.NUM_EPOCHS', '1',
+                  'BATCH_SIZE', '64', 'NETWORK.NUM_CHANNELS', '32', 'NETWORK.LIFTER_RES_BLOCKS', '2'])
+    assert r.returncode == 0, r.stderr
+    if warm:
+        assert 'LIFTER_RES_BLOCKS = 1' in r.stdout          # read off the warm-start checkpoint
+    else:
+        assert 'pretrain' not in r.stdout.lower()
+    stem = cfg_name[:-5]
+    res = check_results_against_predictions(str(tmp / 'best' / stem))
+    ck = torch.load(tmp / 'best' / stem / 'checkpoint.pth.tar', weights_only=True)
+    has_scaler = any(k.startswith('scaler.') for k in ck['pose_model_state_dict'])
+    assert has_scaler == (cfg_name != 'ablation_tmc.yaml')
+    assert ('scale_mean' in res) == has_scaler
 
 
-def test_inference_nonfinite_keypoints_fail_that_file_only(tmp_path, tiny_checkpoint):
-    tool = _need('scripts/inference.py')
+# --- a new user's first runs: warm start, evaluation folders, logs ------------------
+
+def epoch_line(stdout, epoch):
+    """(MPJPE, P-MPJPE) of 'epoch N/M [...]' in a training printout."""
+    for line in stdout.splitlines():
+        if line.startswith('epoch %d/' % epoch):
+            w = line.split()
+            return float(w[w.index('MPJPE') + 1]), float(w[w.index('P-MPJPE') + 1])
+    raise AssertionError('no epoch %d line in %s' % (epoch, stdout[-2000:]))
+
+
+def all_frames(stdout):
+    line = [l for l in stdout.splitlines() if l.startswith('all frames')][-1]
+    return float(line.split()[2]), float(line.split()[3])
+
+
+@pytest.fixture(scope='module')
+def warm_run(tmp_path_factory):
+    """A 2-epoch run of a tiny config with a scaler and one adv warm-start epoch (scaler
+    bypassed), keeping the epoch-1 checkpoint aside; returns (cfg, tmp, stdout, ck1, ck2)."""
+    import synth
+    tmp = tmp_path_factory.mktemp('warm')
+    synth.write_npz(str(tmp / 'data'))
+    cfg = tmp / 'tiny.yaml'
+    cfg.write_text(synth.TINY_YAML.format(data=tmp / 'data', out=tmp / 'out', log=tmp / 'log').replace(
+        'NUM_EPOCHS: 1', 'NUM_EPOCHS: 1\n  USE_SCALER: true\n  WARM_START_EPOCHS: 1') + 'EVAL:\n  STRIDE: 3\n')
+    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.FORMAT', 'npz')
+    assert r.returncode == 0, r.stderr
+    out = tmp / 'out' / 'tiny'
+    ck1 = tmp / 'epoch1.pth.tar'
+    os.replace(out / 'checkpoint.pth.tar', ck1)
+    r2 = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--resume', ck1,
+             '--opts', 'DATA.FORMAT', 'npz', 'TRAIN.NUM_EPOCHS', '2')
+    assert r2.returncode == 0, r2.stderr
+    return cfg, tmp, r.stdout + r2.stdout, ck1, out / 'checkpoint.pth.tar'
+
+
+def test_warm_start_checkpoint_evaluates_as_training_printed(warm_run):
+    """Both checkpoints evaluate to what training printed for them; the evaluations go into
+    their own folders and leave the training's outputs as they were."""
+    import torch
+    cfg, tmp, stdout, ck1, ck2 = warm_run
+    out = ck2.parent
+    assert torch.load(ck1, weights_only=True)['scaler_bypassed'] is True
+    assert torch.load(ck2, weights_only=True)['scaler_bypassed'] is False
+    before = {f: (out / f).read_bytes() for f in ('results.json', 'predictions.npz', 'model_best.pth.tar')}
+    for epoch, ck in ((1, ck1), (2, ck2)):
+        r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', ck,
+                '--opts', 'DATA.FORMAT', 'npz')
+        assert r.returncode == 0, r.stderr
+        assert all_frames(r.stdout) == pytest.approx(epoch_line(stdout, epoch), abs=0.011)
+        assert ('adv warm start' in r.stdout) == (epoch == 1)
+    assert {f: (out / f).read_bytes() for f in before} == before and 'history' in json.loads(before['results.json'])
+    ev = out / 'eval_checkpoint'
+    assert (ev / 'results.json').exists() and (ev / 'predictions.npz').exists() and str(ev) in r.stdout
+    assert json.load(open(ev / 'results.json'))['MPJPE'] == pytest.approx(epoch_line(stdout, 2)[0], abs=0.006)
+    # an explicit --opts wins over the checkpoint, with a note
+    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', ck1,
+            '--opts', 'DATA.FORMAT', 'npz', 'TRAIN.USE_SCALER', 'true')
+    assert r.returncode == 0 and 'note: --opts TRAIN.USE_SCALER true' in r.stdout
+    assert all_frames(r.stdout) != pytest.approx(epoch_line(stdout, 1), abs=0.011)
+    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', ck2,
+            '--opts', 'DATA.FORMAT', 'npz', 'TRAIN.USE_SCALER', 'false')
+    assert r.returncode == 0 and 'note: --opts TRAIN.USE_SCALER false' in r.stdout
+
+
+def test_inference_of_a_warm_start_checkpoint_bypasses_its_scaler(warm_run):
+    """scripts/inference.py and tools/eval_lsp.py load through lib.core.inference: the warm-start
+    checkpoint lifts as training's evaluation did (s = 1), the later one with its scaler."""
+    import torch
+    from lib.core.config import get_default, update_config
+    from lib.core.inference import lift, load_pose_model
+    cfg, tmp, stdout, ck1, ck2 = warm_run
+    x = np.random.RandomState(0).normal(0, 0.05, (5, 17, 2)).astype(np.float32)
+    m1 = load_pose_model(update_config(get_default(), str(cfg)), str(ck1), log=lambda m: None)
+    assert m1.scaler is None and lift(m1, x)['scale'] is None
+    full = torch.load(ck1, weights_only=True)['pose_model_state_dict']
+    c = update_config(get_default(), str(cfg))
+    c.TRAIN.USE_SCALER = True
+    from lib.models.pose_model import get_pose_model
+    ref = get_pose_model(c)
+    ref.load_state_dict(full)
+    from lib.core.evaluate import predict
+    want, _ = predict(ref, torch.as_tensor(x), use_scaler=False)
+    assert np.allclose(lift(m1, x)['pose_3d'], want, atol=1e-5)
+    m2 = load_pose_model(update_config(get_default(), str(cfg)), str(ck2), log=lambda m: None)
+    assert m2.scaler is not None and lift(m2, x)['scale'] is not None
+    # the real script, on a pose file
+    d = tmp / 'in'
+    d.mkdir()
+    np.save(d / 'p.npy', np.random.RandomState(1).uniform(100, 900, (17, 2)).astype(np.float32))
+    r = run_repo_script('scripts/inference.py', '--indir', d, '--outdir', tmp / 'o', '--cfg', cfg, '--pretrain', ck1,
+            '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert 'adv warm start' in r.stderr
+    assert json.load(open(tmp / 'o' / 'p_3d.json'))['scale'] is None
+
+
+def test_failed_run_logs_its_error_and_a_second_run_warns(warm_run):
+    cfg, tmp, stdout, ck1, ck2 = warm_run
+    out = ck2.parent
+    logs = set(os.listdir(out))
+    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--threads', '3',
+                        '--opts', 'DATA.DATASET_NAME', 'none')
+    assert r.returncode == 2 and 'threads: 3 (--threads)' in r.stdout
+    # missing data: one line naming where each layout comes from
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert 'sites.google.com/view/ambiguity-aware-hpe' in r.stderr and 'prepare_data_h36m.py' in r.stderr
+    new = [f for f in set(os.listdir(out)) - logs if f.endswith('.log')]
+    assert len(new) == 1 and (out / new[0]).read_text().strip().endswith(r.stderr.strip())
+    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'TRAIN.NUM_EPOCS', '1')
+    assert r.returncode == 2
+    assert not [f for f in os.listdir(out) if f.endswith('.log') and not (out / f).read_text().strip()]
+    env = {k: v for k, v in ENV.items() if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.FORMAT', 'npz',
+            'TRAIN.NUM_EPOCHS', '0', env=env)              # a run over the finished one
+    assert r.returncode == 0 and 'holds an earlier run' in r.stdout
+    assert 'threads: 1 (default' in r.stdout
+
+
+# --- start-up: arguments and config are checked before torch loads ------------------------
+
+PROBE = '''
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name='__main__')
+except SystemExit as e:
+    code = e.code
+print('TORCH_LOADED=%s EXIT=%s' % ('torch' in sys.modules, code))
+'''
+
+
+def probe(script, *args):
+    r = subprocess.run([sys.executable, '-c', PROBE, os.path.join(REPO, script)] + [str(a) for a in args],
+                       cwd=REPO, capture_output=True, text=True, timeout=120, env=ENV)
+    return r.stdout.strip().splitlines()[-1], r.stderr
+
+
+@pytest.mark.parametrize('script', ['tools/main.py', 'tools/eval_lsp.py', 'scripts/inference.py',
+                                    'tools/prepare_data.py'])
+def test_help_does_not_import_torch(script):
+    last, _ = probe(script, '--help')
+    assert last == 'TORCH_LOADED=False EXIT=0'
+
+
+def test_bad_config_fails_before_torch_with_a_suggestion(tmp_path):
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('TRAIN:\n  NUM_EPOCS: 3\n')
     indir = tmp_path / 'in'
     indir.mkdir()
-    pose = (synth.TEMPLATE[:, [0, 2]] * np.array([200.0, -200.0]) + np.array([500.0, 700.0])).astype(np.float32)
-    np.save(str(indir / 'good.npy'), pose)
-    bad = pose.copy()
-    bad[4, 1] = np.nan
-    np.save(str(indir / 'broken.npy'), bad)
-    r = _inference(tool, tmp_path, indir, tiny_checkpoint)
-    assert_one_error_line(r.returncode, r.stderr, 'broken.npy')
-    assert (tmp_path / 'inf_out' / 'good_3d.npy').exists()
-    assert not glob.glob(str(tmp_path / 'inf_out' / 'broken*'))
+    np.save(indir / 'p.npy', np.zeros((17, 2), np.float32))
+    for script, args in (('tools/main.py', ['--cfg', bad, '--gpu', '-1']),
+                         ('tools/eval_lsp.py', ['--cfg', bad, '--pretrain', tmp_path / 'x.pth.tar',
+                                                '--out', tmp_path / 'lsp']),
+                         ('scripts/inference.py', ['--cfg', bad, '--pretrain', tmp_path / 'x.pth.tar',
+                                                   '--indir', indir, '--outdir', tmp_path / 'o'])):
+        last, err = probe(script, *args)
+        assert last == 'TORCH_LOADED=False EXIT=2', (script, err)
+        assert 'unknown config key TRAIN.NUM_EPOCS' in err and 'did you mean TRAIN.NUM_EPOCHS?' in err
+    last, err = probe('tools/prepare_data.py', 'bvh', '--src', tmp_path / 'none', '--out', tmp_path / 'o',
+                      '--name', 'x')
+    assert last == 'TORCH_LOADED=False EXIT=2' and 'source folder not found' in err
+
+
+def test_threads_precedence_and_bad_values(monkeypatch):
+    from lib.utils.errors import UserError
+    from lib.utils.runtime import resolve_threads
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    assert resolve_threads(None, 0)[0] == 1
+    monkeypatch.setenv('OMP_NUM_THREADS', '2')
+    assert resolve_threads(None, 0) == (2, '$OMP_NUM_THREADS')
+    assert resolve_threads(None, 4) == (4, 'THREADS in the config')
+    assert resolve_threads(3, 4) == (3, '--threads')
+    with pytest.raises(UserError, match='positive integer'):
+        resolve_threads(0, 0)
+
+
+# --- prepare_data: a dataset without a test split is refused ------------------------------
+
+def test_prepare_bvh_refuses_a_dataset_without_test_split(tmp_path):
+    (tmp_path / 'src' / 'only').mkdir(parents=True)
+    (tmp_path / 'src' / 'only' / 'a.bvh').write_text('HIERARCHY\n')
+    r = run_repo_script('tools/prepare_data.py', 'bvh', '--src', tmp_path / 'src', '--out', tmp_path / 'out',
+                        '--name', 'x')
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert 'no test subject' in r.stderr and '--test-subjects only' in r.stderr and 'second one' in r.stderr
+    assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
+
+
+def test_archive_without_test_subjects_names_the_key_and_the_subjects(tmp_path):
+    import synth
+    from lib.data.dataset import read_npz_archives
+    from lib.utils.errors import UserError
+    synth.write_npz(str(tmp_path), frames=40)
+    p3 = tmp_path / 'data_3d_synth.npz'
+    pos = np.load(p3, allow_pickle=True)['positions_3d'].item()
+    pos = {s: pos[s] for s in ('S1', 'S5')}             # a mocap set: no S9 / S11
+    np.savez(p3, positions_3d=pos, metadata={'train_subjects': ['S1'], 'test_subjects': []})
+    with pytest.raises(UserError) as e:
+        read_npz_archives(str(p3), str(tmp_path / 'data_2d_synth_gt.npz'))
+    msg = e.value.line()
+    assert 'names no test subjects' in msg and 'set DATA.TEST_SUBJECTS to some of S1, S5' in msg

@@ -1,19 +1,29 @@
-"""From images and videos to 3D: the offline detector, joint orders, detector file
-formats, BVH export and the authors' figure (issue 14; 16 item 8; 13 item 6).
+"""From images, videos and pose files to 3D: the offline detector, joint orders, detector file
+formats, BVH export and the authors' figure (scripts/inference.py); LSP through
+tools/eval_lsp.py; the demo figures and the shipped demo model; the sequences of a prediction
+file (lib/vis/sequences.py).
 
-The real-image checks use the authors' 12 demo images shipped in
-``scripts/demo_input`` and always run; only the LSP check needs ``../shared``.
+The real-image checks use the authors' 12 demo images shipped in ``scripts/demo_input`` and
+always run; only the LSP-sample checks need ``../shared``.  Everything runs on the CPU with a
+tiny randomly initialised model unless it says otherwise.
 """
+import glob
 import json
 import os
+import pickle
+import shutil
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
+import synth
+from conftest import REPO
+from helpers import (ENV, H, SHARED_DATA, STANDING, W, Evil, assert_one_error_line, make_state_checkpoint, need_script,
+                     run_repo_script, run_script, v3d_pose, write_cfg, write_lsp)
 from lib.core.detector_eval import demo_agreement, limb_errors, lsp_agreement
 from lib.data import bvh_export as bx
 from lib.data import joint_orders as jo
@@ -21,16 +31,20 @@ from lib.data import skeleton as sk
 from lib.data.bvh import parse_bvh
 from lib.data.demo_io import read_input
 from lib.data.detector import PoseDetector
+from lib.data.lsp import LSP_NAMES, lsp14_to_ours17, normalise_lsp
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz, safe_pickle_load
+from lib.vis.plot import contact_sheet, figure_2d_3d, save_gif, save_png
+from lib.vis.sequences import load_sequences, select
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 DEMO = os.path.join(REPO, 'scripts', 'demo_input')
 LSP_SAMPLE = os.path.join(REPO, '..', 'shared', 'data', 'lsp_sample')
 MP_FROM_COCO = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]   # coco17 <- mediapipe33
 
 
-def run(args):
+def run_inference(args):
     return subprocess.run([sys.executable, 'scripts/inference.py'] + args, cwd=REPO, capture_output=True,
                           text=True, timeout=300)
 
@@ -235,7 +249,7 @@ def test_images_end_to_end_with_bad_and_empty_images(tmp_path, tiny_model):
         Image.fromarray(demo_image(n)).save(src / ('p%d.jpg' % n))
     Image.new('RGB', (120, 160), (128, 128, 128)).save(src / 'nobody.png')
     (src / 'broken.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a jpeg')
-    r = run(['--images', str(src), '--outdir', str(out), '--bvh'] + tiny_model)
+    r = run_inference(['--images', str(src), '--outdir', str(out), '--bvh'] + tiny_model)
     assert r.returncode == 2, r.stderr                        # the broken image failed
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith('error:')]
     assert len(errors) == 1 and 'broken.jpg' in errors[0] and 'Traceback' not in r.stderr
@@ -255,18 +269,18 @@ def test_nothing_lifted_exits_2_without_output(tmp_path, tiny_model):
     src = tmp_path / 'imgs'
     src.mkdir()
     Image.new('RGB', (120, 160), (20, 120, 20)).save(src / 'grass.png')
-    r = run(['--images', str(src), '--outdir', str(tmp_path / 'out')] + tiny_model)
+    r = run_inference(['--images', str(src), '--outdir', str(tmp_path / 'out')] + tiny_model)
     assert r.returncode == 2 and 'grass.png (no person found)' in r.stdout and 'lifted 0' in r.stdout
     assert not (tmp_path / 'out').exists()
     (tmp_path / 'empty.mp4').write_bytes(b'')
-    r = run(['--video', str(tmp_path / 'empty.mp4'), '--outdir', str(tmp_path / 'out')] + tiny_model)
+    r = run_inference(['--video', str(tmp_path / 'empty.mp4'), '--outdir', str(tmp_path / 'out')] + tiny_model)
     assert r.returncode == 2 and r.stderr.strip().startswith('error: unreadable video') and \
         len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / 'out').exists()
     import cv2
     vw = cv2.VideoWriter(str(tmp_path / 'none.avi'), cv2.VideoWriter_fourcc(*'MJPG'), 10.0, (64, 64))
     vw.release()                                                    # a container without frames
-    r = run(['--video', str(tmp_path / 'none.avi'), '--outdir', str(tmp_path / 'out')] + tiny_model)
+    r = run_inference(['--video', str(tmp_path / 'none.avi'), '--outdir', str(tmp_path / 'out')] + tiny_model)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith('error: ') and 'none.avi' in r.stderr
     assert not (tmp_path / 'out').exists()
@@ -288,7 +302,7 @@ def test_video_from_real_images(tmp_path, tiny_model):
         vw.write(np.ascontiguousarray(frame[:, :, ::-1]))
     vw.release()
     out = tmp_path / 'out'
-    r = run(['--video', path, '--outdir', str(out), '--bvh', '--smooth', '1'] + tiny_model)
+    r = run_inference(['--video', path, '--outdir', str(out), '--bvh', '--smooth', '1'] + tiny_model)
     assert r.returncode == 0, r.stderr
     assert 'clip.avi: 1 of 8 frames skipped (no person found)' in r.stdout, r.stdout
     rec = json.loads((out / 'clip_3d.json').read_text())
@@ -318,7 +332,7 @@ def test_authors_demo_folder_draws_their_figure(tmp_path, tiny_model):
             shutil.copy(os.path.join(DEMO, '%d%s' % (n, ext)), src)
     Image.new('RGB', (100, 100), 'white').save(ref / '0_out.jpg')
     np.save(src / 'coco.npy', _coco_pose())                      # COCO 2D, default order h36m
-    r = run(['--indir', str(src), '--outdir', str(out), '--reference', str(ref)] + tiny_model)
+    r = run_inference(['--indir', str(src), '--outdir', str(out), '--reference', str(ref)] + tiny_model)
     assert r.returncode == 0, r.stderr
     assert 'lifted 3, skipped 0' in r.stdout, r.stdout          # the pictures are not inputs
     warn = [ln for ln in r.stderr.splitlines() if ln.startswith('warning: ')]
@@ -341,3 +355,462 @@ def test_limb_errors_uses_torso_lengths():
     moved[13] += [0.3 * torso, 0]
     err = limb_errors(moved, ref)
     assert np.isclose(err.max(), 0.3) and (err > 0).sum() == 1
+
+
+# --- pose files and LSP through scripts/inference.py and tools/eval_lsp.py -----------
+
+def run_python(args, cwd=REPO):
+    return subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def not_blank(path, min_std=10.0):
+    with Image.open(path) as im:
+        a = np.asarray(im.convert('L'), np.float64)
+    return a.std() > min_std
+
+
+def test_inference_end_to_end_with_bad_files(tmp_path, tiny_checkpoint):
+    """Good files of every format are lifted and drawn; each bad file gets one error line;
+    the malicious pickle does not run; exit status 2."""
+    cfg, ckpt = tiny_checkpoint
+    indir, outdir = tmp_path / 'in', tmp_path / 'out'
+    indir.mkdir()
+    pose = v3d_pose()
+    np.save(indir / 'single.npy', pose)
+    seq = np.stack([pose + [3 * t, np.sin(t)] for t in range(5)])
+    np.savez(indir / 'seq.npz', keypoints=seq)
+    (indir / 'pose.json').write_text(json.dumps({'keypoints': pose.tolist()}))
+    px = lsp14_to_ours17(STANDING)
+    x, _ = normalise_lsp(px[None])
+    with open(indir / 'orig.pkl', 'wb') as f:
+        pickle.dump({'joints_2d': x[0], 'original_joints_2d': px.astype(np.float32)}, f, protocol=2)
+    np.save(indir / 'badshape.npy', np.ones((16, 2)))
+    nan = pose.copy()
+    nan[3, 1] = np.inf
+    (indir / 'nan.json').write_text(json.dumps([nan.tolist()]).replace('Infinity', 'NaN'))
+    (indir / 'notes.csv').write_text('x,y\n')
+    marker = tmp_path / 'pwned'
+    (indir / 'evil.pkl').write_bytes(pickle.dumps({'joints_2d': Evil(marker)}, protocol=2))
+    (indir / 'README.md').write_text('docs are skipped\n')
+
+    r = run_python(['scripts/inference.py', '--indir', str(indir), '--outdir', str(outdir), '--cfg', cfg,
+             '--pretrain', ckpt, '--gpu', '-1', '--gif-frames', '5'])
+    assert r.returncode == 2, r.stderr
+    assert not marker.exists()
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith('error: ')]
+    assert len(errors) == 4, r.stderr
+    for name in ('badshape.npy', 'nan.json', 'notes.csv', 'evil.pkl'):
+        assert sum(name in ln for ln in errors) == 1, (name, r.stderr)
+    assert 'Traceback' not in r.stderr
+    assert 'lifted 4, skipped 1' in r.stdout and 'failed 4' in r.stdout, r.stdout
+    for stem in ('single', 'seq', 'pose', 'orig'):
+        for suffix in ('_3d.npy', '_3d.json', '.png'):
+            assert (outdir / (stem + suffix)).is_file(), stem + suffix
+        assert not_blank(outdir / (stem + '.png'))
+    assert (outdir / 'seq.gif').is_file() and not (outdir / 'single.gif').exists()
+    with Image.open(outdir / 'seq.gif') as g:
+        assert g.n_frames == 5
+    assert np.load(outdir / 'single_3d.npy').shape == (17, 3)
+    assert np.load(outdir / 'seq_3d.npy').shape == (5, 17, 3)
+    rec = json.loads((outdir / 'seq_3d.json').read_text())
+    assert rec['joint_names'][0] == 'Hip' and len(rec['joints_3d']) == 5 and len(rec['scale']) == 5
+    # v3d order and root-centred: the hip (v3d 0) is at the origin
+    assert np.allclose(np.load(outdir / 'single_3d.npy')[0], 0, atol=1e-6)
+    assert not [p for p in os.listdir(outdir) if p.startswith('.')]     # no temporary files left
+
+
+def test_inference_empty_folder_is_one_line_error(tmp_path, tiny_checkpoint):
+    cfg, ckpt = tiny_checkpoint
+    (tmp_path / 'empty').mkdir()
+    r = run_python(['scripts/inference.py', '--indir', str(tmp_path / 'empty'), '--outdir', str(tmp_path / 'o'),
+             '--cfg', cfg, '--pretrain', ckpt])
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: no input files'), r.stderr
+
+
+# --- drawing ------------------------------------------------------------------------
+
+def test_figures_gif_and_contact_sheet(tmp_path):
+    pts = lsp14_to_ours17(STANDING)
+    pose = np.concatenate([(pts - pts[sk.ROOT]) / 60.0, np.zeros((17, 1))], 1)
+    img = np.full((H, W, 3), 120, np.uint8)
+    missing = np.arange(17) == 0
+    fig = figure_2d_3d(pts, pose, image=img, title='test', missing=missing)
+    png = save_png(fig, str(tmp_path / 'a.png'))
+    assert not_blank(png)
+    with Image.open(png) as im:
+        assert im.width > im.height                         # 2D panel beside the 3D views
+    gif = save_gif(np.stack([pts] * 4), np.stack([pose] * 4), str(tmp_path / 'a.gif'), max_frames=3)
+    with Image.open(gif) as g:
+        assert g.n_frames == 3
+    sheet = contact_sheet([png, png, str(tmp_path / 'missing.png')], str(tmp_path / 'sheet.png'), cols=2,
+                          thumb=64)
+    with Image.open(sheet) as s:
+        assert s.width > 2 * 64
+    assert contact_sheet([], str(tmp_path / 'none.png')) is None
+
+
+# --- eval_lsp -----------------------------------------------------------------------
+
+def test_eval_lsp_from_tools_dir_with_generated_mat(tmp_path, tiny_checkpoint):
+    """Run from inside tools/ with relative paths: one lifted, one skipped, one failed -> exit 2."""
+    cfg, ckpt = tiny_checkpoint
+    root = tmp_path / 'lsp'
+    poses = np.stack([STANDING] * 3)
+    flags = np.ones((3, 14))
+    flags[1, 2] = 0                               # R hip missing -> skipped
+    write_lsp(str(root), poses, flags, 'lspet')
+    os.remove(root / 'images' / 'im00003.jpg')    # failed
+    tools = os.path.join(REPO, 'tools')
+    rel = lambda p: os.path.relpath(str(p), tools)  # noqa: E731
+    r = run_python(['eval_lsp.py', '--cfg', rel(cfg), '--pretrain', rel(ckpt), '--lsp-root', rel(root),
+             '--out', rel(tmp_path / 'out'), '--gpu', '-1'], cwd=tools)
+    assert r.returncode == 2, r.stderr
+    assert 'lifted 1, skipped 1, failed 1' in r.stdout, r.stdout
+    assert 'Traceback' not in r.stderr
+    out = tmp_path / 'out'
+    assert not_blank(out / 'im00001.png')
+    rec = json.loads((out / 'im00001.json').read_text())
+    ours, v3d = np.array(rec['joints_3d_ours']), np.array(rec['joints_3d_v3d'])
+    np.testing.assert_allclose(v3d, sk.ours_to_v3d(ours))
+    assert rec['filled_joints_ours'] == [] and rec['lsp_annotation']['names'] == LSP_NAMES
+    page = (out / 'index.html').read_text()
+    assert 'im00001.png' in page and 'R hip' in page and 'im00003.jpg' in page
+    assert (out / 'contact_sheet.png').is_file()
+
+
+def test_eval_lsp_unwritable_out_is_one_line_error(tmp_path, tiny_checkpoint):
+    cfg, ckpt = tiny_checkpoint
+    blocker = tmp_path / 'file'
+    blocker.write_text('x')
+    r = run_python(['tools/eval_lsp.py', '--cfg', cfg, '--pretrain', ckpt, '--out', str(blocker / 'sub')])
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'not writable' in lines[0], r.stderr
+
+
+def test_eval_lsp_on_real_sample(tmp_path, tiny_checkpoint):
+    if not os.path.isfile(os.path.join(LSP_SAMPLE, 'joints.mat')):
+        pytest.skip('real LSP sample not available: %s is absent (needs <repo>/../shared)' % LSP_SAMPLE)
+    cfg, ckpt = tiny_checkpoint
+    out = tmp_path / 'lsp'
+    r = run_python(['tools/eval_lsp.py', '--cfg', cfg, '--pretrain', ckpt, '--lsp-root', LSP_SAMPLE,
+             '--out', str(out), '--limit', '8', '--gpu', '-1'])
+    assert r.returncode == 0, r.stderr
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith('lifted')][0]
+    lifted, skipped, failed = [int(w.strip(',')) for w in line.split()[1:6:2]]
+    assert lifted + skipped == 8 and failed == 0 and lifted >= 4, line
+    pngs = sorted(p for p in os.listdir(out) if p.startswith('im') and p.endswith('.png'))
+    assert len(pngs) == lifted and all(not_blank(out / p) for p in pngs)
+    # image 1 has its right ankle unannotated at (0, -26): filled and flagged, never lifted as is
+    rec = json.loads((out / 'im00001.json').read_text())
+    assert rec['filled_joints_ours'] == [0]
+    assert np.array(rec['joints_2d_px_ours'])[0].min() > 0
+    assert (out / 'index.html').is_file() and (out / 'contact_sheet.png').is_file()
+
+
+# --- bad input to the other entry points ---------------------------------------------
+
+@pytest.fixture
+def state_checkpoint(tmp_path, data_dir):
+    ck = tmp_path / 'tiny_model.pth.tar'
+    make_state_checkpoint(write_cfg(tmp_path, data_dir), ck)
+    return ck
+
+
+def test_eval_lsp_unreadable_image(tmp_path, state_checkpoint):
+    tool = need_script('tools/eval_lsp.py')
+    src = os.path.join(SHARED_DATA, 'lsp_sample')
+    if not os.path.isfile(os.path.join(src, 'joints.mat')):
+        pytest.skip('no LSP sample in ../shared')
+    root = tmp_path / 'lsp'
+    (root / 'images').mkdir(parents=True)
+    shutil.copy(os.path.join(src, 'joints.mat'), root / 'joints.mat')
+    for i in (1, 2, 3):
+        shutil.copy(os.path.join(src, 'images', 'im%05d.jpg' % i), root / 'images')
+    bad = root / 'images' / 'im00002.jpg'
+    os.chmod(bad, 0o644)
+    bad.write_bytes(bad.read_bytes()[:200])                        # an image cut short
+    r = run_script([tool, '--cfg', tmp_path / 'tiny.yaml', '--pretrain', state_checkpoint, '--lsp-root', root,
+                    '--out', tmp_path / 'lsp_out', '--limit', '3', '--sheet', '0', '--quiet', '--gpu', '-1'])
+    assert_one_error_line(r.returncode, r.stderr, 'im00002.jpg')
+    assert 'failed 1' in r.stdout
+    assert not (tmp_path / 'lsp_out' / 'im00002.png').exists()
+
+
+def _inference(tool, tmp, indir, ck):
+    return run_script([tool, '--indir', indir, '--outdir', tmp / 'inf_out', '--cfg', tmp / 'tiny.yaml',
+                       '--pretrain', ck, '--gpu', '-1', '--quiet'])
+
+
+def test_inference_empty_input_folder(tmp_path, state_checkpoint):
+    tool = need_script('scripts/inference.py')
+    (tmp_path / 'empty').mkdir()
+    r = _inference(tool, tmp_path, tmp_path / 'empty', state_checkpoint)
+    assert_one_error_line(r.returncode, r.stderr, 'empty')
+    assert not glob.glob(str(tmp_path / 'inf_out' / '*'))
+
+
+def test_inference_nonfinite_keypoints_fail_that_file_only(tmp_path, state_checkpoint):
+    tool = need_script('scripts/inference.py')
+    indir = tmp_path / 'in'
+    indir.mkdir()
+    pose = (synth.TEMPLATE[:, [0, 2]] * np.array([200.0, -200.0]) + np.array([500.0, 700.0])).astype(np.float32)
+    np.save(str(indir / 'good.npy'), pose)
+    bad = pose.copy()
+    bad[4, 1] = np.nan
+    np.save(str(indir / 'broken.npy'), bad)
+    r = _inference(tool, tmp_path, indir, state_checkpoint)
+    assert_one_error_line(r.returncode, r.stderr, 'broken.npy')
+    assert (tmp_path / 'inf_out' / 'good_3d.npy').exists()
+    assert not glob.glob(str(tmp_path / 'inf_out' / 'broken*'))
+
+
+# --- figures: a fixed cube in metres, a camera view that shows the 2D input ----------
+
+def demo_pixels():
+    """The 2D poses (ours order, pixels) of the demo inputs: one per file (a sequence's middle)."""
+    from lib.data.demo_io import list_inputs, read_input
+    paths, _ = list_inputs(os.path.join(REPO, 'scripts', 'demo_input'))
+    out = []
+    for p in paths:
+        inp = read_input(p)
+        out.append((os.path.basename(p), inp.px_ours[len(inp.px_ours) // 2]))
+    assert len(out) >= 4
+    return out
+
+
+def camera_panel_points(fig, pose):
+    """Screen coordinates of the joints as the figure's camera-view panel projects them."""
+    from mpl_toolkits.mplot3d import proj3d
+    from lib.vis.plot import to_metres, to_plot_frame
+    ax = [a for a in fig.axes if a.name == '3d' and 'camera view' in a.get_title()][0]
+    P = to_plot_frame(to_metres(pose))
+    x, y, _ = proj3d.proj_transform(P[:, 0], P[:, 1], P[:, 2], ax.get_proj())
+    return np.stack([x, y], -1)
+
+
+def similarity_residual(a, b):
+    """Relative residual of b ~ s * a + t (s > 0: no mirror, no rotation), over the spread of b."""
+    a0, b0 = a - a.mean(0), b - b.mean(0)
+    s = (a0 * b0).sum() / (a0 ** 2).sum()
+    assert s > 0
+    return float(np.abs(s * a0 - b0).max() / np.abs(b0).max())
+
+
+def back_projected(px, depth, c=10.0):
+    """A 3D pose built as the network builds it: normalised 2D x, depth offsets d, z = d + c."""
+    from lib.data.dataset import normalise_2d
+    x, _ = normalise_2d(px[None].astype(np.float64), True)
+    z = c + depth
+    Y = np.concatenate([x[0] * z[:, None], z[:, None]], -1)
+    return Y
+
+
+@pytest.mark.parametrize('depth_spread', [0.3, 3.0])
+def test_camera_view_shows_the_2d_input(depth_spread):
+    """On the demo inputs, lifted with shallow and with very deep (poor) depths, the camera-view
+    panel projects the 3D onto the 2D input (up to scale and shift; y flipped to 'up')."""
+    from lib.data import skeleton as sk
+    from lib.vis.plot import figure_2d_3d
+    rng = np.random.RandomState(0)
+    for name, px in demo_pixels():
+        d = rng.uniform(-depth_spread, depth_spread, 17)
+        d[sk.ROOT] = 0.0                  # the root at the camera distance, as the cycle places it
+        pose = back_projected(px, d)
+        fig = figure_2d_3d(px, pose)
+        shown = camera_panel_points(fig, pose)
+        want = px * np.array([1.0, -1.0])            # pixels: y down; the panel: up is up
+        assert similarity_residual(shown, want) < 1e-3, name
+
+
+def test_3d_cube_is_metres_and_fixed():
+    """The cube is +-1 m whatever the lift; a lift reaching past it says how far in the title."""
+    from lib.vis.plot import CUBE_M, figure_2d_3d
+    name, px = demo_pixels()[0]
+    small = back_projected(px, np.zeros(17))
+    huge = small * 12.0
+    for pose in (small, huge):
+        fig = figure_2d_3d(px, pose)
+        for ax in [a for a in fig.axes if a.name == '3d']:
+            assert ax.get_xlim() == (-CUBE_M, CUBE_M) and ax.get_zlim() == (-CUBE_M, CUBE_M)
+            assert ('reaches' in ax.get_title()) == (pose is huge)
+
+
+# --- which model: one rule ---------------------------------------------------------------
+
+def test_model_choice_rule(tmp_path):
+    from lib.utils.errors import UserError
+    from lib.utils.model_choice import CANDIDATES, choose_model
+    with pytest.raises(UserError, match='no trained model.*tools/main.py --cfg cfg/quickstart.yaml'):
+        choose_model(root=str(tmp_path))
+    lines = []
+    for ckpt, cfg, what in reversed(CANDIDATES):         # each newly present file takes over
+        (tmp_path / ckpt).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / ckpt).write_bytes(b'x')
+        got = choose_model(root=str(tmp_path), log=lines.append)
+        assert got[:2] == (str(tmp_path / ckpt), str(tmp_path / cfg)) and got[2].startswith(what)
+        assert lines[-1].startswith('model: %s, %s' % (ckpt, what))
+    assert choose_model('/x/a.pth.tar', '/x/a.yaml', root=str(tmp_path))[:2] == ('/x/a.pth.tar', '/x/a.yaml')
+    with pytest.raises(UserError, match='--pretrain needs --cfg'):
+        choose_model('/x/a.pth.tar', None, root=str(tmp_path))
+
+
+def test_demo_script_trains_nothing_and_names_its_model():
+    text = open(os.path.join(REPO, 'scripts', 'demo.sh')).read()
+    assert 'main.py' not in text and '--pretrain' not in text
+
+
+# --- the shipped demo model -----------------------------------------------------------------
+
+DEMO_MODEL = os.path.join(REPO, 'scripts', 'demo_model', 'quickstart.pth.tar')
+
+
+def readme_demo_figures():
+    """(MPJPE, P-MPJPE, poses) the README states for the shipped demo model."""
+    import re
+    text = open(os.path.join(REPO, 'README.md')).read()
+    pattern = r'shipped demo model.{0,1500}?test split \(([\d,]+) poses\) it gives MPJPE ([\d.]+) mm, P-MPJPE ([\d.]+) mm'
+    m = re.search(pattern.replace(' ', r'\s+'), text, re.S)
+    assert m, 'README states no figures for the shipped demo model'
+    return float(m.group(2)), float(m.group(3)), int(m.group(1).replace(',', ''))
+
+
+def test_shipped_demo_model_is_small_and_gives_the_readme_figures():
+    import torch
+    from lib.core.config import get_default, update_config
+    from lib.core.evaluate import evaluate
+    from lib.core.inference import load_pose_model
+    from lib.data.batches import TensorSplit
+    from lib.data.dataset import load_splits
+    from lib.utils.runtime import cfg_path
+    assert os.path.getsize(DEMO_MODEL) < 5e6
+    ck = torch.load(DEMO_MODEL, weights_only=True)
+    assert set(ck) <= {'pose_model_state_dict', 'scaler_bypassed', 'epoch', 'p1_mpjpe', 'p2_mpjpe', 'config'}
+    assert 'DATA_DIR' not in ck['config'] and 'OUTPUT_DIR' not in ck['config']
+    cfg = update_config(get_default(), os.path.join(REPO, 'cfg', 'quickstart.yaml'))
+    model = load_pose_model(cfg, DEMO_MODEL, log=lambda m: None)
+    split = load_splits(cfg, cfg_path(cfg.DATA_DIR), which=('test',))['test']
+    res = evaluate(model, TensorSplit.from_split(split, cfg, torch.device('cpu'), train=False), split, cfg,
+                   write=False)
+    mpjpe, p_mpjpe, n = readme_demo_figures()
+    assert res['num_poses'] == n
+    assert res['MPJPE'] == pytest.approx(mpjpe, abs=0.006) and res['P-MPJPE'] == pytest.approx(p_mpjpe, abs=0.006)
+    assert ck['p1_mpjpe'] == pytest.approx(res['MPJPE'], abs=0.01)        # what training printed for it
+
+
+def test_eval_lsp_without_pretrain_uses_the_rule(tmp_path):
+    """No --pretrain: eval_lsp names the model the rule chose and lifts with it."""
+    write_lsp(str(tmp_path / 'lsp'), np.stack([STANDING] * 2), np.ones((2, 14)), 'lspet')
+    r = run_repo_script('tools/eval_lsp.py', '--lsp-root', tmp_path / 'lsp', '--out', tmp_path / 'out', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith('model: ') and 'lifted 2' in r.stdout
+
+
+def test_camera_view_of_the_shipped_models_lifts_shows_the_2d_input():
+    from lib.core.config import get_default, update_config
+    from lib.core.inference import lift, load_pose_model, normalise_pixels
+    from lib.vis.plot import figure_2d_3d
+    cfg = update_config(get_default(), os.path.join(REPO, 'cfg', 'quickstart.yaml'))
+    model = load_pose_model(cfg, DEMO_MODEL, log=lambda m: None)
+    for name, px in demo_pixels():
+        x, _ = normalise_pixels(px[None], cfg)
+        pose = lift(model, x)['pose_3d'][0]
+        fig = figure_2d_3d(px, pose, camera_distance=cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
+        assert similarity_residual(camera_panel_points(fig, pose), px * np.array([1.0, -1.0])) < 1e-3, name
+
+
+# --- sequences of a prediction file (lib/vis/sequences.py, scripts) ------------------
+
+QUICK = os.path.join(REPO, 'datasets', 'quickstart')
+QUICK_YAML = """
+DATA_DIR: '{data}'
+OUTPUT_DIR: '{out}'
+LOG_DIR: '{log}'
+BATCH_SIZE: 128
+DATA:
+  DATASET_NAME: quickstart
+NETWORK:
+  NUM_CHANNELS: 32
+  LIFTER_RES_BLOCKS: 1
+TRAIN:
+  NUM_EPOCHS: 1
+  MAX_STEPS_PER_EPOCH: 4
+  USE_SCALER: true
+  PRETRAIN_LIFTER: false
+EVAL:
+  STRIDE: 40
+"""
+
+
+def run_checked(args, ok=True):
+    r = subprocess.run([sys.executable] + [str(a) for a in args], capture_output=True, text=True, env=ENV,
+                       cwd=REPO, timeout=300)
+    if ok:
+        assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+@pytest.fixture(scope='module')
+def evaluated(tmp_path_factory):
+    """A tiny model trained briefly on datasets/quickstart and evaluated with --eval."""
+    tmp = tmp_path_factory.mktemp('quick')
+    cfg = tmp / 'tiny.yaml'
+    cfg.write_text(QUICK_YAML.format(data=QUICK, out=tmp / 'out', log=tmp / 'log'))
+    main = os.path.join(REPO, 'tools', 'main.py')
+    run_checked([main, '--cfg', cfg, '--gpu', '-1'])
+    run_checked([main, '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain',
+                 tmp / 'out' / 'tiny' / 'checkpoint.pth.tar'])
+    return tmp / 'out' / 'tiny' / 'eval_checkpoint'          # --eval writes into its own folder
+
+
+def test_both_files_give_the_same_sequences(evaluated):
+    a = load_sequences(evaluated / 'predictions.npz')
+    b = load_sequences(evaluated / 'quickstart_valid_pred_3d.h5')
+    assert [s.name for s in a] == [s.name for s in b] and len(a) >= 2
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x.gt, y.gt, atol=1e-5)
+        np.testing.assert_allclose(x.pred, y.pred, atol=1e-4)
+        np.testing.assert_allclose(x.pose_2d, y.pose_2d, atol=1e-3)
+    # the per-frame error is the evaluation's MPJPE (results.json averages it over all frames)
+    z = np.load(str(evaluated / 'predictions.npz'))
+    gt = z['gt'] / 1000.0
+    pred = z['pred'] * np.linalg.norm(gt[:, 10] - gt[:, 0], axis=-1)[:, None, None]
+    err = np.linalg.norm(pred - gt, axis=-1).mean(-1) * 1000
+    assert np.concatenate([s.error_mm for s in a]).mean() == pytest.approx(err.mean(), rel=1e-5)
+
+
+@pytest.mark.parametrize('name', ['predictions.npz', 'quickstart_valid_pred_3d.h5'])
+def test_renders_a_gif_per_sequence(evaluated, tmp_path, name):
+    seqs = load_sequences(evaluated / name)
+    r = run_checked([os.path.join(REPO, 'tools', 'vis_sequences.py'), '--pred', evaluated / name, '--num-seqs', '2',
+             '--max-frames', '3', '--out', tmp_path / 'vis'])
+    gifs = sorted(os.listdir(str(tmp_path / 'vis')))
+    assert len(gifs) == 2 and all(g.endswith('.gif') for g in gifs), gifs
+    with Image.open(str(tmp_path / 'vis' / gifs[0])) as im:
+        assert im.n_frames == 3 and im.size[0] > 500
+    assert seqs[0].name in r.stdout and 'mean MPJPE %.1f mm' % seqs[0].error_mm.mean() in r.stdout
+
+
+def test_select_by_substring_and_unknown_name(evaluated):
+    seqs = load_sequences(evaluated / 'predictions.npz')
+    assert select(seqs, [seqs[1].name])[0] is seqs[1]
+    with pytest.raises(UserError, match='no sequence matches'):
+        select(seqs, ['no-such-sequence'])
+
+
+def test_bad_prediction_files_are_one_line_exit_2(evaluated, tmp_path):
+    tool = os.path.join(REPO, 'tools', 'vis_sequences.py')
+    bad = tmp_path / 'bad.h5'
+    with h5py.File(str(evaluated / 'quickstart_valid_pred_3d.h5'), 'r') as f, h5py.File(str(bad), 'w') as g:
+        for k in f:
+            if k != 'joint_3d_pre':
+                g[k] = f[k][()]
+    cases = [([bad], 'joint_3d_pre'), ([tmp_path / 'nowhere.npz'], 'not found'),
+             ([evaluated / 'predictions.npz', '--seq', 'no-such-sequence'], '--seq')]
+    for args, needle in cases:
+        r = run_checked([tool, '--pred'] + args + ['--out', tmp_path / 'vis'], ok=False)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith('error:') and needle in lines[0], r.stderr
+    assert not (tmp_path / 'vis').exists() or not os.listdir(str(tmp_path / 'vis'))

@@ -1,31 +1,78 @@
-"""Performance and scale: fast metrics, AMP and torch.compile smoke tests, several processes.
+"""Training: the alternating scheme's phases, mixed precision and torch.compile smoke tests,
+several gloo processes (DistributedDataParallel), atomic checkpoints, interrupted training
+and resume, non-finite losses, determinism, the EMA.
 
 The multi-process tests run 2 gloo processes on the CPU with ``torchrun``
-(``python -m torch.distributed.run``); this file is also the worker script of
-the gradient-equivalence test (``__main__`` at the bottom).
+(``python -m torch.distributed.run``); this file is also the worker script of those tests
+(``__main__`` at the bottom).  Interrupted training: SIGKILL mid-epoch then ``--resume``;
+SIGTERM and SIGINT (exit 143 / 130, checkpoint saved, message says how to resume); resumed runs
+must reach exactly the numbers of an uninterrupted run.
 """
 import glob
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import types
 import warnings
 
-import numpy as np
 import pytest
 import torch
 
 from conftest import REPO
-from lib.core import metrics as M
+from helpers import (ENV, MAIN, NPZ, assert_one_error_line, make_state_checkpoint, run_inproc, tiny_cfg, tiny_cfg_obj,
+                     tiny_split, write_cfg)
 from lib.core import train as T
-from lib.core.config import apply_opts, get_default
-from lib.core.evaluate import compute_metrics
-from lib.data.batches import TensorSplit
+from lib.core.config import get_default
+from lib.core.ema import EMA
+from lib.models.pose_model import PoseModel
 
-TINY = ['BATCH_SIZE', '16', 'NETWORK.NUM_CHANNELS', '16', 'NETWORK.LIFTER_RES_BLOCKS', '1',
-        'NETWORK.DIS_RES_BLOCKS', '1', 'NETWORK.DIS_TEMP_RES_BLOCKS', '1']
+
+# --- the alternating scheme --------------------------------------------------------
+
+def _grads_after(cfg, phase_step):
+    from lib.data.batches import Batch
+    from lib.models.discriminator import get_discriminator
+    torch.manual_seed(0)
+    m = PoseModel(cfg)
+    D, Dt = get_discriminator(cfg), get_discriminator(cfg, True)
+    sch = T.scheme(cfg, 0)
+    phase, lon, son = T.phase_of_step(cfg, sch, phase_step)
+    T.set_trainable(m, lon, son)
+    b = Batch(torch.randn(8, 17, 2) * 0.03, torch.rand(8, 3), torch.randn(8, 17, 2) * 0.03,
+              torch.randn(8, 17, 2) * 0.03, None, torch.arange(8))
+    terms = T.generator_losses(m, D, Dt, b, cfg, phase, sch)
+    sum(w * v for w, v in terms.values()).backward()
+    got = lambda mod: any(p.grad is not None and p.grad.abs().sum() > 0 for p in mod.parameters())
+    return phase, got(m.lifter_before) or got(m.lifter_after), got(m.scaler), set(terms)
+
+
+@pytest.mark.parametrize('off_by_one', [True, False])
+def test_alternating_phases_train_the_right_modules(off_by_one):
+    cfg = get_default()
+    cfg.NETWORK.NUM_CHANNELS = 16; cfg.NETWORK.LIFTER_RES_BLOCKS = 1
+    cfg.TRAIN.USE_SCALER = True; cfg.TRAIN.USE_CYCLE = True; cfg.TRAIN.USE_NEW_TEMP = True
+    cfg.COMPAT.ALTERNATE_OFF_BY_ONE = off_by_one
+    phase, lifter, scaler, terms = _grads_after(cfg, 0)
+    assert phase == 'subnet' and not lifter and scaler and terms == {'kl', 'bone'}
+    phase, lifter, scaler, terms = _grads_after(cfg, 1)
+    assert phase == 'mainnet' and {'l3d', 'l2d', 'gan', 'tmc'} == terms
+    if off_by_one:      # the original: rem > S is never true with S = M = 1, the lifter stays frozen
+        assert not lifter and scaler
+    else:
+        assert lifter and not scaler
+
+
+def test_joint_scheme_trains_everything():
+    cfg = get_default()
+    cfg.NETWORK.NUM_CHANNELS = 16; cfg.NETWORK.LIFTER_RES_BLOCKS = 1
+    cfg.TRAIN.USE_SCALER = True; cfg.TRAIN.USE_NEW_TEMP = True
+    phase, lifter, scaler, terms = _grads_after(cfg, 0)
+    assert phase == 'joint' and lifter and scaler
+    assert terms == {'l3d', 'l2d', 'gan', 'tmc', 'kl', 'bone'}
 
 
 @pytest.fixture(autouse=True)
@@ -35,23 +82,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def tiny_cfg(*opts):
-    cfg = get_default()
-    apply_opts(cfg, TINY + list(opts))
-    return cfg
-
-
-def tiny_split(n=64, seqs=4, seed=0):
-    """A TensorSplit of ``n`` random but plausible normalised 2D poses in ``seqs`` sequences."""
-    rng = np.random.RandomState(seed)
-    x = torch.as_tensor(rng.normal(0, 0.05, (n, 17, 2)), dtype=torch.float32)
-    x[:, 13] = 1e-5                                   # the root, as normalise_2d leaves it
-    L = n // seqs
-    i = torch.arange(n)
-    rot = torch.as_tensor(rng.uniform(-0.5, 0.5, (n, 3)), dtype=torch.float32)
-    return TensorSplit(x, torch.zeros(n, 17, 3), i // L * L, i % L, torch.full((n,), L), rot, 1.0)
 
 
 def free_port():
@@ -68,119 +98,6 @@ def torchrun(args, env_extra=None, timeout=240):
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r
-
-
-# --- evaluation speed: the fast metrics give the reference numbers -------------
-
-def _ref_procrustes(pred, gt):
-    """The straightforward implementation the fast one replaced (np.linalg.norm, plain matmul)."""
-    mu_g, mu_p = gt.mean(1, keepdims=True), pred.mean(1, keepdims=True)
-    G0, P0 = gt - mu_g, pred - mu_p
-    nG = np.maximum(np.linalg.norm(G0, axis=(1, 2), keepdims=True), 1e-12)
-    nP = np.maximum(np.linalg.norm(P0, axis=(1, 2), keepdims=True), 1e-12)
-    G0, P0 = G0 / nG, P0 / nP
-    U, S, Vt = np.linalg.svd(np.matmul(G0.transpose(0, 2, 1), P0))
-    V = Vt.transpose(0, 2, 1)
-    flip = np.linalg.det(np.matmul(V, U.transpose(0, 2, 1))) < 0
-    V[flip, :, -1] *= -1
-    S[flip, -1] *= -1
-    R = np.matmul(V, U.transpose(0, 2, 1))
-    a = S.sum(1)[:, None, None] * nG / nP
-    return a * np.matmul(pred, R) + (mu_g - a * np.matmul(mu_p, R))
-
-
-def test_fast_metrics_equal_reference_within_1e6_mm():
-    rng = np.random.RandomState(1)
-    gt = rng.normal(0, 0.3, (5000, 17, 3))
-    gt -= gt[:, 13:14]
-    pred = 0.8 * gt + rng.normal(0, 0.05, gt.shape)
-    pred[:7] = -pred[:7]                              # reflections: the no-flip branch is used
-    mm = 1000.0
-    ref = {'MPJPE': np.linalg.norm(pred - gt, axis=-1).mean(-1),
-           'P-MPJPE': np.linalg.norm(_ref_procrustes(pred, gt) - gt, axis=-1).mean(-1)}
-    s = (pred * gt).sum((1, 2)) / (pred * pred).sum((1, 2))
-    ref['N-MPJPE'] = np.linalg.norm(pred * s[:, None, None] - gt, axis=-1).mean(-1)
-    s = np.linalg.norm(gt, axis=(1, 2)) / np.linalg.norm(pred, axis=(1, 2))
-    ref['oracle'] = np.linalg.norm(pred * s[:, None, None] - gt, axis=-1).mean(-1)
-    got = {'MPJPE': M.mpjpe(pred, gt), 'P-MPJPE': M.p_mpjpe(pred, gt), 'N-MPJPE': M.n_mpjpe(pred, gt),
-           'oracle': M.oracle_scale_mpjpe(pred, gt)}
-    for k in ref:
-        assert np.abs(got[k] - ref[k]).max() * mm < 1e-6, k
-    assert ref['P-MPJPE'].mean() > 1e-3               # not a trivial comparison
-
-    # the per-action table (bincount) against a per-action loop; chunking changes nothing
-    groups = np.array(['Walk', 'Sit', 'Eat'])[rng.randint(0, 3, len(gt))]
-    res, err = compute_metrics(pred / 0.5, gt, groups, chunk=777)
-    res1, err1 = compute_metrics(pred / 0.5, gt, groups, chunk=len(gt))
-    assert res == res1 and all(np.array_equal(err[k], err1[k]) for k in err)
-    for a in ('Walk', 'Sit', 'Eat'):
-        m = groups == a
-        for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE'):
-            assert abs(res['per_action'][a][k] - err[k][m].mean()) < 1e-6
-        assert res['per_action'][a]['num_poses'] == m.sum()
-
-
-def test_action_group_runs():
-    from lib.data.dataset import PoseSplit
-    acts = np.array(['Directions 1', 'Directions 1', 'Walking_2', 'Directions', 'Sitting Down 2', 'Directions 1'])
-    s = PoseSplit(np.zeros((6, 17, 2)), np.zeros((6, 17, 3)), np.array(['S9'] * 6), acts, np.zeros(6, int),
-                  np.arange(6))
-    assert s.action_group.tolist() == ['Directions', 'Directions', 'Walking', 'Directions', 'Sitting Down',
-                                       'Directions']
-
-
-# --- the speed benchmark's floor is the training step ---------------------------
-
-def test_benchmark_floor_step_is_train_epochs_step():
-    """tools/benchmark_speed.py's floor runs the very step train_epoch runs (same weights
-    after a period of the alternating schedule with scaler, TMC and discriminator steps)."""
-    from tools.benchmark_speed import floor_step, schedule_period
-    from lib.core.state import TrainState, seed_everything
-    # the floor times steps: without the end-of-epoch forward, as the benchmark runs it
-    cfg = tiny_cfg('TRAIN.USE_SCALER', 'true', 'TRAIN.USE_CYCLE', 'true', 'TRAIN.USE_NEW_TEMP', 'true',
-                   'COMPAT.EPOCH_END_FORWARD', 'false')
-    sch = T.scheme(cfg, 0)
-    n = schedule_period(cfg, sch)
-    assert n == 6                                     # 2-step alternation x D every 3rd mainnet step
-    cfg.TRAIN.MAX_STEPS_PER_EPOCH = n
-    data = tiny_split(128)
-    seed_everything(0)
-    a = TrainState(cfg, torch.device('cpu'))
-    T.train_epoch(a, data, cfg, 0)
-    seed_everything(0)
-    b = TrainState(cfg, torch.device('cpu'))
-    g = torch.Generator()
-    g.manual_seed(int(cfg.RANDOM_SEED))
-    perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, 0)
-    nb, far = T.needs(cfg, sch)
-    for k in range(n):
-        floor_step(b, data.batch(perm[k * 16:(k + 1) * 16], cfg, g, nb, far), cfg, sch)
-    assert (a.step, a.gan_step) == (b.step, b.gan_step) == (6, 3)
-    for m1, m2 in ((a.model, b.model), (a.D, b.D)):
-        for (k, v), w in zip(m1.state_dict().items(), m2.state_dict().values()):
-            assert torch.equal(v, w), k
-
-
-# --- mixed precision and torch.compile ------------------------------------------
-
-def test_benchmark_speed_end_to_end_prints_the_json_line():
-    """tools/benchmark_speed.py with a small network: every figure of the issue in the last
-    line, both evaluation precisions timed, and a one-line error for a too-small --scale."""
-    def run(*args):
-        return subprocess.run([sys.executable, 'tools/benchmark_speed.py', '--device', 'cpu',
-                               '--threads', '1'] + list(args), cwd=REPO, capture_output=True,
-                              text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS='1'))
-    r = run('--scale', '0.002', '--rounds', '1', '--eval-poses', '512', '--opts',
-            'NETWORK.NUM_CHANNELS', '32', 'NETWORK.LIFTER_RES_BLOCKS', '1', 'BATCH_SIZE', '512')
-    assert r.returncode == 0, r.stderr[-2000:]
-    out = json.loads(r.stdout.strip().splitlines()[-1])
-    for k in ('floor_steps_per_s', 'pipeline_steps_per_s', 'ratio', 'eval_poses_per_s', 'peak_rss_mb'):
-        assert out[k] > 0, k
-    assert out['eval_poses'] == 512 and out['eval_precision'] == 'fp32'
-    assert set(out['eval_by_precision']) == {'fp32', 'bf16'}
-    assert 'evaluation bf16: 512 poses' in r.stdout
-    r = run('--scale', '0.0001')
-    assert r.returncode == 2 and 'fewer than one batch' in r.stderr and '{' not in r.stdout
 
 
 def _train_steps(cfg, n_steps=2):
@@ -461,74 +378,314 @@ if __name__ == '__main__':
         dist.finish()
 
 
-# --- opt-in bf16 evaluation (EVAL.PRECISION) --------------------------------------
+# --- atomic checkpoints ---------------------------------------------------------------
 
-def _model_with_bn_stats(seed=0, *opts):
-    """A PoseModel (scaler on, 2 lifter blocks) with non-trivial BN statistics and affine
-    parameters, as a trained network has them."""
-    from lib.models.pose_model import get_pose_model
-    torch.manual_seed(seed)
-    cfg = tiny_cfg('NETWORK.NUM_CHANNELS', '64', 'NETWORK.LIFTER_RES_BLOCKS', '2',
-                   'TRAIN.USE_SCALER', 'true', *opts)
-    m = get_pose_model(cfg)
-    for bn in (mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm1d)):
-        if bn.running_mean is not None:
-            bn.running_mean.normal_(0, 0.3)
-            bn.running_var.uniform_(0.2, 3.0)
-        bn.weight.data.uniform_(0.5, 1.5)
-        bn.bias.data.normal_(0, 0.2)
-    return m.eval()
+def _two_states():
+    a = {'pose_model_state_dict': {'w': torch.zeros(1000)}, 'epoch': 1}
+    b = {'pose_model_state_dict': {'w': torch.ones(1000)}, 'epoch': 2}
+    return a, b
 
 
-def test_bn_folding_is_exact_in_float64():
-    from lib.models.precision import _fold_bn
-    m = _model_with_bn_stats()
-    lin, bn = m.lifter_before.blocks[0].main[0], m.lifter_before.blocks[0].main[1]
-    x = torch.randn(32, lin.in_features, dtype=torch.float64)
-    ref = torch.nn.functional.batch_norm(
-        x @ lin.weight.double().t() + lin.bias.double(), bn.running_mean.double(),
-        bn.running_var.double(), bn.weight.double(), bn.bias.double(), False, 0.0, bn.eps)
-    w, b = _fold_bn(lin, bn)
-    assert torch.allclose(x @ w.t() + b, ref, rtol=0, atol=1e-12)
+def _assert_intact(path, folder):
+    from lib.utils.checkpoint import load_checkpoint
+    ck = load_checkpoint(str(path))
+    assert ck['epoch'] == 1 and float(ck['pose_model_state_dict']['w'].sum()) == 0
+    assert os.listdir(str(folder)) == [os.path.basename(str(path))]     # no temporary files left
 
 
-def test_bf16_copy_rewrites_the_network_exactly_and_leaves_the_model_alone():
-    """The rewrite (folded BN, fused blocks, float32 ends) in float32 reproduces the model's lift
-    to float32 rounding; in bf16 it stays within bf16 rounding of it; the model is unchanged."""
-    from lib.core.evaluate import predict
-    from lib.models.precision import bf16_inference_copy
-    m = _model_with_bn_stats()
-    before = {k: v.clone() for k, v in m.state_dict().items()}
-    x = tiny_split(512).pose_2d
-    ref, s_ref = predict(m, x, as_tensor=True)
-    same, s_same = predict(bf16_inference_copy(m, dtype=torch.float32), x, as_tensor=True)
-    assert torch.allclose(same, ref, rtol=1e-4, atol=1e-5) and torch.allclose(s_same, s_ref, rtol=1e-5)
-    fast, s_fast = predict(m, x, as_tensor=True, precision='bf16')
-    rel = (fast - ref).norm(dim=-1).mean() / ref.norm(dim=-1).mean()
-    assert 1e-5 < rel < 1e-2, rel                     # bf16 rounding: present, and small
-    assert (s_fast / s_ref - 1).abs().max() < 2e-2
-    assert fast.dtype == torch.float32
-    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
-    assert torch.equal(predict(m, x, as_tensor=True)[0], ref)
-    copy_ = bf16_inference_copy(m).train()
-    with pytest.raises(RuntimeError, match='cannot be trained'):
-        copy_.lift(x[:4])
+@pytest.mark.parametrize('crash_in', ['write', 'fsync', 'replace'])
+def test_crash_during_save_leaves_the_old_checkpoint(crash_in, tmp_path, monkeypatch):
+    from lib.utils import safe_io
+    from lib.utils.checkpoint import save_checkpoint
+    path = tmp_path / 'run' / 'checkpoint.pth.tar'
+    a, b = _two_states()
+    save_checkpoint(a, str(path))
+    if crash_in == 'write':                 # killed half-way through writing the bytes
+        real_fdopen = os.fdopen
+
+        class HalfFile:
+            def __init__(self, f):
+                self.f = f
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.f.close()
+
+            def write(self, data):
+                self.f.write(bytes(data)[:len(data) // 2])
+                raise KeyboardInterrupt('killed')
+
+            def __getattr__(self, k):
+                return getattr(self.f, k)
+        monkeypatch.setattr(safe_io.os, 'fdopen', lambda fd, mode: HalfFile(real_fdopen(fd, mode)))
+        exc = KeyboardInterrupt
+    elif crash_in == 'fsync':
+        def boom(fd):
+            raise OSError(5, 'Input/output error')
+        monkeypatch.setattr(safe_io.os, 'fsync', boom)
+        exc = OSError
+    else:                                   # disk full / killed just before the rename
+        def boom(src, dst):
+            raise OSError(28, 'No space left on device')
+        monkeypatch.setattr(safe_io.os, 'replace', boom)
+        exc = OSError
+    with pytest.raises(exc):
+        save_checkpoint(b, str(path))
+    monkeypatch.undo()
+    _assert_intact(path, path.parent)
 
 
-def test_bf16_copy_without_scaler_and_untracked_bn_rules():
-    from lib.core.config import validate
-    from lib.core.evaluate import predict
-    from lib.models.precision import bf16_inference_copy
-    from lib.utils.errors import UserError
-    m = _model_with_bn_stats(1, 'TRAIN.USE_SCALER', 'false', 'NETWORK.LIFTER_RES_BLOCKS', '0')
-    x = tiny_split(64).pose_2d
-    ref, s = predict(m, x, as_tensor=True)
-    assert s is None
-    assert torch.allclose(predict(bf16_inference_copy(m, dtype=torch.float32), x, as_tensor=True)[0],
-                          ref, rtol=1e-4, atol=1e-5)
-    for opts, msg in ((['EVAL.PRECISION', 'fp16'], "EVAL.PRECISION must be one of fp32/bf16, got 'fp16'"),
-                      (['EVAL.PRECISION', 'bf16', 'NETWORK.BN_TRACK', 'false'], 'BN_TRACK')):
-        with pytest.raises(UserError, match=msg):
-            validate(tiny_cfg(*opts))
-    with pytest.raises(ValueError, match='BN_TRACK'):
-        bf16_inference_copy(_model_with_bn_stats(2, 'NETWORK.BN_TRACK', 'false'))
+def test_atomic_write_makes_normal_permissions(tmp_path):
+    from lib.utils.safe_io import atomic_write
+    mask = os.umask(0o022)
+    try:
+        with atomic_write(str(tmp_path / 'f.json'), 'w') as f:
+            f.write('{}')
+    finally:
+        os.umask(mask)
+    assert (os.stat(tmp_path / 'f.json').st_mode & 0o777) == 0o644
+
+
+# --- training runs in subprocesses: kill, signals, resume, determinism ----------------
+
+RUN_OPTS = NPZ + ['TRAIN.NUM_EPOCHS', '4', 'BATCH_SIZE', '32', 'TRAIN.CHECKPOINT_EVERY', '4']
+
+
+# the alternating scheme with a scaler, TMC, EMA, per-epoch rotations and a warm start:
+# every piece of state that resuming must restore (MAINNET_CRITICS 2: frozen parameters
+# keep Adam momentum, COMPAT.FROZEN_KEEP_MOMENTUM)
+FULL_OPTS = RUN_OPTS + ['TRAIN.USE_CYCLE', 'true', 'TRAIN.USE_SCALER', 'true', 'TRAIN.USE_NEW_TEMP', 'true',
+                        'TRAIN.EMA_DECAY', '0.9', 'DATA.REDRAW_ROT_EVERY_EPOCH', 'true',
+                        'TRAIN.WARM_START_EPOCHS', '1', 'TRAIN.MAINNET_CRITICS', '2']
+
+
+METRICS = ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale', 'MPJPE_batchmean', 'P-MPJPE_batchmean',
+           'best_P-MPJPE_during_training', 'best_MPJPE_during_training', 'skipped_steps', 'num_poses')
+
+
+def train_cmd(cfg, opts, *flags):
+    return [sys.executable, MAIN, '--cfg', str(cfg), '--gpu', '-1', '--quiet'] + list(flags) + \
+        ['--opts'] + [str(o) for o in opts]
+
+
+def train_run(tmp, data, name, opts, *flags):
+    cfg = write_cfg(tmp, data, name)
+    r = subprocess.run(train_cmd(cfg, opts, *flags), capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return cfg, load_results(tmp, name)
+
+
+def load_results(tmp, name):
+    return json.load(open(tmp / 'out' / name / 'results.json'))
+
+
+def comparable(res):
+    """Every number of results.json except wall-clock seconds."""
+    out = {k: res[k] for k in METRICS}
+    out['per_action'] = res['per_action']
+    out['history'] = [{k: v for k, v in h.items() if k != 'seconds'} for h in res['history']]
+    out['ema'] = res.get('ema')
+    return out
+
+
+def start_and_wait_mid_epoch(cfg, opts, ckpt, min_epoch, timeout=240):
+    """Start training; return (process, train_state) once a mid-epoch checkpoint of
+    ``epoch >= min_epoch`` is on disk."""
+    proc = subprocess.Popen(train_cmd(cfg, opts), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=ENV)
+    last, t0 = None, time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail('training ended before it could be interrupted:\n' + out[-1500:] + err[-1500:])
+        try:
+            st = os.stat(ckpt)
+        except FileNotFoundError:
+            time.sleep(0.005)
+            continue
+        if (st.st_ino, st.st_mtime_ns) != last:
+            last = (st.st_ino, st.st_mtime_ns)
+            ts = torch.load(ckpt, weights_only=True)['train_state']
+            if ts['epoch'] >= min_epoch and ts['step_in_epoch'] > 0:
+                return proc, ts
+        time.sleep(0.005)
+    proc.kill()
+    pytest.fail('no mid-epoch checkpoint within %ds' % timeout)
+
+
+@pytest.fixture(scope='module')
+def baseline(tmp_path_factory, data_dir):
+    tmp = tmp_path_factory.mktemp('baseline')
+    _, res = train_run(tmp, data_dir, 'base', RUN_OPTS)
+    return res
+
+
+def test_two_cpu_runs_with_the_same_seed_are_identical(baseline, data_dir, tmp_path):
+    _, res = train_run(tmp_path, data_dir, 'again', RUN_OPTS)
+    assert comparable(res) == comparable(baseline)
+
+
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(baseline, data_dir, tmp_path):
+    cfg = write_cfg(tmp_path, data_dir, 'killed')
+    out = tmp_path / 'out' / 'killed'
+    ckpt = out / 'checkpoint.pth.tar'
+    proc, ts = start_and_wait_mid_epoch(cfg, RUN_OPTS, ckpt, min_epoch=1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    st = torch.load(ckpt, weights_only=True)['train_state']      # intact, and not the end of the run
+    assert st['epoch'] < 4 and st['step'] >= ts['step']
+    (out / '.checkpoint.pth.tar.k1ll3d.tmp').write_bytes(b'half a checkpoint')  # as a kill mid-save leaves
+    r = subprocess.run(train_cmd(cfg, RUN_OPTS, '--resume'), capture_output=True, text=True, env=ENV,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert not list(out.glob('.*.tmp'))
+    assert comparable(load_results(tmp_path, 'killed')) == comparable(baseline)
+
+
+def test_sigterm_saves_exits_143_and_resume_matches(data_dir, tmp_path):
+    _, ref = train_run(tmp_path, data_dir, 'ref', FULL_OPTS)
+    cfg = write_cfg(tmp_path, data_dir, 'termed')
+    ckpt = tmp_path / 'out' / 'termed' / 'checkpoint.pth.tar'
+    proc, ts = start_and_wait_mid_epoch(cfg, FULL_OPTS, ckpt, min_epoch=2)   # after the warm start
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out + err
+    assert 'SIGTERM' in out and '--resume' in out and 'Traceback' not in err
+    st = torch.load(ckpt, weights_only=True)['train_state']
+    assert st['step'] > ts['step'] and st['epoch'] < 4 and st['opt_phase'] == 'method'
+    r = subprocess.run(train_cmd(cfg, FULL_OPTS, '--resume'), capture_output=True, text=True, env=ENV,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert comparable(load_results(tmp_path, 'termed')) == comparable(ref)
+
+
+def test_sigint_saves_and_exits_130(data_dir, tmp_path):
+    opts = RUN_OPTS[:RUN_OPTS.index('TRAIN.NUM_EPOCHS') + 1] + ['2'] + RUN_OPTS[RUN_OPTS.index('BATCH_SIZE'):]
+    cfg = write_cfg(tmp_path, data_dir, 'inted')
+    ckpt = tmp_path / 'out' / 'inted' / 'checkpoint.pth.tar'
+    proc, ts = start_and_wait_mid_epoch(cfg, opts, ckpt, min_epoch=0)
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert 'SIGINT' in out and '--resume' in out and 'Traceback' not in err
+    st = torch.load(ckpt, weights_only=True)['train_state']
+    assert st['step'] > ts['step']
+
+
+def test_sigterm_during_evaluation_stops_at_the_epoch_boundary(data_dir, tmp_path, capsys, monkeypatch):
+    """A signal between epochs (here: during the epoch-end evaluation) saves a checkpoint at the
+    boundary; resuming must not step the learning-rate schedule twice."""
+    import tools.main as M
+    opts = NPZ + ['TRAIN.NUM_EPOCHS', '3', 'TRAIN.MAX_STEPS_PER_EPOCH', '4', 'EVAL.STRIDE', '8',
+                  'TRAIN.SCHEDULER_GAMMA', '0.5']
+    rc, out, err = run_inproc(['--cfg', write_cfg(tmp_path, data_dir, 'whole'), '--gpu', '-1', '--opts'] + opts,
+                              capsys)
+    assert rc == 0, err
+    real_eval, calls = M.run_eval, []
+
+    def eval_then_sigterm(state, *a, **k):
+        calls.append(state.epoch)
+        res = real_eval(state, *a, **k)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return res
+    monkeypatch.setattr(M, 'run_eval', eval_then_sigterm)
+    cfg = write_cfg(tmp_path, data_dir, 'cut')
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + opts, capsys)
+    assert rc == 143 and 'SIGTERM' in out and '--resume' in out, out + err
+    ck = torch.load(tmp_path / 'out' / 'cut' / 'checkpoint.pth.tar', weights_only=True)
+    assert ck['train_state']['epoch'] == 1 and ck['train_state']['step_in_epoch'] == 0
+    monkeypatch.setattr(M, 'run_eval', real_eval)
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--resume', '--opts'] + opts, capsys)
+    assert rc == 0, out + err
+    assert comparable(load_results(tmp_path, 'cut')) == comparable(load_results(tmp_path, 'whole'))
+
+
+def test_resume_of_a_finished_run_does_nothing(data_dir, tmp_path, capsys):
+    cfg = write_cfg(tmp_path, data_dir)
+    opts = NPZ + ['TRAIN.MAX_STEPS_PER_EPOCH', '2', 'EVAL.STRIDE', '8']
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + opts, capsys)
+    assert rc == 0, err
+    before = (tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar').read_bytes()
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--resume', '--opts'] + opts, capsys)
+    assert rc == 0 and 'nothing to resume' in out, out + err
+    assert (tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar').read_bytes() == before
+    # resuming with other settings works, with a warning that says what differs
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--resume', '--opts'] + opts +
+                              ['TRAIN.NUM_EPOCHS', '2', 'BATCH_SIZE', '16'], capsys)
+    assert rc == 0, out + err
+    assert "differ from the checkpoint's" in out and 'BATCH_SIZE 64 -> 16' in out
+    assert 'NUM_EPOCHS' not in out.split("differ from the checkpoint's")[1].split('\n')[0]
+    assert len(load_results(tmp_path, 'tiny')['history']) == 2
+
+
+def test_resume_with_a_sampling_rng_of_another_device(data_dir, tmp_path, recwarn):
+    from lib.core.state import TrainState
+    cfg_path = write_cfg(tmp_path, data_dir)
+    st = make_state_checkpoint(cfg_path, tmp_path / 'ck.pth.tar')
+    ck = st.checkpoint()
+    ck['rng']['gen'] = torch.zeros(16, dtype=torch.uint8)        # a CUDA (Philox) generator state
+    st2 = TrainState(tiny_cfg_obj(cfg_path), torch.device('cpu'))
+    st2.restore(ck, 'ck.pth.tar')
+    assert any('another device type' in str(w.message) for w in recwarn.list)
+    torch.rand(3, generator=st2.gen)
+
+
+# --- non-finite losses ------------------------------------------------------------------
+
+def test_nonfinite_loss_stops_names_term_and_step_and_saves(data_dir, tmp_path, capsys):
+    cfg = write_cfg(tmp_path, data_dir)
+    # 1e39 is finite in float64 (the config accepts it) and inf in float32: l3d * 1e39 = inf
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + NPZ +
+                              ['TRAIN.LOSS_WEIGHTS', '[1.0e+39, 1, 1, 1]'], capsys)
+    line = assert_one_error_line(rc, err, "loss term 'l3d'", 'at step 0', 'last good state is saved',
+                                 'checkpoint.pth.tar', 'TRAIN.NONFINITE')
+    assert 'l3d' in line
+    from lib.utils.checkpoint import load_checkpoint
+    ck = load_checkpoint(str(tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar'))
+    assert ck['train_state']['step'] == 0
+    assert all(torch.isfinite(v).all() for v in ck['pose_model_state_dict'].values() if v.is_floating_point())
+    assert not (tmp_path / 'out' / 'tiny' / 'results.json').exists()
+
+
+def test_nonfinite_loss_mid_training_keeps_the_last_finite_checkpoint(data_dir, tmp_path, capsys):
+    cfg = write_cfg(tmp_path, data_dir)
+    # an absurd learning rate: the first step is finite, it breaks the weights, step 1 is not
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + NPZ +
+                              ['TRAIN.POSE_LR', '1.0e+30', 'TRAIN.CHECKPOINT_EVERY', '1'], capsys)
+    assert_one_error_line(rc, err, 'non-finite at step', 'checkpoint')
+    ck_path = tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar'
+    if ck_path.exists():                     # whatever is on disk must be finite
+        from lib.utils.checkpoint import load_checkpoint
+        ck = load_checkpoint(str(ck_path))
+        assert all(torch.isfinite(v).all() for v in ck['pose_model_state_dict'].values()
+                   if v.is_floating_point())
+
+
+def test_nonfinite_loss_skip_continues(data_dir, tmp_path, capsys):
+    cfg = write_cfg(tmp_path, data_dir)
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + NPZ +
+                              ['TRAIN.LOSS_WEIGHTS', '[1.0e+39, 1, 1, 1]', 'TRAIN.NONFINITE', 'skip',
+                               'TRAIN.MAX_STEPS_PER_EPOCH', '3', 'TRAIN.NUM_EPOCHS', '2', 'EVAL.STRIDE', '8'],
+                              capsys)
+    assert rc == 0, err
+    assert "skipped step 0: loss term 'l3d' is not finite" in out
+    res = load_results(tmp_path, 'tiny')
+    assert res['skipped_steps'] == 6
+    assert (tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar').exists()
+
+
+def test_ema_update_rule():
+    m = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    ema = EMA(m, 0.9)
+    w0 = m[0].weight.detach().clone()
+    with torch.no_grad():
+        m[0].weight.add_(1.0)
+    m.train()(torch.randn(4, 2))                      # BN buffers move too
+    ema.update(m)
+    assert torch.allclose(ema.module[0].weight, 0.9 * w0 + 0.1 * (w0 + 1.0))
+    assert ema.module[1].num_batches_tracked.item() == m[1].num_batches_tracked.item()
+    assert not any(p.requires_grad for p in ema.module.parameters())
