@@ -1,6 +1,7 @@
 """Models: the rotation cycle's geometry, the authors' checkpoint layout loaded strictly, the
 scaler, the projection clamp per dataset, and the opt-in bf16 inference copy (BatchNorm
 folding) of lib/models/precision.py."""
+import numpy as np
 import pytest
 import torch
 
@@ -72,10 +73,31 @@ def authors_layout(L_=4, scaler=True):
     return k
 
 
+def _np_depth(sd, x, n_blocks):
+    """The authors' lifter written out in numpy from their state-dict keys, eval mode: ``pre`` =
+    Linear-BN-ReLU, each ResBlock ``main(h) + sc([h, raw])`` (features first, then the raw
+    34-d input, as their ``torch.cat([x, joint_sc])``), then ``out``.  (B, 17, 2) -> (B, 17)."""
+    w = {k: v.double().numpy() for k, v in sd.items()}
+    lin = lambda p, h: h @ w[p + '.weight'].T + w[p + '.bias']
+    bn = lambda p, h: (h - w[p + '.running_mean']) / np.sqrt(w[p + '.running_var'] + 1e-5) * w[p + '.weight'] \
+        + w[p + '.bias']
+    relu = lambda h: np.maximum(h, 0)
+    main = lambda p, h: relu(bn(p + 'main.5', lin(p + 'main.4', relu(bn(p + 'main.1', lin(p + 'main.0', h))))))
+    raw = x.reshape(len(x), -1)
+    h = relu(bn('lifter_before.pre.1', lin('lifter_before.pre.0', raw)))
+    for p in ['lifter_before.blocks.%d.' % i for i in range(n_blocks)] + ['lifter_after.']:
+        h = main(p, h) + lin(p + 'sc', np.concatenate([h, raw], 1))
+    return lin('lifter_after.out', h)
+
+
 @pytest.mark.parametrize('L_,scaler', [(4, True), (2, False)])
 def test_authors_state_dict_loads_strictly(tmp_path, L_, scaler):
+    """A checkpoint in the authors' layout loads with every value copied, and the loaded
+    lifter computes what their network computes from those weights (the numpy forward above;
+    tests/test_parity.py also runs their model itself when ../shared is there)."""
     from lib.core.inference import load_pose_model
-    sd = {k: (torch.zeros(s, dtype=torch.long) if 'num_batches' in k else torch.randn(s) * 0.01)
+    g = torch.Generator().manual_seed(0)
+    sd = {k: (torch.zeros(s, dtype=torch.long) if 'num_batches' in k else torch.randn(s, generator=g) * 0.05)
           for k, s in authors_layout(L_, scaler).items()}
     sd = {k: (v.abs() + 0.5 if 'running_var' in k else v) for k, v in sd.items()}
     path = tmp_path / 'authors.pth.tar'
@@ -84,12 +106,18 @@ def test_authors_state_dict_loads_strictly(tmp_path, L_, scaler):
     notes = []
     m = load_pose_model(cfg, str(path), 'cpu', notes.append)
     assert set(m.state_dict()) == set(sd)
-    assert all(tuple(m.state_dict()[k].shape) == tuple(v.shape) for k, v in sd.items())
+    for k, v in m.state_dict().items():                    # the values, not only the shapes
+        assert torch.equal(v, sd[k]), k
     assert cfg.NETWORK.LIFTER_RES_BLOCKS == L_ and cfg.TRAIN.USE_SCALER == scaler
     assert len(notes) == (L_ != 4) + scaler
+    x = torch.randn(3, 17, 2, generator=g) * 0.05
     with torch.no_grad():
-        Y, s, _, _ = m.lift(torch.randn(3, 17, 2) * 0.03)
+        Y, s, _, _ = m.lift(x)
+        depth = m.depth(x).double().numpy()
     assert Y.shape == (3, 17, 3) and (s is not None) == scaler
+    ref = _np_depth(sd, x.double().numpy(), L_)
+    assert np.abs(ref).max() > 0.1                         # a forward with signal in it
+    np.testing.assert_allclose(depth, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
 
 
 def test_scaler_features_and_symmetry():
