@@ -40,3 +40,12 @@ def tiny_checkpoint(tmp_path_factory):
     yaml_path = d / 'tiny.yaml'
     yaml_path.write_text('NETWORK:\n  NUM_CHANNELS: 32\n  LIFTER_RES_BLOCKS: 1\nTRAIN:\n  USE_SCALER: true\n')
     return str(yaml_path), str(ckpt)
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+    """The tiny synthetic dataset (npz) of ``synth.py``, once per test module."""
+    import synth
+    d = tmp_path_factory.mktemp('synth') / 'data'
+    synth.write_npz(str(d))
+    return d

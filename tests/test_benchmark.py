@@ -1,9 +1,73 @@
-"""The accuracy benchmark's aggregation and the EMA rule (issue: trustworthy comparison)."""
+"""The benchmarks: the speed benchmark's floor step is the training step and its end-to-end
+JSON line; the accuracy benchmark's aggregation and its bad input."""
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
-from lib.core.ema import EMA
+from conftest import REPO
+from helpers import tiny_cfg, tiny_split
+from lib.core import train as T
 
+
+# --- the speed benchmark's floor is the training step ---------------------------
+
+def test_benchmark_floor_step_is_train_epochs_step():
+    """The speed benchmark's floor runs the very step train_epoch runs (same weights
+    after a period of the alternating schedule with scaler, TMC and discriminator steps)."""
+    from lib.bench.speed import floor_step, schedule_period
+    from lib.core.state import TrainState, seed_everything
+    # the floor times steps: without the end-of-epoch forward, as the benchmark runs it
+    cfg = tiny_cfg('TRAIN.USE_SCALER', 'true', 'TRAIN.USE_CYCLE', 'true', 'TRAIN.USE_NEW_TEMP', 'true',
+                   'COMPAT.EPOCH_END_FORWARD', 'false')
+    sch = T.epoch_scheme(cfg, 0)
+    n = schedule_period(cfg, sch)
+    assert n == 6                                     # 2-step alternation x D every 3rd mainnet step
+    cfg.TRAIN.MAX_STEPS_PER_EPOCH = n
+    data = tiny_split(128)
+    seed_everything(0)
+    a = TrainState(cfg, torch.device('cpu'))
+    T.train_epoch(a, data, cfg, 0)
+    seed_everything(0)
+    b = TrainState(cfg, torch.device('cpu'))
+    g = torch.Generator()
+    g.manual_seed(int(cfg.RANDOM_SEED))
+    perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, 0)
+    nb, far = T.batch_needs(cfg, sch)
+    for k in range(n):
+        floor_step(b, data.batch(perm[k * 16:(k + 1) * 16], cfg, g, nb, far), cfg, sch)
+    assert (a.step, a.gan_step) == (b.step, b.gan_step) == (6, 3)
+    for m1, m2 in ((a.model, b.model), (a.D, b.D)):
+        for (k, v), w in zip(m1.state_dict().items(), m2.state_dict().values()):
+            assert torch.equal(v, w), k
+
+
+# --- the speed benchmark end to end ---------------------------------------------
+
+def test_benchmark_speed_end_to_end_prints_the_json_line():
+    """tools/benchmark_speed.py with a small network: every figure of the issue in the last
+    line, both evaluation precisions timed, and a one-line error for a too-small --scale."""
+    def run(*args):
+        return subprocess.run([sys.executable, 'tools/benchmark_speed.py', '--device', 'cpu',
+                               '--threads', '1'] + list(args), cwd=REPO, capture_output=True,
+                              text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    r = run('--scale', '0.002', '--rounds', '1', '--eval-poses', '512', '--opts',
+            'NETWORK.NUM_CHANNELS', '32', 'NETWORK.LIFTER_RES_BLOCKS', '1', 'BATCH_SIZE', '512')
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    for k in ('floor_steps_per_s', 'pipeline_steps_per_s', 'ratio', 'eval_poses_per_s', 'peak_rss_mb'):
+        assert out[k] > 0, k
+    assert out['eval_poses'] == 512 and out['eval_precision'] == 'fp32'
+    assert set(out['eval_by_precision']) == {'fp32', 'bf16'}
+    assert 'evaluation bf16: 512 poses' in r.stdout
+    r = run('--scale', '0.0001')
+    assert r.returncode == 2 and 'fewer than one batch' in r.stderr and '{' not in r.stdout
+
+
+# --- the accuracy benchmark ---------------------------------------------------------
 
 def test_aggregate_means_spread_and_paired_difference():
     from lib.bench.accuracy import aggregate
@@ -16,19 +80,6 @@ def test_aggregate_means_spread_and_paired_difference():
     d = s['best']['paired_vs_adv']['MPJPE']
     assert d['mean'] == pytest.approx(-8) and d['min'] == -10 and d['max'] == -6 and d['n'] == 2
     assert 'paired_vs_adv' not in s['adv']
-
-
-def test_ema_update_rule():
-    m = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
-    ema = EMA(m, 0.9)
-    w0 = m[0].weight.detach().clone()
-    with torch.no_grad():
-        m[0].weight.add_(1.0)
-    m.train()(torch.randn(4, 2))                      # BN buffers move too
-    ema.update(m)
-    assert torch.allclose(ema.module[0].weight, 0.9 * w0 + 0.1 * (w0 + 1.0))
-    assert ema.module[1].num_batches_tracked.item() == m[1].num_batches_tracked.item()
-    assert not any(p.requires_grad for p in ema.module.parameters())
 
 
 def test_benchmark_accuracy_bad_input_is_one_line(tmp_path):

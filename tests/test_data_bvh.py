@@ -1,4 +1,6 @@
-"""Tests of lib/data/bvh.py (parser, forward kinematics) and tools/prepare_data.py (BVH -> npz)."""
+"""BVH motion capture: lib/data/bvh.py (parser, forward kinematics, resampling, malformed
+files) and the BVH -> Human3.6M-layout conversion of tools/prepare_data.py, on hand-written
+files and (when ``../shared`` is there) on real CMU clips; the bundled quick-start dataset."""
 import importlib.util
 import os
 import subprocess
@@ -8,12 +10,14 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from conftest import REPO
+from helpers import SHARED_DATA
 from lib.data.bvh import CMU_TO_H36M17, h36m17_positions, load_bvh
 from lib.data.camera import CAMERA_IDS, get_cameras
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 TOOL = os.path.join(REPO, 'tools', 'prepare_data.py')
 MOCAP = os.path.join(REPO, '..', 'shared', 'data', 'mocap_bvh')
 QUICKSTART = os.path.join(REPO, 'datasets', 'quickstart')
@@ -58,6 +62,8 @@ Frame Time: 0.1
 2 90 1 0 3 0 90 90 0 0 0 0
 -4 30 0.5 -20 7 45 10 -35 60 25 -15 80
 """
+
+
 # line numbers (1-based) in HAND_BVH
 HAND_LINE_ROOT = 2
 HAND_LINE_CHANNELS_A = 9
@@ -384,3 +390,15 @@ def test_bundled_quickstart():
     summary = prepare_data.check_converted(a3['positions_3d'], a2['positions_2d'], cams)
     assert summary['max_bone_dev_m'] < 1e-3 and summary['min_margin_px'] >= 0
     assert all(len(v) == len(CAMERA_IDS) for acts in a2['positions_2d'].values() for v in acts.values())
+
+
+def test_bvh_cut_in_half_is_a_user_error(tmp_path):
+    src_clip = os.path.join(SHARED_DATA, 'mocap_bvh', 'martial', '04.bvh')
+    if not os.path.isfile(src_clip):
+        pytest.skip('no BVH clips in ../shared')
+    from lib.data.bvh import load_bvh
+    raw = open(src_clip, 'rb').read()
+    (tmp_path / 'cut.bvh').write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(UserError) as e:
+        load_bvh(str(tmp_path / 'cut.bvh'))
+    assert e.value.line().startswith('error:') and 'cut.bvh' in e.value.line()

@@ -1,0 +1,209 @@
+"""Helpers shared by several test files: running the entry points, the one-line error
+contract, tiny configs and data, and the authors' joint-order facts.
+
+Fixtures shared by several files live in ``conftest.py``; synthetic data in ``synth.py``
+(Human3.6M-like) and ``layout_fixtures.py`` (MPI-INF-3DHP and SURREAL h5 layouts).
+"""
+import os
+import re
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+import torch
+from PIL import Image
+
+import layout_fixtures as lf
+import synth
+from conftest import REPO
+from lib.core.config import apply_opts, get_default
+from lib.data import skeleton as sk
+from lib.data.batches import TensorSplit
+from lib.data.lsp import lsp14_to_ours17
+
+MAIN = os.path.join(REPO, 'tools', 'main.py')
+SHARED_DATA = os.path.normpath(os.path.join(REPO, '..', 'shared', 'data'))
+HAVE_BVH = os.path.isdir(lf.BVH_DIR)
+# one thread: the same arithmetic in every run, and room on a shared 2-core machine
+ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONHASHSEED='0')
+NPZ = ['DATA.FORMAT', 'npz']
+ERROR_LINE = re.compile(r'^error: .+ \(.+\): .+$')
+
+# the authors' facts, restated
+MPI2H36M = [10, 9, 8, 11, 12, 13, 4, 3, 2, 5, 6, 7, 1, 14, 15, 16, 0]
+V3D_TO_OURS = [3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 0, 7, 9, 10]
+
+
+# --- running the entry points ----------------------------------------------------
+
+def main_process(args, cwd=REPO):
+    """tools/main.py in a subprocess (no environment of its own); returns the CompletedProcess."""
+    return subprocess.run([sys.executable, os.path.join(REPO, 'tools', 'main.py')] + args, cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def run_script(args, timeout=300, **kw):
+    return subprocess.run([sys.executable] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=timeout, env=ENV, cwd=REPO, **kw)
+
+
+def run_repo_script(script, *args, cwd=REPO, env=ENV):
+    return subprocess.run([sys.executable, os.path.join(REPO, script)] + [str(a) for a in args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def run_inproc(argv, capsys):
+    """tools/main.py run as a script in this process (faster than a subprocess, and lib can be
+    monkeypatched): (exit code, stdout, stderr)."""
+    import runpy
+    capsys.readouterr()
+    old = sys.argv
+    sys.argv = [os.path.join(REPO, 'tools', 'main.py')] + [str(a) for a in argv]
+    try:
+        with pytest.raises(SystemExit) as ex:
+            runpy.run_path(sys.argv[0], run_name='__main__')
+    finally:
+        sys.argv = old
+    cap = capsys.readouterr()
+    return ex.value.code, cap.out, cap.err
+
+
+def need_script(path):
+    full = os.path.join(REPO, path)
+    if not os.path.isfile(full):
+        pytest.skip('%s is not there yet' % path)
+    return full
+
+
+# --- the one-line error contract ------------------------------------------------
+
+def assert_one_error_line(rc, err, *needles):
+    """Exit 2, one stderr line in the project's format naming what it must, no traceback."""
+    assert rc == 2, err
+    assert 'Traceback' not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith('error:')]
+    assert len(errors) == 1, err
+    assert ERROR_LINE.match(errors[0]), errors[0]
+    for n in needles:
+        assert str(n) in errors[0], (n, errors[0])
+    return errors[0]
+
+
+# --- configs and checkpoints ----------------------------------------------------
+
+def write_cfg(tmp, data, name='tiny', text=None):
+    p = tmp / (name + '.yaml')
+    p.write_text(synth.TINY_YAML.format(data=data, out=tmp / 'out', log=tmp / 'log') if text is None else text)
+    return p
+
+
+def tiny_cfg_obj(path, **over):
+    from lib.core.config import update_config
+    cfg = update_config(get_default(), str(path))
+    for k, v in over.items():
+        sec, _, key = k.rpartition('.')
+        (cfg[sec] if sec else cfg)[key] = v
+    return cfg
+
+
+def make_state_checkpoint(cfg_path, dst, **over):
+    """A complete training checkpoint of a fresh TrainState (no training)."""
+    from lib.core.state import TrainState
+    from lib.utils.checkpoint import save_checkpoint
+    st = TrainState(tiny_cfg_obj(cfg_path, **over), torch.device('cpu'))
+    save_checkpoint(st.checkpoint(), str(dst))
+    return st
+
+
+def cfg_for(name, **over):
+    cfg = get_default()
+    cfg.DATA.DATASET_NAME = name
+    for k, v in over.items():
+        sec, key = k.split('.')
+        cfg[sec][key] = v
+    return cfg
+
+
+TINY = ['BATCH_SIZE', '16', 'NETWORK.NUM_CHANNELS', '16', 'NETWORK.LIFTER_RES_BLOCKS', '1',
+        'NETWORK.DIS_RES_BLOCKS', '1', 'NETWORK.DIS_TEMP_RES_BLOCKS', '1']
+
+
+def tiny_cfg(*opts):
+    cfg = get_default()
+    apply_opts(cfg, TINY + list(opts))
+    return cfg
+
+
+# --- data ---------------------------------------------------------------------------
+
+def rand_rot(rng):
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    return q * np.sign(np.linalg.det(q))
+
+
+def tiny_split(n=64, seqs=4, seed=0):
+    """A TensorSplit of ``n`` random but plausible normalised 2D poses in ``seqs`` sequences."""
+    rng = np.random.RandomState(seed)
+    x = torch.as_tensor(rng.normal(0, 0.05, (n, 17, 2)), dtype=torch.float32)
+    x[:, 13] = 1e-5                                   # the root, as normalise_2d leaves it
+    L = n // seqs
+    i = torch.arange(n)
+    rot = torch.as_tensor(rng.uniform(-0.5, 0.5, (n, 3)), dtype=torch.float32)
+    return TensorSplit(x, torch.zeros(n, 17, 3), i // L * L, i % L, torch.full((n,), L), rot, 1.0)
+
+
+def edit_h5(name, edit):
+    """A builder: write the ``name`` layout fixture into tmp/data, then ``edit`` its test file."""
+    def build(tmp):
+        data = lf.write_dataset(str(tmp / 'data'), name)
+        with h5py.File(os.path.join(data, '%s_valid_pred3.h5' % name), 'a') as f:
+            edit(f)
+        return name
+    return build
+
+
+def set_nan(f):
+    a = np.array(f['joint_3d_gt'])
+    a[3, 5] = np.nan
+    f['joint_3d_gt'][...] = a
+
+
+# A standing person, LSP order, pixels in a 160 x 200 image (x right, y down).
+STANDING = np.array([
+    [65, 180], [66, 140], [68, 100],      # R ankle, R knee, R hip
+    [92, 100], [94, 140], [95, 180],      # L hip, L knee, L ankle
+    [45, 105], [52, 80], [62, 55],        # R wrist, R elbow, R shoulder
+    [98, 55], [108, 80], [115, 105],      # L shoulder, L elbow, L wrist
+    [80, 45], [80, 15]], np.float64)      # neck, head top
+W, H = 160, 200
+
+
+def write_lsp(root, poses, flags, layout, sizes=None):
+    """Write joints.mat in ``layout`` and matching images; poses (N, 14, 2), flags (N, 14)."""
+    os.makedirs(os.path.join(root, 'images'), exist_ok=True)
+    j = np.concatenate([poses, flags[..., None]], -1)            # (N, 14, 3)
+    arr = np.transpose(j, (2, 1, 0)) if layout == 'lsp' else np.transpose(j, (1, 2, 0))
+    scipy.io.savemat(os.path.join(root, 'joints.mat'), {'joints': arr})
+    pattern = 'im%04d.jpg' if layout == 'lsp' else 'im%05d.jpg'
+    for n in range(len(poses)):
+        w, h = (sizes or {}).get(n, (W, H))
+        img = Image.new('RGB', (w, h), (30 + 20 * n, 90, 160))
+        img.save(os.path.join(root, 'images', pattern % (n + 1)))
+
+
+def v3d_pose(shift=0.0):
+    return sk.ours_to_v3d(lsp14_to_ours17(STANDING)) + shift
+
+
+class Evil:
+    """Unpickling this runs ``touch <marker>``: what a malicious pickle would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, ('touch %s' % self.marker,))
