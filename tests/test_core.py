@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from lib.core import geometry as geo
+from lib.models import geometry as geo
 from lib.core import loss as L
 from lib.core import metrics as M
 from lib.core import train as T

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from lib.core import geometry as geo
+from lib.models import geometry as geo
 from lib.data.formats import get_spec
 from lib.data.skeleton import ROOT
 from lib.models.lifter import get_lifter_after, get_lifter_before
