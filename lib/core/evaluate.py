@@ -58,7 +58,8 @@ def predict(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32', 
     try:
         with torch.inference_mode():
             for i in range(0, n, batch_size):
-                Y, s, _, _ = model.lift(pose_2d[i:i + batch_size], use_scaler)
+                lifted = model.lift(pose_2d[i:i + batch_size], use_scaler)
+                Y, s = lifted.est_3d, lifted.scale
                 Y = (Y - Y[:, sk.ROOT:sk.ROOT + 1]).float()
                 pred[i:i + batch_size] = Y if as_tensor else Y.cpu().numpy()
                 if s is not None:
