@@ -1,6 +1,6 @@
 """Evaluation: lift the test split, compute every metric, write the outputs.
 
-Per frame (METHOD.md section 4): root-centre the prediction and the GT, scale
+Per frame: root-centre the prediction and the GT, scale
 the prediction by the frame's GT head-root length Lf, and compute MPJPE,
 P-MPJPE, N-MPJPE and the oracle-scale MPJPE in mm.  Headline numbers are
 means over all frames; ``*_batchmean`` reproduce the original's mean of

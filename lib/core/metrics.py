@@ -1,4 +1,4 @@
-"""Evaluation metrics (ORIGINAL_CODE.md section 5, METHOD.md section 4).
+"""Evaluation metrics (docs/ORIGINAL.md, "Evaluation").
 
 All functions take per-frame arrays (N, J, 3), root-centred, and return
 per-frame errors (N,) in the input's units; callers convert to mm.

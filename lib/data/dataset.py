@@ -1,11 +1,12 @@
 """Human3.6M-style data: two readers into one in-memory representation.
 
-Readers (METHOD.md section 3):
+Readers (docs/ORIGINAL.md, "Data", for the authors' files):
 
 * the authors' files ``<name>_train_pred3.h5`` / ``<name>_valid_pred3.h5``
   (``imagename``, ``joint_2d_gt``, ``joint_2d_pre``, ``joint_3d_gt``, and
   optionally ``seqname`` / ``index_in_seq`` / ``seqlen``), opened read-only:
-  derived fields are computed in memory, never written back (bug 8.14);
+  derived fields are computed in memory, never written back (the original
+  wrote them into the data file);
 * the VideoPose3D archives ``data_3d_<name>.npz`` (world metres, 32 or 17
   joints) with ``data_2d_<name>_gt.npz`` (or, for detections,
   ``data_2d_<name>_cpn_ft_h36m_dbb.npz`` / ``data_2d_<name>_det.npz``),
@@ -20,7 +21,7 @@ its stored ``index_in_seq`` / ``seqlen``, else the frame number in
 ``imagename`` and the row count of the sequence name; the archives' are the
 row order (each sequence stored contiguously in frame order).
 
-:func:`normalise_2d` is the original's 2D normalisation (ORIGINAL_CODE.md 1.3).
+:func:`normalise_2d` is the original's 2D normalisation (docs/ORIGINAL.md, "Data").
 ``DATA.DATASET_NAME`` ``mpi`` and ``surreal`` are read from the authors' files of
 those datasets by :mod:`lib.data.mpi_surreal` (:func:`load_splits` dispatches).
 """
