@@ -13,8 +13,8 @@ YAML raises :class:`lib.utils.errors.UserError`.
 The ``COMPAT`` section holds one switch per quirk of the original code that
 changes what is computed.  Each default is the original's behaviour and the
 other value is the fix, with one exception: ``COMPAT.LSP_ANISOTROPIC`` defaults
-to the fix (see its comment).  docs/ORIGINAL.md has the table ("Where the
-project differs: the ``COMPAT`` switches").
+to the fix (see its comment).  The table: docs/ORIGINAL.md, "Where the project
+differs: the ``COMPAT`` switches".
 """
 import copy
 import difflib
