@@ -369,13 +369,6 @@ def validate(cfg, source='config'):
         bad('TRAIN.SUPERVISED', 'does not combine with TRAIN.USE_SCALER', 'turn one off')
 
 
-def resolve_path(path, base):
-    """Relative paths in a config are taken relative to ``base`` (tools/ by default)."""
-    if not path or os.path.isabs(path):
-        return path
-    return os.path.normpath(os.path.join(base, path))
-
-
 def to_dict(cfg):
     """A plain-dict copy (for checkpoints and results)."""
     def conv(x):

@@ -33,14 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lib.data import skeleton as sk
+from lib.data.formats import H36M
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz
 
 H36M_TRAIN_SUBJECTS = ['S1', 'S5', 'S6', 'S7', 'S8']
 H36M_TEST_SUBJECTS = ['S9', 'S11']
-H36M_CAMERA_IDS = ['54138969', '55011271', '58860488', '60457274']
 
-CENTER_U, CENTER_V, FOCAL = 514.0435, 506.7003, 500.0
 HEAD_ROOT_2D = 0.1      # 1 / TRAIN.CAMERA_SKELETON_DISTANCE
 MAX_TRIM = 10           # frames a 2D sequence may be shorter than its mocap
 
@@ -129,7 +128,7 @@ class PoseSplit:
         return np.repeat(names, np.diff(np.append(starts, len(a))))
 
 
-def normalise_2d(px, same_norm=True, factor=None, centre=(CENTER_U, CENTER_V), focal=FOCAL):
+def normalise_2d(px, same_norm=True, factor=None, centre=H36M.centre, focal=H36M.focal):
     """Pixels (N, 17, 2) in ours order -> the network's 2D input, and the factor k.
 
     (u - 514.0435) / 500, (v - 506.7003) / 500 (other datasets: their ``centre`` and
