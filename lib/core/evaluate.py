@@ -22,6 +22,7 @@ import torch
 from lib.core import metrics as M
 from lib.core import pck
 from lib.data import skeleton as sk
+from lib.data.dataset import head_root_length
 from lib.data.formats import H36M, get_spec
 from lib.models.scaler import scaler_features
 from lib.models.precision import bf16_inference_copy
@@ -95,7 +96,7 @@ def eval_factor(gt_rc, same_norm_3d=False, const=H36M.same_norm_3d_factor):
     dataset's constant with ``DATA.USE_SAME_NORM_3D``.  ``gt_rc``: root-centred GT, metres."""
     if same_norm_3d:
         return np.full(len(gt_rc), const)
-    return np.linalg.norm(gt_rc[:, sk.HEAD], axis=-1) + 1e-8
+    return head_root_length(gt_rc)
 
 
 def frame_errors(pred, gt_m, same_norm_3d=False, const=H36M.same_norm_3d_factor):
