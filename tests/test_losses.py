@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from helpers import rand_rot
-from lib.core import geometry as geo
 from lib.core import loss as L
+from lib.models import geometry as geo
 
 
 # --- losses ----------------------------------------------------------------------

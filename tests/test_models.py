@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from helpers import cfg_for, tiny_cfg, tiny_split
-from lib.core import geometry as geo
 from lib.core.config import get_default
+from lib.models import geometry as geo
 from lib.models.pose_model import PoseModel
 from lib.models.scaler import Scaler, scaler_features
 
@@ -49,7 +49,8 @@ def _bn(prefix, C=1024):
 
 
 def authors_layout(L_=4, scaler=True):
-    """The pose_model_state_dict keys and shapes of ORIGINAL_CODE.md 2.6, written from the table."""
+    """The pose_model_state_dict keys and shapes of the authors' checkpoints, written from the
+    table in docs/ORIGINAL.md, "Configs and checkpoints"."""
     k = {'lifter_before.pre.0.weight': [1024, 34], 'lifter_before.pre.0.bias': [1024]}
     k.update(_bn('lifter_before.pre.1'))
     for i in range(L_):

@@ -4,8 +4,8 @@
     cd tools && python eval_lsp.py --cfg ../cfg/h36m_gt_scale.yaml --pretrain ../models/tmc_klbone.pth.tar --limit 50
 
 There is no 3D ground truth for LSP: this is a qualitative check of how a
-model trained on Human3.6M generalises to in-the-wild poses (ORIGINAL_CODE.md
-7.2).  ``--lsp-root`` is a folder with ``joints.mat`` and ``images/``; it
+model trained on Human3.6M generalises to in-the-wild poses, as the original's
+eval_lsp.py (docs/ORIGINAL.md, "LSP and the demo").  ``--lsp-root`` is a folder with ``joints.mat`` and ``images/``; it
 defaults to ``<repo>/data/lsp`` when that exists, else to the 400-image sample
 ``<repo>/../shared/data/lsp_sample``.  Both joints.mat layouts (LSP and LSP
 extended) are read; see ``lib/data/lsp.py`` for the visibility flags, the
@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from lib.core.config import get_default, update_config  # noqa: E402
+from lib.core.prediction_file import UNITS  # noqa: E402
 from lib.data import skeleton as sk  # noqa: E402
 from lib.data.demo_io import json_text  # noqa: E402
 from lib.data.lsp import LSP_NAMES, load_lsp, read_image  # noqa: E402
@@ -43,9 +44,6 @@ from lib.utils.errors import UserError, run_main  # noqa: E402
 from lib.utils.model_choice import choose_model  # noqa: E402
 from lib.utils.runtime import apply_threads, cli_path, one_line_warnings  # noqa: E402
 from lib.utils.safe_io import atomic_write, check_writable_dir  # noqa: E402
-
-UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
-         'Human3.6M head-root length is about 1')
 
 
 def default_lsp_root():

@@ -1,8 +1,8 @@
 """Configuration: documented defaults, YAML loading and ``--opts`` overrides.
 
 The key names and meanings are the original code's (``lib/core/config.py`` of
-the authors' release, ORIGINAL_CODE.md 6.1), so a YAML written for the
-original loads here.  Keys the original accepted but never used are accepted
+the authors' release; docs/ORIGINAL.md, "Configs and checkpoints"), so a YAML
+written for the original loads here.  Keys the original accepted but never used are accepted
 and ignored with a warning (``DEAD_KEYS``).  New keys are marked "new".
 
 ``update_config(cfg, yaml_path)`` merges a YAML file (safe loader) into the
@@ -11,10 +11,10 @@ YAML-parsed values.  An unknown key, a value of the wrong type or a malformed
 YAML raises :class:`lib.utils.errors.UserError`.
 
 The ``COMPAT`` section holds one switch per quirk of the original code that
-changes what is computed (ORIGINAL_CODE.md section 8).  Each default is the
-original's behaviour and the other value is the fix, with one exception:
-``COMPAT.LSP_ANISOTROPIC`` defaults to the fix (see its comment).  The README
-has the table.
+changes what is computed.  Each default is the original's behaviour and the
+other value is the fix, with one exception: ``COMPAT.LSP_ANISOTROPIC`` defaults
+to the fix (see its comment).  The table: docs/ORIGINAL.md, "Where the project
+differs: the ``COMPAT`` switches".
 """
 import copy
 import difflib
@@ -99,14 +99,14 @@ _C.TRAIN.USE_TEMP = False         # temporal discriminator
 _C.TRAIN.USE_NEW_TEMP = False     # TMC loss
 _C.TRAIN.USE_DIS = True
 _C.TRAIN.CAT_CURRENT = False
-_C.TRAIN.PRETRAIN_LIFTER = False  # the original defaults to True with a missing file (bug 8)
+_C.TRAIN.PRETRAIN_LIFTER = False  # the original defaults to True, with a file that does not exist
 _C.TRAIN.LIFTER_PRETRAIN_PATH = ''
 _C.TRAIN.CAMERA_SKELETON_DISTANCE = 10.0
 _C.TRAIN.USE_NEW_ROT = True       # azimuth about the tilted axis
 _C.TRAIN.SUBNET_CRITICS = 1
 _C.TRAIN.MAINNET_CRITICS = 1
 _C.TRAIN.SCALE_LOSS_WEIGHTS = [1.0, 1.0]      # KL, bone
-_C.TRAIN.LOSS_WEIGHTS = [1.0, 1.0, 1.0, 1.0]  # 3D, 2D, GAN, temporal (original default had 5: bug 8)
+_C.TRAIN.LOSS_WEIGHTS = [1.0, 1.0, 1.0, 1.0]  # 3D, 2D, GAN, temporal (the original's default had a 5th, never read)
 _C.TRAIN.POSE_LR = 2e-4
 _C.TRAIN.DIS_LR = 2e-4
 _C.TRAIN.TEMP_LR = 2e-4
@@ -116,7 +116,7 @@ _C.TRAIN.NUM_EPOCHS = 200
 _C.TRAIN.OPTIMIZER = 'adam'
 _C.TRAIN.BOUND_AZIM = 3.1415926
 _C.TRAIN.BOUND_ELEV = 3.1415926 / 9
-_C.TRAIN.SUPERVISED = False       # new: L2 on 3D (a ceiling, METHOD.md 6), no cycle / GAN
+_C.TRAIN.SUPERVISED = False       # new: L2 on 3D (a ceiling for the unsupervised variants), no cycle / GAN
 _C.TRAIN.EMA_DECAY = 0.0          # new: EMA of the pose model's weights, 0 = off
 _C.TRAIN.NONFINITE = 'stop'       # new: 'stop' (save last good state, exit) | 'skip' the batch
 _C.TRAIN.AMP = False              # new: bf16 autocast of the training forwards (CUDA or CPU)
@@ -133,18 +133,18 @@ _C.EVAL.BATCH_SIZE = 1024         # batch of the original's mean-of-batch-means
 _C.EVAL.EVERY_EPOCH = True        # new: validate after every epoch
 _C.EVAL.PRECISION = 'fp32'        # new: 'fp32' | 'bf16' (residual blocks in bf16, lib/models/precision.py)
 
-# --- the original's bugs, as switches (ORIGINAL_CODE.md section 8) -----------
+# --- the original's quirks, as switches (table: docs/ORIGINAL.md) ------------
 _C.COMPAT = edict()
-_C.COMPAT.INVERSE_ROT_TILTED_AXIS = False   # 8.1: False = inverse about camera y (original); True = the true inverse
-_C.COMPAT.TMC_FRAME = 'as_written'          # 8.2/8.3: 'as_written' | 'rotate_motion' (R*M) | 'recovered' (FIX_TRAJ_BY_ROT) | 'magnitude_first3'
-_C.COMPAT.ALTERNATE_OFF_BY_ONE = True       # 8.4: True = rem > S (original); False = rem >= S
-_C.COMPAT.KL_ON_DIFF2 = 'by_scheme'         # 8.5: 'by_scheme' (joint: B values, alternating: 2B) | 'always' | 'never'
-_C.COMPAT.BONE_LOSS = 'vectors'             # 8.6: 'vectors' (original) | 'lengths'
-_C.COMPAT.L2D_TARGET_UNSCALED = True        # 8.7: l2d target is the unscaled input (original) | the scaled one
-_C.COMPAT.SCHEDULER_STEP_FIRST = True       # 8.11: lr*0.95 already in epoch 0 (original)
-_C.COMPAT.TILTED_AXIS_UNNORMALISED = True   # 8.10: use the axis numbers as given (|a| = 0.99902)
+_C.COMPAT.INVERSE_ROT_TILTED_AXIS = False   # False = inverse about camera y (original); True = the true inverse
+_C.COMPAT.TMC_FRAME = 'as_written'          # 'as_written' | 'rotate_motion' (R*M) | 'recovered' (FIX_TRAJ_BY_ROT) | 'magnitude_first3'
+_C.COMPAT.ALTERNATE_OFF_BY_ONE = True       # True = rem > S (original); False = rem >= S
+_C.COMPAT.KL_ON_DIFF2 = 'by_scheme'         # 'by_scheme' (joint: B values, alternating: 2B) | 'always' | 'never'
+_C.COMPAT.BONE_LOSS = 'vectors'             # 'vectors' (original) | 'lengths'
+_C.COMPAT.L2D_TARGET_UNSCALED = True        # l2d target is the unscaled input (original) | the scaled one
+_C.COMPAT.SCHEDULER_STEP_FIRST = True       # lr*0.95 already in epoch 0 (original)
+_C.COMPAT.TILTED_AXIS_UNNORMALISED = True   # use the axis numbers as given (|a| = 0.99902)
 _C.COMPAT.MPI_TMC_FLAT_INDEX = True         # MPI only: TMC neighbour tested with the flat index (original) | the index in the sequence
-_C.COMPAT.FROZEN_KEEP_MOMENTUM = True       # 4.7: frozen params keep zero grads, so Adam still moves them (old PyTorch)
+_C.COMPAT.FROZEN_KEEP_MOMENTUM = True       # frozen params keep zero grads, so Adam still moves them (old PyTorch)
 _C.COMPAT.ONLINE_ROT_NONNEGATIVE = True     # DATA.ONLINE_ROT draws each angle in [0, bound) (original) | in (-bound, bound)
 _C.COMPAT.BEST_BY_BATCHMEAN = True          # model_best.pth.tar: lowest P-MPJPE_batchmean, the mean of 1024-frame
                                             # batch means the original printed and selected on | the per-frame mean
@@ -155,7 +155,7 @@ _C.COMPAT.JOINT_BONE_ON_NEIGHBOUR = True    # joint scheme with a scaler and a t
                                             # partner's in the original | with the bone partner's lift
 # The one default that is NOT the original's, a deliberate project decision: LSP
 # keypoints are normalised with one isotropic factor; true gives the original's x/55, y/90.
-_C.COMPAT.LSP_ANISOTROPIC = False           # 8.15: LSP x/55, y/90 (original) instead of one factor
+_C.COMPAT.LSP_ANISOTROPIC = False           # LSP x/55, y/90 (original) instead of one factor
 
 # --- FIX section of the original (kept for YAML compatibility) ---------------
 _C.FIX = edict()
@@ -171,7 +171,7 @@ _C.CUDNN.BENCHMARK = True
 _C.CUDNN.DETERMINISTIC = False   # on CUDA also torch.use_deterministic_algorithms (docs/RELIABILITY.md)
 _C.CUDNN.ENABLED = True
 
-# keys the original accepted and never used (ORIGINAL_CODE.md 8.17): accepted, ignored
+# keys the original accepted and never used: accepted, ignored
 DEAD_KEYS = {
     'DATA.DIFF_SUFFIX', 'DATA.USE_EXTRA_DATA', 'DATA.USE_RANDOM_DIFF', 'DATA.USE_IDEAL_SCALE',
     'DATA.NEIGHBOUR_FRAME_INTERVAL', 'DATA.USE_2D_GT_SUPERVISION',
@@ -367,13 +367,6 @@ def validate(cfg, source='config'):
                 'pick one of those')
     if cfg.TRAIN.SUPERVISED and cfg.TRAIN.USE_SCALER:
         bad('TRAIN.SUPERVISED', 'does not combine with TRAIN.USE_SCALER', 'turn one off')
-
-
-def resolve_path(path, base):
-    """Relative paths in a config are taken relative to ``base`` (tools/ by default)."""
-    if not path or os.path.isabs(path):
-        return path
-    return os.path.normpath(os.path.join(base, path))
 
 
 def to_dict(cfg):

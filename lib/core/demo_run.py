@@ -19,14 +19,12 @@ import os
 import numpy as np
 
 from lib.core.inference import lift, normalise_pixels
+from lib.core.prediction_file import UNITS
 from lib.data import skeleton as sk
 from lib.data.demo_io import json_text, keypoints_input
 from lib.data.media_io import read_image, read_video, write_mp4
 from lib.utils.errors import UserError
 from lib.utils.safe_io import atomic_write
-
-UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
-         'Human3.6M head-root length is about 1')
 
 
 class Skip(Exception):

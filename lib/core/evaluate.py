@@ -1,6 +1,6 @@
 """Evaluation: lift the test split, compute every metric, write the outputs.
 
-Per frame (METHOD.md section 4): root-centre the prediction and the GT, scale
+Per frame: root-centre the prediction and the GT, scale
 the prediction by the frame's GT head-root length Lf, and compute MPJPE,
 P-MPJPE, N-MPJPE and the oracle-scale MPJPE in mm.  Headline numbers are
 means over all frames; ``*_batchmean`` reproduce the original's mean of
@@ -22,6 +22,7 @@ import torch
 from lib.core import metrics as M
 from lib.core import pck
 from lib.data import skeleton as sk
+from lib.data.dataset import head_root_length
 from lib.data.formats import H36M, get_spec
 from lib.models.scaler import scaler_features
 from lib.models.precision import bf16_inference_copy
@@ -58,7 +59,8 @@ def predict(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32', 
     try:
         with torch.inference_mode():
             for i in range(0, n, batch_size):
-                Y, s, _, _ = model.lift(pose_2d[i:i + batch_size], use_scaler)
+                lifted = model.lift(pose_2d[i:i + batch_size], use_scaler)
+                Y, s = lifted.est_3d, lifted.scale
                 Y = (Y - Y[:, sk.ROOT:sk.ROOT + 1]).float()
                 pred[i:i + batch_size] = Y if as_tensor else Y.cpu().numpy()
                 if s is not None:
@@ -94,7 +96,7 @@ def eval_factor(gt_rc, same_norm_3d=False, const=H36M.same_norm_3d_factor):
     dataset's constant with ``DATA.USE_SAME_NORM_3D``.  ``gt_rc``: root-centred GT, metres."""
     if same_norm_3d:
         return np.full(len(gt_rc), const)
-    return np.linalg.norm(gt_rc[:, sk.HEAD], axis=-1) + 1e-8
+    return head_root_length(gt_rc)
 
 
 def frame_errors(pred, gt_m, same_norm_3d=False, const=H36M.same_norm_3d_factor):

@@ -1,4 +1,4 @@
-"""Every loss of the method, one small function each (ORIGINAL_CODE.md 4.2).
+"""Every loss of the method, one small function each (docs/ORIGINAL.md, "Losses and schedules").
 
 Shapes: poses (B, J, C).  "Mean Euclidean" = mean over batch and joints of
 the L2 norm of the per-joint difference (not squared, not L1), as the
@@ -75,12 +75,13 @@ def loss_tmc(out, out_nb, mode='as_written'):
 
     ``as_written`` (the original): loss_3d(Y - Yn, Ytilde - Ytilde_n): the lifted
     motion in the *camera* frame against the reconstructed motion in the
-    *rotated* frame, with no rotation between them (bug 8.2), so it is not zero
+    *rotated* frame, with no rotation between them (a quirk), so it is not zero
     for a consistent lifter unless R = I.  Fixes:
     ``rotate_motion``: loss_3d(R (Y - Yn), Ytilde - Ytilde_n);
     ``recovered`` (FIX_TRAJ_BY_ROT): loss_3d(Y - Yn, recovered - recovered_n);
     ``magnitude_first3`` (FIX_TRAJ alone): per-joint motion magnitudes, of
-    which the original's loss_3d keeps only joints 0-2 (bug 8.3).
+    which the original's loss_3d keeps only joints 0-2 (it slices the last axis
+    to 3 entries, meant for x, y, z, and a (B, 17) tensor's last axis is the joints).
     """
     m = out.est_3d - out_nb.est_3d
     if mode == 'as_written':

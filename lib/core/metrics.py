@@ -1,4 +1,4 @@
-"""Evaluation metrics (ORIGINAL_CODE.md section 5, METHOD.md section 4).
+"""Evaluation metrics (docs/ORIGINAL.md, "Evaluation").
 
 All functions take per-frame arrays (N, J, 3), root-centred, and return
 per-frame errors (N,) in the input's units; callers convert to mm.
@@ -12,9 +12,8 @@ per-frame errors (N,) in the input's units; callers convert to mm.
 """
 import numpy as np
 
-# Per-frame norms with einsum: the same float64 sums as np.linalg.norm, 10x faster on
-# (N, 17, 3) arrays (np.linalg.norm over several axes is slow); 543k test frames take
-# about 1.5 s for all four metrics.
+# Per-joint and per-frame norms with einsum: equal to np.linalg.norm up to float64 rounding,
+# and faster on (N, 17, 3) arrays (docs/PERFORMANCE.md, "Evaluation speed and `EVAL.PRECISION`").
 
 
 def _joint_norms(d):

@@ -122,7 +122,7 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
     ws, wbone = t.SCALE_LOSS_WEIGHTS[:2]
     terms = {}
     if phase == 'supervised':
-        Y, _, _, _ = model(batch.x)
+        Y = model(batch.x).est_3d
         pred = Y - Y[:, ROOT:ROOT + 1]
         terms['sup3d'] = (1.0, L.loss_supervised(pred, supervised_target(batch.gt_3d)))
         return terms

@@ -1,7 +1,7 @@
 """A split held as tensors on the training device, and batches drawn by index.
 
 ``TensorSplit.from_split`` normalises the 2D once (one factor per split,
-ORIGINAL_CODE.md 1.3), draws the fixed per-frame rotations (training split),
+:func:`lib.data.dataset.normalise_2d`), draws the fixed per-frame rotations (training split),
 and moves everything to the device.  ``TensorSplit.batch(idx)`` gathers a batch
 and its neighbour frames with index tensors only, so a training step never
 touches per-sample Python code.

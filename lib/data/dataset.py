@@ -1,11 +1,12 @@
 """Human3.6M-style data: two readers into one in-memory representation.
 
-Readers (METHOD.md section 3):
+Readers (docs/ORIGINAL.md, "Data", for the authors' files):
 
 * the authors' files ``<name>_train_pred3.h5`` / ``<name>_valid_pred3.h5``
   (``imagename``, ``joint_2d_gt``, ``joint_2d_pre``, ``joint_3d_gt``, and
   optionally ``seqname`` / ``index_in_seq`` / ``seqlen``), opened read-only:
-  derived fields are computed in memory, never written back (bug 8.14);
+  derived fields are computed in memory, never written back (the original
+  wrote them into the data file);
 * the VideoPose3D archives ``data_3d_<name>.npz`` (world metres, 32 or 17
   joints) with ``data_2d_<name>_gt.npz`` (or, for detections,
   ``data_2d_<name>_cpn_ft_h36m_dbb.npz`` / ``data_2d_<name>_det.npz``),
@@ -20,7 +21,7 @@ its stored ``index_in_seq`` / ``seqlen``, else the frame number in
 ``imagename`` and the row count of the sequence name; the archives' are the
 row order (each sequence stored contiguously in frame order).
 
-:func:`normalise_2d` is the original's 2D normalisation (ORIGINAL_CODE.md 1.3).
+:func:`normalise_2d` is the original's 2D normalisation (docs/ORIGINAL.md, "Data").
 ``DATA.DATASET_NAME`` ``mpi`` and ``surreal`` are read from the authors' files of
 those datasets by :mod:`lib.data.mpi_surreal` (:func:`load_splits` dispatches).
 """
@@ -32,14 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lib.data import skeleton as sk
+from lib.data.formats import H36M
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz
 
 H36M_TRAIN_SUBJECTS = ['S1', 'S5', 'S6', 'S7', 'S8']
 H36M_TEST_SUBJECTS = ['S9', 'S11']
-H36M_CAMERA_IDS = ['54138969', '55011271', '58860488', '60457274']
 
-CENTER_U, CENTER_V, FOCAL = 514.0435, 506.7003, 500.0
 HEAD_ROOT_2D = 0.1      # 1 / TRAIN.CAMERA_SKELETON_DISTANCE
 MAX_TRIM = 10           # frames a 2D sequence may be shorter than its mocap
 
@@ -128,7 +128,7 @@ class PoseSplit:
         return np.repeat(names, np.diff(np.append(starts, len(a))))
 
 
-def normalise_2d(px, same_norm=True, factor=None, centre=(CENTER_U, CENTER_V), focal=FOCAL):
+def normalise_2d(px, same_norm=True, factor=None, centre=H36M.centre, focal=H36M.focal):
     """Pixels (N, 17, 2) in ours order -> the network's 2D input, and the factor k.
 
     (u - 514.0435) / 500, (v - 506.7003) / 500 (other datasets: their ``centre`` and

@@ -28,7 +28,7 @@ In the h36m order the joints are **pixels in the Human3.6M-17 / VideoPose3D
 and normalised exactly like a training split, with one factor per file
 (:func:`lib.core.inference.normalise_pixels`, done by the caller).
 
-* ``.pkl``: the original project's demo sample (ORIGINAL_CODE.md 7.4), a
+* ``.pkl``: the original project's demo sample (docs/ORIGINAL.md, "LSP and the demo"), a
   dict with ``joints_2d`` (17, 2) already normalised, **ours order**, and
   ``original_joints_2d`` (17, 2) pixels in ours order (for drawing).  Read
   only with :func:`lib.utils.safe_io.safe_pickle_load`: a pickle that names

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lib.data import skeleton as sk
+
 # ours[i] = mpi[MPI_TO_OURS[i]], the authors' ``mpi2h36m``.  MPI-INF-3DHP 17-joint order:
 # 0 head top, 1 neck, 2 RShoulder, 3 RElbow, 4 RWrist, 5 LShoulder, 6 LElbow, 7 LWrist,
 # 8 RHip, 9 RKnee, 10 RAnkle, 11 LHip, 12 LKnee, 13 LAnkle, 14 pelvis, 15 spine, 16 head
@@ -62,9 +64,7 @@ class DatasetSpec:
     pck: bool                   # report 3D PCK / AUC
 
 
-_V3D_TO_OURS = (3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 0, 7, 9, 10)
-
-H36M = DatasetSpec('h36m', 'joint_2d_gt', 'joint_2d_pre', _V3D_TO_OURS, 1.0, (1000, 1002),
+H36M = DatasetSpec('h36m', 'joint_2d_gt', 'joint_2d_pre', tuple(sk.V3D_TO_OURS.tolist()), 1.0, (1000, 1002),
                    (514.0435, 506.7003), 500.0, 0.2, False, 0.680019, False, False)
 MPI = DatasetSpec('mpi', 'joint_2d_gt', 'joint_2d_pre', tuple(MPI_TO_OURS.tolist()), 0.001, (2048, 2048),
                   (1024.0, 1024.0), 1024.0, 0.35, True, 0.7577316, True, True)

@@ -169,9 +169,9 @@ def fill_missing(px_v3d, missing):
 
 # --- does the 2D look like a body in the named order? -------------------------------
 
-# the 16 bones (v3d pairs) and the left/right bone pairs (indices into BONES)
-BONES = np.array([(0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6), (0, 7), (7, 8), (8, 9), (9, 10),
-                  (8, 11), (11, 12), (12, 13), (8, 14), (14, 15), (15, 16)])
+# the 16 bones as v3d (parent, child) pairs, child 1..16, and the left/right bone pairs
+# (indices into BONES)
+BONES = np.array([(int(sk.V3D_PARENTS[j]), j) for j in range(1, sk.NUM_JOINTS)])
 LR_PAIRS = ((0, 3), (1, 4), (2, 5), (10, 13), (11, 14), (12, 15))
 #: Median share of each bone in the summed 2D bone length, over every 10th frame of
 #: ``datasets/quickstart/data_2d_quickstart_gt.npz`` (motion capture through real

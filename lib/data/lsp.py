@@ -58,8 +58,8 @@ This keeps the images that show most of the body (217 of the 400
 never inventing the body's frame or size.  Filled joints carry no
 information, and their 3D positions only say where the network put them.
 
-17 joints (ORIGINAL_CODE.md 7.3)
---------------------------------
+17 joints (as the original; docs/ORIGINAL.md, "LSP and the demo")
+------------------------------------------------------------------
 ours 0..11 = LSP 0..11 (ankles, knees, hips, wrists, elbows, shoulders);
 12 thorax = mean of the shoulders; 13 pelvis (root) = mean of the hips;
 14 spine = mean of thorax and pelvis; 15 = LSP neck; 16 = LSP head top.
@@ -73,7 +73,7 @@ dataset-wide factor so that the mean head-root distance of the usable
 images is 0.1 (or per image, with ``DATA.USE_SAME_NORM_2D = False``); x and
 y share one factor.  With ``COMPAT.LSP_ANISOTROPIC`` the original's
 x / 55 and y / 90 stretch is applied first (its offsets cancel in the root
-centring), which widens every pose by 90 / 55 = 1.64 (ORIGINAL_CODE.md 8.15).
+centring), which widens every pose by 90 / 55 = 1.64.
 """
 import os
 from dataclasses import dataclass, field
@@ -146,7 +146,7 @@ def read_joints_mat(path):
 # --- 14 -> 17 -----------------------------------------------------------------
 
 def lsp14_to_ours17(xy):
-    """(..., 14, C) LSP order -> (..., 17, C) ours order (ORIGINAL_CODE.md 7.3)."""
+    """(..., 14, C) LSP order -> (..., 17, C) ours order, built as the original builds it."""
     xy = np.asarray(xy, np.float64)
     thorax = (xy[..., 8, :] + xy[..., 9, :]) / 2
     pelvis = (xy[..., 2, :] + xy[..., 3, :]) / 2

@@ -1,8 +1,8 @@
 """Per-frame rotations and neighbour frames, drawn by vectorised indexing.
 
 Everything here works on whole index tensors on the training device: no
-per-sample Python code (the original did this in ``__getitem__``,
-ORIGINAL_CODE.md 1.5 and 1.6).
+per-sample Python code (the original did this in ``__getitem__``; what it
+draws: docs/ORIGINAL.md, "Data").
 
 * :func:`fixed_rotations`: one (theta, phi, psi) per training frame, drawn
   once with NumPy's global seed 2019 in the original's order: theta

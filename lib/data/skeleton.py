@@ -9,6 +9,9 @@ Two orders of the 17 Human3.6M joints appear in this project:
 * **ours** (the original code's internal, LSP-like order): what the networks
   see and what the released checkpoints were trained on.  Root (pelvis) is
   13, head top is 16.  ``ours[i] = v3d[V3D_TO_OURS[i]]``.
+
+The tree is :data:`PARENTS` (ours order); every other bone list (:data:`BONES`,
+:data:`V3D_PARENTS`, the drawing, the BVH export, the 2D body check) derives from it.
 """
 import numpy as np
 
@@ -34,6 +37,10 @@ V3D_HEAD = 10
 PARENTS = np.array([1, 2, 13, 13, 3, 4, 7, 8, 12, 12, 9, 10, 14, 13, 13, 12, 15])
 # the 16 bones: child j -> PARENTS[j], every joint but the root
 BONE_CHILDREN = np.array([j for j in range(NUM_JOINTS) if j != ROOT])
+BONES = [(int(j), int(PARENTS[j])) for j in BONE_CHILDREN]      # (child, parent), ours order
+# the same tree in v3d order, the root's parent -1 (a parent always before its child)
+V3D_PARENTS = np.array([-1 if j == V3D_ROOT else int(V3D_TO_OURS[PARENTS[OURS_TO_V3D[j]]])
+                        for j in range(NUM_JOINTS)])
 
 RIGHT = [0, 1, 2, 6, 7, 8]
 LEFT = [3, 4, 5, 9, 10, 11]

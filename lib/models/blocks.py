@@ -2,7 +2,7 @@
 
 Every residual block here takes the *raw network input* as a second argument:
 its skip path is a learned ``Linear(C + R, C)`` of ``[features, raw]``, not an
-identity (ORIGINAL_CODE.md section 2).  Module names match the authors'
+identity, as in the authors' networks.  Module names match the authors'
 state-dict keys (``main.<i>``, ``sc``, ``out``).
 """
 import torch

@@ -1,4 +1,4 @@
-"""Pose and temporal discriminators (ORIGINAL_CODE.md 2.3, 2.4).
+"""Pose and temporal discriminators (docs/ORIGINAL.md, "Networks").
 
 ``pre`` = Linear(in, C) [-BN] -ReLU-Dropout, ``DIS_RES_BLOCKS`` ResBlocks fed
 the raw input (no BN by default), ``out`` = Linear(C, 1): a raw logit scored

@@ -4,7 +4,7 @@
 ``LIFTER_RES_BLOCKS`` ResBlocks fed the raw 34-d input.  ``lifter_after`` is a
 ``Branch(C, 34, 17)``: 17 depth offsets, the root's included (it is free, not
 forced to 0).  The head always uses dropout 0.25 and tracked BN, whatever the
-config says, as in the original (ORIGINAL_CODE.md 2.1).  The lifter keeps
+config says, as in the original (docs/ORIGINAL.md, "Networks").  The lifter keeps
 PyTorch's default Linear initialisation.
 
 The 34 input columns are joint-major with x, y interleaved, in "ours" order.

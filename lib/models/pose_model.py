@@ -1,10 +1,12 @@
 """PoseModel: scaler (optional) + lifter, and the rotation cycle.
 
 ``PoseModel.lift(x)`` is the inference path (eval mode): scale the 2D input
-by the scaler's output (when present), lift, back-project.  ``forward(x, rot)``
-is the training path: the full cycle of ORIGINAL_CODE.md section 3;
-``forward(x)`` (no rotation) is ``lift(x)``, so that the supervised reference
-also trains through ``forward`` (which DistributedDataParallel needs).
+by the scaler's output (when present), lift, back-project; it returns a
+:class:`Lift`.  ``forward(x, rot)`` is the training path and always returns a
+:class:`PoseOutput`: the lift, then the rotation cycle (rotate, project,
+re-lift, rotate back, re-project; docs/ORIGINAL.md, "The rotation cycle").
+Without ``rot`` the cycle fields are None: the supervised reference trains
+through ``forward`` too, which DistributedDataParallel needs.
 ``use_scaler=False`` bypasses the scaler (s = 1): the adv warm-start phase of a
 model that has one.
 
@@ -12,30 +14,39 @@ Module names (``lifter_before``, ``lifter_after``, ``scaler``) and every
 parameter name match the authors' ``pose_model_state_dict``.
 """
 from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn as nn
 
-from lib.core import geometry as geo
+from lib.models import geometry as geo
 from lib.data.formats import get_spec
 from lib.data.skeleton import ROOT
 from lib.models.lifter import get_lifter_after, get_lifter_before
 from lib.models.scaler import get_scaler
 
 
+class Lift(NamedTuple):
+    """What :meth:`PoseModel.lift` returns (unpacks as a 4-tuple)."""
+    est_3d: torch.Tensor                    # Y: the lift, camera frame (B, 17, 3)
+    scale: Optional[torch.Tensor]           # (B, 1), or None without a scaler
+    scale_mid: Optional[torch.Tensor]       # (B, 1), or None without a scaler
+    lifter_in: torch.Tensor                 # the 2D the lifter saw (scale * x, or x)
+
+
 @dataclass
-class CycleOutput:
-    est_3d: torch.Tensor          # Y: first lift, camera frame (B, 17, 3)
-    tran_3d: torch.Tensor         # T = R (Y - Y_root) + (0, 0, c)
-    proj_2d: torch.Tensor         # clamp(T_xy / T_z) + 1e-5: the fake sample for D
-    recn_3d: torch.Tensor         # lift of proj_2d, in the rotated frame
-    recovered_3d: torch.Tensor    # inverse rotation of recn_3d, back in the camera frame
-    recn_2d: torch.Tensor         # projection of recovered_3d
-    R: torch.Tensor               # forward rotation (B, 3, 3)
-    lifter_in: torch.Tensor       # the 2D the lifter saw (scale * x, or x)
-    scale: Optional[torch.Tensor] = None      # (B, 1) or None
+class PoseOutput:
+    """What :meth:`PoseModel.forward` returns; the cycle fields are None without ``rot``."""
+    est_3d: torch.Tensor                    # Y: first lift, camera frame (B, 17, 3)
+    lifter_in: torch.Tensor                 # the 2D the lifter saw (scale * x, or x)
+    scale: Optional[torch.Tensor] = None    # (B, 1) or None
     scale_mid: Optional[torch.Tensor] = None  # (B, 1) or None
+    tran_3d: Optional[torch.Tensor] = None  # T = R (Y - Y_root) + (0, 0, c)
+    proj_2d: Optional[torch.Tensor] = None  # clamp(T_xy / T_z) + 1e-5: the fake sample for D
+    recn_3d: Optional[torch.Tensor] = None  # lift of proj_2d, in the rotated frame
+    recovered_3d: Optional[torch.Tensor] = None  # inverse rotation of recn_3d, back in the camera frame
+    recn_2d: Optional[torch.Tensor] = None  # projection of recovered_3d
+    R: Optional[torch.Tensor] = None        # forward rotation (B, 3, 3)
 
 
 class PoseModel(nn.Module):
@@ -56,7 +67,7 @@ class PoseModel(nn.Module):
         return self.lifter_after(feats, raw)
 
     def lift(self, x, use_scaler=True):
-        """x (B, 17, 2) normalised -> (Y (B, 17, 3), scale, scale_mid, lifter input)."""
+        """x (B, 17, 2) normalised -> :class:`Lift` (Y (B, 17, 3), scale, scale_mid, lifter input)."""
         scale = scale_mid = None
         x_in = x
         scaler = self.scaler if use_scaler else None
@@ -67,12 +78,12 @@ class PoseModel(nn.Module):
         Y = geo.back_project(x_in, self.depth(x_in), self.c)
         if scaler is not None and self.scale_on_3d:
             Y = Y * scale[:, :, None]
-        return Y, scale, scale_mid, x_in
+        return Lift(Y, scale, scale_mid, x_in)
 
     def forward(self, x, rot=None, use_scaler=True):
         Y, scale, scale_mid, x_in = self.lift(x, use_scaler)
         if rot is None:
-            return Y, scale, scale_mid, x_in
+            return PoseOutput(Y, x_in, scale, scale_mid)
         R = geo.forward_rotation(rot, self.tilted, self.normalise_axis)
         root = Y[:, ROOT:ROOT + 1]
         shift = Y.new_tensor([0.0, 0.0, self.c])
@@ -85,7 +96,7 @@ class PoseModel(nn.Module):
         R_inv = geo.inverse_rotation(rot, R, self.exact_inverse)
         recovered = geo.apply_rot(R_inv, recn_3d - shift) + root
         recn_2d = geo.project(recovered, self.proj_clamp)
-        return CycleOutput(Y, T, proj_2d, recn_3d, recovered, recn_2d, R, x_in, scale, scale_mid)
+        return PoseOutput(Y, x_in, scale, scale_mid, T, proj_2d, recn_3d, recovered, recn_2d, R)
 
 
 def get_pose_model(cfg):

@@ -1,15 +1,10 @@
 """Opt-in bf16 evaluation (``EVAL.PRECISION: bf16``): an eval-only copy of a pose model whose
 residual blocks run in bfloat16.
 
-Evaluation is float32 by default, and every number in the README is float32 unless it says
-otherwise.  Lifting Human3.6M's test split (543,344 poses) with the default network (1024
-channels, 4 lifter blocks, scaler) is about 20 TFLOP of matrix products; on a CPU that is bound
-by the cores' float32 FMA rate (130-153 s on the 2-core development machine).  CPUs with native bf16
-dot products (AVX512-BF16, AMX) run the same products 2.5x faster in bf16 (measured here; GPUs
-have bf16 tensor cores, not measured here).
-Plain bf16 autocast of the whole network also rounds the 2D input, the depth output and the
-scale to 8 significant bits (on the quick-start model: P-MPJPE +0.89 mm).  This copy confines
-bf16 to the residual blocks, where 99 % of the FLOPs are:
+Evaluation is float32 by default.  Lifting is matrix products, almost all of them in the
+residual blocks, and a CPU with native bf16 dot products (AVX512-BF16, AMX) runs those faster
+in bf16.  Plain bf16 autocast of the whole network would also round the 2D input, the depth
+output and the scale to 8 significant bits; this copy confines bf16 to the residual blocks:
 
 * in each block (lifter, lifter head, scaler) the eval-mode BatchNorms are folded into the
   Linear layers before them (in float64: exact in arithmetic), and the three matrix products run
@@ -20,12 +15,10 @@ bf16 to the residual blocks, where 99 % of the FLOPs are:
   float32 inputs, so the network's inputs and outputs keep float32 resolution, and everything
   outside the networks (back-projection, root-centring, metrics) is float32.
 
-Measured on 10 trained models (docs/PERFORMANCE.md, "bf16 evaluation"): MPJPE moves by at most
-0.17 mm, P-MPJPE by at most 0.05 mm, predictions by 0.1-0.2 % of the pose size; the full test
-split takes 58.5-65.4 s instead of 130-153 s on the development machine
-(``tools/benchmark_speed.py``, four runs).
-Only BatchNorms with running statistics can be folded: a network trained with
-``NETWORK.BN_TRACK: false`` must be evaluated in float32.
+What it costs in accuracy and what it saves in time, with the commands that measured it:
+docs/PERFORMANCE.md, "Evaluation speed and ``EVAL.PRECISION``".  Only BatchNorms with running
+statistics can be folded: a network trained with ``NETWORK.BN_TRACK: false`` must be evaluated
+in float32.
 """
 import copy
 import functools

@@ -1,4 +1,4 @@
-"""The scale estimation module ("scaler", ORIGINAL_CODE.md 2.2).
+"""The scale estimation module ("scaler"; docs/ORIGINAL.md, "Networks").
 
 Input, from the normalised unscaled 2D pose x (B, 17, 2):
 h = max y - min y, w = max x - min x (all 17 joints), hws = (h + w) / 2, and

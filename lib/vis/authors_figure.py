@@ -35,15 +35,14 @@ MAX_PLANE_PX = 128
 def _bone_colours():
     """(child, parent, colour 3D, colour 2D) for the 16 bones, ours order."""
     out = []
-    for j in sk.BONE_CHILDREN:
-        p = int(sk.PARENTS[j])
+    for j, p in sk.BONES:
         if j in sk.LEFT:
             c3, c2 = LEFT_BONE, LEFT_2D
         elif j in sk.RIGHT:
             c3, c2 = RIGHT_BONE, RIGHT_2D
         else:
             c3, c2 = TORSO_BONE, TORSO_2D
-        out.append((int(j), p, c3, c2))
+        out.append((j, p, c3, c2))
     return out
 
 

@@ -73,8 +73,7 @@ def _missing_mask(missing):
 
 def _bones():
     """(child, parent) pairs, drawn torso first so that limbs lie on top."""
-    order = sorted(sk.BONE_CHILDREN, key=lambda j: (j in _RIGHT or j in _LEFT, j))
-    return [(int(j), int(sk.PARENTS[j])) for j in order]
+    return sorted(sk.BONES, key=lambda b: (b[0] in _RIGHT or b[0] in _LEFT, b[0]))
 
 
 def legend_handles(with_missing=True):

@@ -19,7 +19,6 @@ from lib.utils.safe_io import atomic_path
 from lib.vis.plot import draw_2d, fit_radius, joint_colour, legend_handles, new_figure, setup_3d, to_plot_frame
 
 GT_COLOUR = '#9a9a9a'
-BONES = [(int(j), int(sk.PARENTS[j])) for j in sk.BONE_CHILDREN]
 
 
 def frame_indices(T, max_frames):
@@ -30,7 +29,7 @@ def frame_indices(T, max_frames):
 
 def _draw_pose_3d(ax, pose, colour=None, lw=2.5, style='-'):
     P = to_plot_frame(pose)
-    for j, p in BONES:
+    for j, p in sk.BONES:
         ax.plot(P[[j, p], 0], P[[j, p], 1], P[[j, p], 2], style, color=colour or joint_colour(j), lw=lw,
                 solid_capstyle='round')
 

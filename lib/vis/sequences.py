@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 
 from lib.data import skeleton as sk
+from lib.data.dataset import head_root_length
 from lib.utils.errors import UserError
 
 
@@ -67,7 +68,7 @@ def _read_npz(path):
     _need(z, ('pred', 'gt', 'subject', 'action', 'camera', 'frame'), path)
     gt = _root_centred(sk.v3d_to_ours(_check(np.asarray(z['gt']), path, 'gt', 3))) / 1000.0
     pred = _root_centred(sk.v3d_to_ours(_check(np.asarray(z['pred']), path, 'pred', 3)))
-    pred = pred * (np.linalg.norm(gt[:, sk.HEAD], axis=-1) + 1e-8)[:, None, None]
+    pred = pred * head_root_length(gt)[:, None, None]
     p2 = sk.v3d_to_ours(_check(np.asarray(z['pose_2d_px']), path, 'pose_2d_px', 2)) if 'pose_2d_px' in z else None
     seq = np.array(['%s/%s/%s' % k for k in zip(z['subject'], z['action'], z['camera'])])
     frame = np.asarray(z['frame'])

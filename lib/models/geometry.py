@@ -1,4 +1,4 @@
-"""Camera geometry of the rotation cycle (ORIGINAL_CODE.md section 3).
+"""Camera geometry of the rotation cycle (docs/ORIGINAL.md, "The rotation cycle").
 
 Conventions: poses are row vectors (B, J, 3) in a camera frame (x right,
 y down, z forward); a rotation R acts as ``Y @ R^T``.
@@ -10,8 +10,8 @@ y down, z forward); a rotation R acts as ``Y @ R^T``.
 * projection: p = clamp(T_xy / T_z, -0.2, 0.2) (+1e-5 for the fake D sample); the clamp
   is +-0.35 for MPI-INF-3DHP and +-0.25 for SURREAL (``lib.data.formats``)
 * inverse (original): R' = Ry(-theta) Rx(-phi) Rz(-psi), always about the
-  camera y axis, so R' is not R^-1 when the forward used the tilted axis
-  (bug 8.1; ``COMPAT.INVERSE_ROT_TILTED_AXIS`` = True uses R^-1).
+  camera y axis, so R' is not R^-1 when the forward used the tilted axis, a quirk
+  of the original (``COMPAT.INVERSE_ROT_TILTED_AXIS`` = True uses R^-1).
 """
 import torch
 
