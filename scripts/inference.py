@@ -44,25 +44,23 @@ skipped.  Exit status 2 if any file failed or nothing could be lifted, or for
 a bad option, config, checkpoint or an empty input; 0 otherwise.  Paths on
 the command line are relative to the current directory.
 """
+import _init_paths  # noqa: F401
 import argparse
 import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+import numpy as np
+from tqdm import tqdm
 
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from lib.core.config import get_default, update_config  # noqa: E402
-from lib.data.demo_io import INPUT_SUFFIXES, list_inputs, output_stems, read_input  # noqa: E402
-from lib.data.joint_orders import ORDERS  # noqa: E402
-from lib.data.media_io import list_images, read_image  # noqa: E402
-from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.model_choice import choose_model  # noqa: E402
-from lib.utils.runtime import apply_threads, cli_path, one_line_warnings  # noqa: E402
-from lib.utils.safe_io import check_writable_dir  # noqa: E402
-from lib.vis.plot import CUBE_M, contact_sheet, figure_2d_3d, save_gif, save_png  # noqa: E402
+from lib.core.config import get_default, update_config
+from lib.data.demo_io import INPUT_SUFFIXES, list_inputs, output_stems, read_input
+from lib.data.joint_orders import ORDERS
+from lib.data.media_io import list_images, read_image
+from lib.utils.errors import UserError, run_main
+from lib.utils.model_choice import choose_model
+from lib.utils.runtime import apply_threads, cli_path, one_line_warnings
+from lib.utils.safe_io import check_writable_dir
+from lib.vis.plot import CUBE_M, contact_sheet, figure_2d_3d, save_gif, save_png
 
 demo_run = None         # lib.core.demo_run, imported (with torch) once the config is checked
 

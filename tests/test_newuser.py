@@ -233,8 +233,9 @@ def test_demo_script_trains_nothing_and_names_its_model():
 # --- start-up: arguments and config are checked before torch loads ------------------------
 
 PROBE = '''
-import runpy, sys
+import os, runpy, sys
 sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))       # as `python script.py` does
 try:
     runpy.run_path(sys.argv[0], run_name='__main__')
 except SystemExit as e:

@@ -24,35 +24,33 @@ Writes into ``--out`` (default ``<repo>/vis/lsp``), atomically:
 Exit status: 0; 2 for bad input (a bad option, config, checkpoint or
 joints.mat; or any image that failed: missing or unreadable).
 """
+import _init_paths  # noqa: F401
 import argparse
 import html
 import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+import numpy as np
+from tqdm import tqdm
 
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from lib.core.config import get_default, update_config  # noqa: E402
-from lib.data import skeleton as sk  # noqa: E402
-from lib.data.demo_io import json_text  # noqa: E402
-from lib.data.lsp import LSP_NAMES, load_lsp, read_image  # noqa: E402
-from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.model_choice import choose_model  # noqa: E402
-from lib.utils.runtime import apply_threads, cli_path, one_line_warnings  # noqa: E402
-from lib.utils.safe_io import atomic_write, check_writable_dir  # noqa: E402
+from lib.core.config import get_default, update_config
+from lib.data import skeleton as sk
+from lib.data.demo_io import json_text
+from lib.data.lsp import LSP_NAMES, load_lsp, read_image
+from lib.utils.errors import UserError, run_main
+from lib.utils.model_choice import choose_model
+from lib.utils.runtime import REPO_ROOT, apply_threads, cli_path, one_line_warnings
+from lib.utils.safe_io import atomic_write, check_writable_dir
 
 UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
          'Human3.6M head-root length is about 1')
 
 
 def default_lsp_root():
-    own = os.path.join(REPO, 'data', 'lsp')
+    own = os.path.join(REPO_ROOT, 'data', 'lsp')
     if os.path.isdir(own):
         return own
-    return os.path.normpath(os.path.join(REPO, '..', 'shared', 'data', 'lsp_sample'))
+    return os.path.normpath(os.path.join(REPO_ROOT, '..', 'shared', 'data', 'lsp_sample'))
 
 
 def parse_args(argv):
@@ -63,8 +61,8 @@ def parse_args(argv):
                    'the quick start\'s output/quickstart/model_best.pth.tar, else the shipped '
                    'scripts/demo_model/quickstart.pth.tar (lib/utils/model_choice.py)')
     p.add_argument('--lsp-root', help='folder with joints.mat and images/ (default %s)'
-                   % os.path.relpath(default_lsp_root(), REPO))
-    p.add_argument('--out', default=os.path.join(REPO, 'vis', 'lsp'),
+                   % os.path.relpath(default_lsp_root(), REPO_ROOT))
+    p.add_argument('--out', default=os.path.join(REPO_ROOT, 'vis', 'lsp'),
                    help='output folder (default <repo>/vis/lsp)')
     p.add_argument('--gpu', default='-1', help='CUDA device index; -1 = CPU (default)')
     p.add_argument('--threads', type=int, metavar='N',

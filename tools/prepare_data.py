@@ -41,25 +41,20 @@ SURREAL files (``mpi_{train,valid}_pred3.h5`` / ``surreal_...``)::
     python tools/prepare_data.py layout --src datasets/quickstart/data_3d_quickstart.npz \\
         --dataset mpi --out data/mpi_demo
 """
+import _init_paths  # noqa: F401
+import argparse
+import io
 import os
-import sys
+import re
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+import numpy as np
 
-import argparse  # noqa: E402
-import io  # noqa: E402
-import re  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from lib.data.bvh import h36m17_positions, load_bvh  # noqa: E402
-from lib.data.camera import (H36M_CAMERAS, get_cameras, in_view,  # noqa: E402
+from lib.data.bvh import h36m17_positions, load_bvh
+from lib.data.camera import (H36M_CAMERAS, get_cameras, in_view,
                              optical_axes_meeting_point, project_to_2d, world_to_camera)
-from lib.data.skeleton import V3D_NAMES  # noqa: E402
-from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.safe_io import atomic_write, check_writable_dir  # noqa: E402
+from lib.data.skeleton import V3D_NAMES
+from lib.utils.errors import UserError, run_main
+from lib.utils.safe_io import atomic_write, check_writable_dir
 
 #: parent of each joint in v3d order (the 16 bones are j -> V3D_PARENTS[j], j >= 1)
 V3D_PARENTS = np.array([-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15])
