@@ -34,6 +34,8 @@ V3D_HEAD = 10
 PARENTS = np.array([1, 2, 13, 13, 3, 4, 7, 8, 12, 12, 9, 10, 14, 13, 13, 12, 15])
 # the 16 bones: child j -> PARENTS[j], every joint but the root
 BONE_CHILDREN = np.array([j for j in range(NUM_JOINTS) if j != ROOT])
+# the same tree in v3d order: parent of each joint, -1 for the root (Hip)
+V3D_PARENTS = np.where(np.arange(NUM_JOINTS) == V3D_ROOT, -1, V3D_TO_OURS[PARENTS[OURS_TO_V3D]])
 
 RIGHT = [0, 1, 2, 6, 7, 8]
 LEFT = [3, 4, 5, 9, 10, 11]
