@@ -36,7 +36,7 @@ from lib.data import skeleton as sk
 #: (the three standing frames of the Human3.6M test fixture measure 668-721 mm).
 HEAD_ROOT_MM = 700.0
 
-V3D_PARENTS = np.array([-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15])
+V3D_PARENTS = sk.V3D_PARENTS
 BVH_NAMES = [n.replace('/', '_') for n in sk.V3D_NAMES]
 _L, _R, _U, _D = (1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0)
 #: rest direction (BVH axes) of the bone from each joint's parent to it
