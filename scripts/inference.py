@@ -172,7 +172,7 @@ def main(argv=None):
     print('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
     global demo_run
     from lib.core import demo_run                        # loads torch
-    from lib.core.inference import load_pose_model
+    from lib.core.load_model import load_pose_model
     from lib.utils.runtime import select_device
     device = select_device(args.gpu)
     model = load_pose_model(cfg, ckpt, device, log=note)

@@ -174,7 +174,7 @@ def authors_layout(L_=4, scaler=True):
 
 @pytest.mark.parametrize('L_,scaler', [(4, True), (2, False)])
 def test_authors_state_dict_loads_strictly(tmp_path, L_, scaler):
-    from lib.core.inference import load_pose_model
+    from lib.core.load_model import load_pose_model
     sd = {k: (torch.zeros(s, dtype=torch.long) if 'num_batches' in k else torch.randn(s) * 0.01)
           for k, s in authors_layout(L_, scaler).items()}
     sd = {k: (v.abs() + 0.5 if 'running_var' in k else v) for k, v in sd.items()}

@@ -35,16 +35,12 @@ from tqdm import tqdm
 
 from lib.core.config import get_default, update_config
 from lib.data import skeleton as sk
-from lib.data.demo_io import json_text
+from lib.data.demo_io import UNITS, json_text
 from lib.data.lsp import LSP_NAMES, load_lsp, read_image
 from lib.utils.errors import UserError, run_main
 from lib.utils.model_choice import choose_model
 from lib.utils.runtime import REPO_ROOT, apply_threads, cli_path, one_line_warnings
 from lib.utils.safe_io import atomic_write, check_writable_dir
-
-UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
-         'Human3.6M head-root length is about 1')
-
 
 def default_lsp_root():
     own = os.path.join(REPO_ROOT, 'data', 'lsp')
@@ -77,15 +73,6 @@ def parse_args(argv):
     if args.batch_size < 1:
         raise UserError('--batch-size must be at least 1', '--batch-size', 'use e.g. 256')
     return args
-
-
-def lift_all(model, x_norm, batch_size):
-    """Lift (N, 17, 2) in batches -> (pose_3d (N, 17, 3), scale (N,) or None)."""
-    from lib.core.inference import lift
-    if not len(x_norm):
-        return np.zeros((0, sk.NUM_JOINTS, 3), np.float32), None
-    out = lift(model, x_norm, batch_size=batch_size)
-    return out['pose_3d'], out['scale']
 
 
 def image_record(im, data, pose, scale):
@@ -180,14 +167,16 @@ def main(argv=None):
         raise UserError('no joints.mat in the LSP folder', root,
                         'pass --lsp-root with a folder holding joints.mat and images/')
     print('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
-    from lib.core.inference import load_pose_model   # loads torch
+    from lib.core.lifting import lift_in_batches   # loads torch
+    from lib.core.load_model import load_pose_model
     from lib.utils.runtime import select_device
     from lib.vis.plot import contact_sheet, figure_2d_3d, save_png
     device = select_device(args.gpu)
     model = load_pose_model(cfg, ckpt, device, log=note)
     data = load_lsp(root, args.limit, anisotropic=cfg.COMPAT.LSP_ANISOTROPIC,
                     same_norm=cfg.DATA.USE_SAME_NORM_2D)
-    poses, scales = lift_all(model, data.x_norm, args.batch_size)
+    poses, scales = lift_in_batches(model, data.x_norm, args.batch_size)
+    poses = poses.astype(np.float32)
 
     done, pngs = [], []
     bar = tqdm(data.images, desc='LSP', unit='img', disable=args.quiet or not sys.stderr.isatty())

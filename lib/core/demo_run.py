@@ -18,16 +18,12 @@ import os
 
 import numpy as np
 
-from lib.core.inference import lift, normalise_pixels
+from lib.core.lifting import lift_in_batches, normalise_pixels
 from lib.data import skeleton as sk
-from lib.data.demo_io import json_text, keypoints_input
+from lib.data.demo_io import UNITS, json_text, keypoints_input
 from lib.data.media_io import read_image, read_video, write_mp4
 from lib.utils.errors import UserError
 from lib.utils.safe_io import atomic_write
-
-UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
-         'Human3.6M head-root length is about 1')
-
 
 class Skip(Exception):
     """An input with nothing to lift that is not an error (an image with nobody in it)."""
@@ -102,14 +98,14 @@ def lift_input(model, inp, cfg):
         x = inp.x_norm[valid]
     else:
         x, factor = normalise_pixels(inp.px_ours[valid], cfg)
-    out = lift(model, x)
+    pred, s = lift_in_batches(model, x)
     T = len(inp.px_ours)
     pose = np.full((T, sk.NUM_JOINTS, 3), np.nan, np.float32)
-    pose[valid] = out['pose_3d']
+    pose[valid] = pred
     scale = None
-    if out['scale'] is not None:
+    if s is not None:
         scale = np.full(T, np.nan, np.float32)
-        scale[valid] = np.asarray(out['scale']).reshape(-1)
+        scale[valid] = s
     return pose, scale, factor
 
 

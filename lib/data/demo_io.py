@@ -26,7 +26,7 @@ In the h36m order the joints are **pixels in the Human3.6M-17 / VideoPose3D
 14 RShoulder, 15 RElbow, 16 RWrist).  Other orders are mapped to it
 (:func:`lib.data.joint_orders.to_v3d17`).  The poses are reordered to ours
 and normalised exactly like a training split, with one factor per file
-(:func:`lib.core.inference.normalise_pixels`, done by the caller).
+(:func:`lib.core.lifting.normalise_pixels`, done by the caller).
 
 * ``.pkl``: the original project's demo sample (ORIGINAL_CODE.md 7.4), a
   dict with ``joints_2d`` (17, 2) already normalised, **ours order**, and
@@ -289,6 +289,11 @@ def keypoints_input(path, kps, conf, sequence, order='h36m', min_conf=MIN_CONF, 
                      kind='v3d pixels' if order == 'h36m' else order + ' pixels',
                      missing=miss_ours if miss_ours.any() else None, skipped=skipped, order=order,
                      warning=None if warning is None else '%s (%s)' % (warning, os.path.basename(path)))
+
+
+#: what the lifted 3D joints in the demo's and the LSP evaluation's JSON files are
+UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
+         'Human3.6M head-root length is about 1')
 
 
 def json_text(obj):
