@@ -22,6 +22,7 @@ import torch
 from lib.core import metrics as M
 from lib.core import pck
 from lib.core.lifting import lift_across_ranks
+from lib.core.lifting import lift_in_batches as predict  # noqa: F401  transitional, for tools/benchmark_speed.py
 from lib.data import skeleton as sk
 from lib.data.formats import H36M, get_spec
 from lib.models.scaler import scaler_features
