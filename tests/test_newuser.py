@@ -364,7 +364,8 @@ def test_eval_lsp_without_pretrain_uses_the_rule(tmp_path):
 
 def test_camera_view_of_the_shipped_models_lifts_shows_the_2d_input():
     from lib.core.config import get_default, update_config
-    from lib.core.lifting import lift_in_batches, normalise_pixels
+    from lib.core.lifting import lift_in_batches
+    from lib.data.demo_io import normalise_pixels
     from lib.core.load_model import load_pose_model
     from lib.vis.plot import figure_2d_3d
     cfg = update_config(get_default(), os.path.join(REPO, 'cfg', 'quickstart.yaml'))

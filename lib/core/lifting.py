@@ -2,26 +2,16 @@
 
 :func:`lift_in_batches` lifts a whole set of poses (:meth:`lib.models.pose_model.PoseModel.lift`
 is one forward pass of the network); :func:`lift_across_ranks` shares that work among the
-processes of a ``torchrun`` job (evaluation); :func:`normalise_pixels` turns pixel keypoints into
-the network's input.  Used by the evaluation (:mod:`lib.core.evaluate`), ``tools/eval_lsp.py``
-and ``scripts/inference.py``.
+processes of a ``torchrun`` job (evaluation).  Used by the evaluation (:mod:`lib.core.evaluate`),
+``tools/eval_lsp.py`` and ``scripts/inference.py``; pixel keypoints become the network's input
+with :func:`lib.data.demo_io.normalise_pixels`.
 """
 import numpy as np
 import torch
 
 from lib.data import skeleton as sk
-from lib.data.dataset import normalise_2d
 from lib.models.precision import bf16_inference_copy
 from lib.utils import distributed as dist
-
-def normalise_pixels(px_ours, cfg=None, factor=None):
-    """Pixels (N, 17, 2) in ours order -> network input, normalised as the training data.
-
-    One factor for the whole input set (mean head-root 0.1), like one data split.
-    """
-    same = True if cfg is None else cfg.DATA.USE_SAME_NORM_2D
-    return normalise_2d(np.asarray(px_ours, np.float64), same, factor)
-
 
 def lift_in_batches(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32', use_scaler=True):
     """Lift a whole set of normalised 2D poses (N, 17, 2) with ``model`` in eval mode, batch by
