@@ -44,27 +44,12 @@ skipped.  Exit status 2 if any file failed or nothing could be lifted, or for
 a bad option, config, checkpoint or an empty input; 0 otherwise.  Paths on
 the command line are relative to the current directory.
 """
+import _init_paths  # noqa: F401
 import argparse
-import os
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from lib.core.config import get_default, update_config  # noqa: E402
-from lib.data.demo_io import INPUT_SUFFIXES, list_inputs, output_stems, read_input  # noqa: E402
-from lib.data.joint_orders import ORDERS  # noqa: E402
-from lib.data.media_io import list_images, read_image  # noqa: E402
-from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.model_choice import choose_model  # noqa: E402
-from lib.utils.runtime import apply_threads, cli_path, one_line_warnings  # noqa: E402
-from lib.utils.safe_io import check_writable_dir  # noqa: E402
-from lib.vis.plot import CUBE_M, contact_sheet, figure_2d_3d, save_gif, save_png  # noqa: E402
-
-demo_run = None         # lib.core.demo_run, imported (with torch) once the config is checked
+from lib.core.demo import run_demo
+from lib.data.joint_orders import ORDERS
+from lib.utils.errors import UserError, run_main
 
 
 def parse_args(argv):
@@ -106,151 +91,8 @@ def parse_args(argv):
     return args
 
 
-def jobs(args, detector, show):
-    """[(path, stem, loader)] for the chosen input, and the files skipped as documentation."""
-    if args.indir:
-        paths, docs = list_inputs(cli_path(args.indir))
-        if not paths:
-            raise UserError('no input files in the input folder', cli_path(args.indir),
-                            'put keypoint files (%s) into it' % ', '.join(INPUT_SUFFIXES))
-        return [(p, s, lambda p=p: read_input(p, args.joint_order, args.min_confidence))
-                for p, s in zip(paths, output_stems(paths))], docs
-    if args.images:
-        paths = list_images(cli_path(args.images))
-        if not paths:
-            raise UserError('no images in the folder', cli_path(args.images), 'put .jpg / .png images into it')
-        return [(p, s, lambda p=p: demo_run.detect_image(detector(), p))
-                for p, s in zip(paths, output_stems(paths))], []
-    path = cli_path(args.video)
-    bar = (lambda it: tqdm(it, desc='detect', unit='frame', disable=not show))
-    return [(path, os.path.splitext(os.path.basename(path))[0],
-             lambda: demo_run.detect_video(detector, path, args.smooth, args.step, args.max_frames, bar))], []
-
-
-def draw(inp, stem, out_dir, pose, scale, args, camera_distance):
-    """The figures of one lifted input (its middle usable frame) and its animation."""
-    valid = np.where(inp.valid)[0]
-    t = int(valid[len(valid) // 2])
-    T = len(pose)
-    title = inp.name + (' (frame %d of %d)' % (t + 1, T) if inp.sequence else '')
-    if scale is not None:
-        title += ', scale %.2f' % scale[t]
-    image = inp.frames[t] if inp.frames else (read_image(inp.picture) if inp.picture else None)
-    miss = None if inp.missing is None else inp.missing[t]
-    fig = figure_2d_3d(inp.px_ours[t], pose[t], image=image, title=title, missing=miss,
-                       camera_distance=camera_distance)
-    save_png(fig, os.path.join(out_dir, stem + '.png'))
-    if image is not None:
-        from lib.vis.authors_figure import authors_figure, save_jpg
-        save_jpg(authors_figure(pose[t], image, inp.px_ours[t]), os.path.join(out_dir, stem + '_out.jpg'))
-    if inp.frames and inp.sequence:
-        show = not args.quiet and sys.stderr.isatty()
-        demo_run.write_video(inp, stem, out_dir, pose, CUBE_M, gif=args.gif,
-                             progress=lambda it: tqdm(it, desc='video', unit='frame', disable=not show))
-    elif inp.sequence:
-        ok = inp.valid
-        save_gif(inp.px_ours[ok], pose[ok], os.path.join(out_dir, stem + '.gif'), fps=args.gif_fps,
-                 max_frames=args.gif_frames, title=inp.name, camera_distance=camera_distance)
-
-
 def main(argv=None):
-    args = parse_args(argv)
-    out_dir = cli_path(args.outdir)
-    show = not args.quiet and sys.stderr.isatty()
-    holder = []
-
-    def detector():
-        if not holder:
-            from lib.data.detector import PoseDetector
-            holder.append(PoseDetector())
-        return holder[0]
-
-    todo, docs = jobs(args, detector, show)
-    note = lambda m: print(m, file=sys.stderr)     # noqa: E731
-    one_line_warnings()
-    ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=print)
-    cfg = get_default()
-    update_config(cfg, cfg_file)
-    print('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
-    global demo_run
-    from lib.core import demo_run                        # loads torch
-    from lib.core.inference import load_pose_model
-    from lib.utils.runtime import select_device
-    device = select_device(args.gpu)
-    model = load_pose_model(cfg, ckpt, device, log=note)
-    existed = os.path.isdir(out_dir)
-    check_writable_dir(out_dir, 'output folder (--outdir)')
-
-    lifted, failed, skipped, notes = [], [], [], []
-    for path, stem, load in tqdm(todo, desc='lift', unit='file', disable=not show or len(todo) < 2):
-        try:
-            inp = load()
-            pose, scale, factor = demo_run.lift_input(model, inp, cfg)
-        except demo_run.Skip as e:
-            skipped.append('%s (%s)' % (os.path.basename(path), e))
-            continue
-        except UserError as e:
-            tqdm.write(e.line(), file=sys.stderr)
-            failed.append(path)
-            continue
-        if inp.warning:
-            tqdm.write(inp.warning, file=sys.stderr)
-        if inp.skipped:
-            notes.append('%s: %d of %d frames skipped (%s)' % (inp.name, len(inp.skipped), len(pose),
-                                                          ', '.join(sorted(set(inp.skipped.values())))))
-        lifted.append((inp, stem, pose, scale, factor))
-    for h in holder:
-        h.close()
-    done = write_all(lifted, out_dir, args, show, failed, cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
-    if not done and not existed:
-        try:
-            os.rmdir(out_dir)          # nothing was written: leave no empty folder behind
-        except OSError:
-            pass
-    if args.reference and done:
-        sheet_with_reference(out_dir, cli_path(args.reference), [s for _, s, _, _, _ in lifted])
-    report(done, docs, skipped, notes, failed, out_dir)
-    return 2 if failed or not done else 0
-
-
-def write_all(lifted, out_dir, args, show, failed, camera_distance):
-    done = 0
-    for inp, stem, pose, scale, factor in tqdm(lifted, desc='draw', unit='file', disable=not show):
-        try:
-            demo_run.write_arrays(inp, stem, out_dir, pose, scale, factor)
-            draw(inp, stem, out_dir, pose, scale, args, camera_distance)
-            if args.bvh:
-                demo_run.write_bvh(inp, stem, out_dir, pose)
-        except OSError as e:
-            print(UserError('cannot write the outputs (%s)' % (e.strerror or e), inp.path,
-                            'check the free space and permissions of --outdir').line(), file=sys.stderr)
-            failed.append(inp.path)
-            continue
-        done += 1
-    return done
-
-
-def sheet_with_reference(out_dir, ref_dir, stems):
-    """contact_sheet.png: each ``<stem>_out.jpg`` beside the reference figure of the same name."""
-    pairs = []
-    for s in stems:
-        mine, ref = os.path.join(out_dir, s + '_out.jpg'), os.path.join(ref_dir, s + '_out.jpg')
-        if os.path.isfile(mine) and os.path.isfile(ref):
-            pairs += [ref, mine]
-    if pairs:
-        contact_sheet(pairs, os.path.join(out_dir, 'contact_sheet.png'), cols=4, thumb=360,
-                      caption_fn=lambda p: ('reference ' if p.startswith(ref_dir) else 'this project ')
-                      + os.path.basename(p))
-
-
-def report(done, docs, skipped, notes, failed, out_dir):
-    """The closing lines: the frames skipped inside inputs, then one summary line."""
-    for line in notes:
-        print(line)
-    why = ['%s: not keypoints' % ', '.join(os.path.basename(d) for d in docs)] if docs else []
-    why += skipped
-    print('lifted %d, skipped %d%s, failed %d (%s)' % (done, len(docs) + len(skipped),
-                                                       ' (%s)' % '; '.join(why) if why else '', len(failed), out_dir))
+    return run_demo(parse_args(argv))
 
 
 if __name__ == '__main__':

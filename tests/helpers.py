@@ -60,13 +60,14 @@ def run_inproc(argv, capsys):
     monkeypatched): (exit code, stdout, stderr)."""
     import runpy
     capsys.readouterr()
-    old = sys.argv
+    old_argv, old_path = sys.argv, list(sys.path)
     sys.argv = [os.path.join(REPO, 'tools', 'main.py')] + [str(a) for a in argv]
+    sys.path.insert(0, os.path.join(REPO, 'tools'))     # as `python tools/main.py` does
     try:
         with pytest.raises(SystemExit) as ex:
             runpy.run_path(sys.argv[0], run_name='__main__')
     finally:
-        sys.argv = old
+        sys.argv, sys.path[:] = old_argv, old_path
     cap = capsys.readouterr()
     return ex.value.code, cap.out, cap.err
 

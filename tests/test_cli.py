@@ -523,26 +523,26 @@ def test_warm_start_checkpoint_evaluates_as_training_printed(warm_run):
 
 
 def test_inference_of_a_warm_start_checkpoint_bypasses_its_scaler(warm_run):
-    """scripts/inference.py and tools/eval_lsp.py load through lib.core.inference: the warm-start
+    """scripts/inference.py and tools/eval_lsp.py load through lib.core.load_model: the warm-start
     checkpoint lifts as training's evaluation did (s = 1), the later one with its scaler."""
     import torch
     from lib.core.config import get_default, update_config
-    from lib.core.inference import lift, load_pose_model
+    from lib.core.lifting import lift_in_batches
+    from lib.core.load_model import load_pose_model
     cfg, tmp, stdout, ck1, ck2 = warm_run
     x = np.random.RandomState(0).normal(0, 0.05, (5, 17, 2)).astype(np.float32)
     m1 = load_pose_model(update_config(get_default(), str(cfg)), str(ck1), log=lambda m: None)
-    assert m1.scaler is None and lift(m1, x)['scale'] is None
+    assert m1.scaler is None and lift_in_batches(m1, x)[1] is None
     full = torch.load(ck1, weights_only=True)['pose_model_state_dict']
     c = update_config(get_default(), str(cfg))
     c.TRAIN.USE_SCALER = True
     from lib.models.pose_model import get_pose_model
     ref = get_pose_model(c)
     ref.load_state_dict(full)
-    from lib.core.evaluate import predict
-    want, _ = predict(ref, torch.as_tensor(x), use_scaler=False)
-    assert np.allclose(lift(m1, x)['pose_3d'], want, atol=1e-5)
+    want, _ = lift_in_batches(ref, torch.as_tensor(x), use_scaler=False)
+    assert np.allclose(lift_in_batches(m1, x)[0], want, atol=1e-5)
     m2 = load_pose_model(update_config(get_default(), str(cfg)), str(ck2), log=lambda m: None)
-    assert m2.scaler is not None and lift(m2, x)['scale'] is not None
+    assert m2.scaler is not None and lift_in_batches(m2, x)[1] is not None
     # the real script, on a pose file
     d = tmp / 'in'
     d.mkdir()
@@ -579,8 +579,9 @@ def test_failed_run_logs_its_error_and_a_second_run_warns(warm_run):
 # --- start-up: arguments and config are checked before torch loads ------------------------
 
 PROBE = '''
-import runpy, sys
+import os, runpy, sys
 sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))       # as `python script.py` does
 try:
     runpy.run_path(sys.argv[0], run_name='__main__')
 except SystemExit as e:

@@ -681,7 +681,7 @@ def test_shipped_demo_model_is_small_and_gives_the_readme_figures():
     import torch
     from lib.core.config import get_default, update_config
     from lib.core.evaluate import evaluate
-    from lib.core.inference import load_pose_model
+    from lib.core.load_model import load_pose_model
     from lib.data.batches import TensorSplit
     from lib.data.dataset import load_splits
     from lib.utils.runtime import cfg_path
@@ -710,13 +710,15 @@ def test_eval_lsp_without_pretrain_uses_the_rule(tmp_path):
 
 def test_camera_view_of_the_shipped_models_lifts_shows_the_2d_input():
     from lib.core.config import get_default, update_config
-    from lib.core.inference import lift, load_pose_model, normalise_pixels
+    from lib.core.lifting import lift_in_batches
+    from lib.core.load_model import load_pose_model
+    from lib.data.demo_io import normalise_pixels
     from lib.vis.plot import figure_2d_3d
     cfg = update_config(get_default(), os.path.join(REPO, 'cfg', 'quickstart.yaml'))
     model = load_pose_model(cfg, DEMO_MODEL, log=lambda m: None)
     for name, px in demo_pixels():
         x, _ = normalise_pixels(px[None], cfg)
-        pose = lift(model, x)['pose_3d'][0]
+        pose = lift_in_batches(model, x)[0][0].astype(np.float32)
         fig = figure_2d_3d(px, pose, camera_distance=cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
         assert similarity_residual(camera_panel_points(fig, pose), px * np.array([1.0, -1.0])) < 1e-3, name
 

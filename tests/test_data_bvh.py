@@ -1,7 +1,7 @@
 """BVH motion capture: lib/data/bvh.py (parser, forward kinematics, resampling, malformed
-files) and the BVH -> Human3.6M-layout conversion of tools/prepare_data.py, on hand-written
-files and (when ``../shared`` is there) on real CMU clips; the bundled quick-start dataset."""
-import importlib.util
+files) and the BVH -> Human3.6M-layout conversion (lib/data/bvh_convert.py, checked by
+lib/data/archive_check.py; run by tools/prepare_data.py), on hand-written files and (when
+``../shared`` is there) on real CMU clips; the bundled quick-start dataset."""
 import os
 import subprocess
 import sys
@@ -12,8 +12,10 @@ from scipy.spatial.transform import Rotation
 
 from conftest import REPO
 from helpers import SHARED_DATA
+from lib.data.archive_check import check_converted
 from lib.data.bvh import CMU_TO_H36M17, h36m17_positions, load_bvh
-from lib.data.camera import CAMERA_IDS, get_cameras
+from lib.data.bvh_convert import convert_clip, runs
+from lib.data.camera import CAMERA_IDS, get_cameras, project_views
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz
 
@@ -21,16 +23,6 @@ from lib.utils.safe_io import load_npz
 TOOL = os.path.join(REPO, 'tools', 'prepare_data.py')
 MOCAP = os.path.join(REPO, '..', 'shared', 'data', 'mocap_bvh')
 QUICKSTART = os.path.join(REPO, 'datasets', 'quickstart')
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('prepare_data', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-prepare_data = _load_tool()
 
 
 # --- a hand-written BVH with shuffled channel orders ----------------------------
@@ -246,7 +238,7 @@ def test_convert_clip_splits_out_of_view(tmp_path):
     x = np.r_[np.zeros(100), np.full(10, 500.0), np.zeros(100)]
     path = _write(tmp_path, _cmu_bvh(x), 'walk.bvh')
     cams = get_cameras('S9')
-    actions, st = prepare_data.convert_clip(path, 50, cams, min_frames=50)
+    actions, st = convert_clip(path, 50, cams, min_frames=50)
     assert sorted(actions) == ['walk_part1', 'walk_part2']
     assert [len(actions[k]) for k in sorted(actions)] == [100, 100]
     assert st['out_of_view'] == 10 and st['kept'] == 200 and st['short'] == 0
@@ -258,24 +250,24 @@ def test_convert_clip_splits_out_of_view(tmp_path):
     # the subject's left (+X in the BVH) stays its left: LHip - RHip points along +x
     assert X[0, 4, 0] - X[0, 1, 0] == pytest.approx(0.18, abs=1e-5)
     # whole clip in view -> the action is named after the file; too short -> dropped
-    actions, st = prepare_data.convert_clip(path, 50, cams, min_frames=101)
+    actions, st = convert_clip(path, 50, cams, min_frames=101)
     assert actions == {} and st['short'] == 200
     path = _write(tmp_path, _cmu_bvh(np.zeros(60)), 'still.bvh')
-    actions, _ = prepare_data.convert_clip(path, 50, cams, min_frames=50)
+    actions, _ = convert_clip(path, 50, cams, min_frames=50)
     assert list(actions) == ['still']
 
 
 def test_convert_clip_missing_joint(tmp_path):
     path = _write(tmp_path, _cmu_bvh(np.zeros(5), drop=('lHand',)), 'nohand.bvh')
     with pytest.raises(UserError) as e:
-        prepare_data.convert_clip(path, 50, get_cameras('S9'), min_frames=1)
+        convert_clip(path, 50, get_cameras('S9'), min_frames=1)
     assert "'lHand'" in str(e.value) and '%s:2' % path in str(e.value)
 
 
 def test_runs():
-    assert prepare_data.runs(np.array([1, 1, 0, 1, 0, 0, 1, 1, 1], bool)) == [(0, 2), (3, 4), (6, 9)]
-    assert prepare_data.runs(np.zeros(3, bool)) == []
-    assert prepare_data.runs(np.ones(3, bool)) == [(0, 3)]
+    assert runs(np.array([1, 1, 0, 1, 0, 0, 1, 1, 1], bool)) == [(0, 2), (3, 4), (6, 9)]
+    assert runs(np.zeros(3, bool)) == []
+    assert runs(np.ones(3, bool)) == [(0, 3)]
 
 
 def test_mapping_table_uses_chest_for_spine():
@@ -332,7 +324,7 @@ def test_cli_converts_real_clips(tiny_tree, tmp_path):
     assert meta['joint_order'] == 'h36m17_v3d' and meta['source'] == 'BVH from src'
     assert a2['metadata']['keypoints_symmetry'] == [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]
     assert a2['metadata']['layout_name'] == 'h36m' and a2['metadata']['num_joints'] == 17
-    summary = prepare_data.check_converted(pos3, pos2, get_cameras('S9'))
+    summary = check_converted(pos3, pos2, get_cameras('S9'))
     assert summary['clips'] == 2 and summary['max_bone_dev_m'] < 1e-3 and summary['min_margin_px'] >= 0
     X = pos3['dancer']['01']
     assert 1.2 < np.median(X[:, 10, 2]) < 1.8 and np.percentile(X[:, [3, 6], 2], 5) < 0.12
@@ -363,16 +355,16 @@ def test_check_converted_catches_problems():
     X[:, :, 2] = np.linspace(0.1, 1.6, 17)
     X[:, :, 0] = np.linspace(-0.3, 0.3, 17)
     pos3 = {'s': {'a': X}}
-    pos2 = {'s': {'a': prepare_data.project_views(X, cams)}}
-    assert prepare_data.check_converted(pos3, pos2, cams)['max_bone_dev_m'] == 0
+    pos2 = {'s': {'a': project_views(X, cams)}}
+    assert check_converted(pos3, pos2, cams)['max_bone_dev_m'] == 0
     Y = X.copy()
     Y[1, 3, 2] += 0.01                                      # RAnkle moves: RKnee->RAnkle changes
     with pytest.raises(UserError, match='RKnee->RAnkle'):
-        prepare_data.check_converted({'s': {'a': Y}}, {'s': {'a': prepare_data.project_views(Y, cams)}}, cams)
+        check_converted({'s': {'a': Y}}, {'s': {'a': project_views(Y, cams)}}, cams)
     bad2 = [v.copy() for v in pos2['s']['a']]
     bad2[2][0, 5, 0] = -3.0
     with pytest.raises(UserError, match='outside'):
-        prepare_data.check_converted(pos3, {'s': {'a': bad2}}, cams)
+        check_converted(pos3, {'s': {'a': bad2}}, cams)
 
 
 # --- the bundled quick-start dataset -----------------------------------------------
@@ -387,7 +379,7 @@ def test_bundled_quickstart():
     assert not set(meta['train_subjects']) & set(meta['test_subjects'])
     assert sorted(meta['train_subjects'] + meta['test_subjects']) == sorted(a3['positions_3d'])
     cams = {s: get_cameras(c) for s, c in meta['camera_subject'].items()}
-    summary = prepare_data.check_converted(a3['positions_3d'], a2['positions_2d'], cams)
+    summary = check_converted(a3['positions_3d'], a2['positions_2d'], cams)
     assert summary['max_bone_dev_m'] < 1e-3 and summary['min_margin_px'] >= 0
     assert all(len(v) == len(CAMERA_IDS) for acts in a2['positions_2d'].values() for v in acts.values())
 

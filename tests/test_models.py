@@ -96,7 +96,7 @@ def test_authors_state_dict_loads_strictly(tmp_path, L_, scaler):
     """A checkpoint in the authors' layout loads with every value copied, and the loaded
     lifter computes what their network computes from those weights (the numpy forward above;
     tests/test_parity.py also runs their model itself when ../shared is there)."""
-    from lib.core.inference import load_pose_model
+    from lib.core.load_model import load_pose_model
     g = torch.Generator().manual_seed(0)
     sd = {k: (torch.zeros(s, dtype=torch.long) if 'num_batches' in k else torch.randn(s, generator=g) * 0.05)
           for k, s in authors_layout(L_, scaler).items()}
@@ -181,21 +181,21 @@ def test_bn_folding_is_exact_in_float64():
 def test_bf16_copy_rewrites_the_network_exactly_and_leaves_the_model_alone():
     """The rewrite (folded BN, fused blocks, float32 ends) in float32 reproduces the model's lift
     to float32 rounding; in bf16 it stays within bf16 rounding of it; the model is unchanged."""
-    from lib.core.evaluate import predict
+    from lib.core.lifting import lift_in_batches
     from lib.models.precision import bf16_inference_copy
     m = _model_with_bn_stats()
     before = {k: v.clone() for k, v in m.state_dict().items()}
     x = tiny_split(512).pose_2d
-    ref, s_ref = predict(m, x, as_tensor=True)
-    same, s_same = predict(bf16_inference_copy(m, dtype=torch.float32), x, as_tensor=True)
+    ref, s_ref = lift_in_batches(m, x, as_tensor=True)
+    same, s_same = lift_in_batches(bf16_inference_copy(m, dtype=torch.float32), x, as_tensor=True)
     assert torch.allclose(same, ref, rtol=1e-4, atol=1e-5) and torch.allclose(s_same, s_ref, rtol=1e-5)
-    fast, s_fast = predict(m, x, as_tensor=True, precision='bf16')
+    fast, s_fast = lift_in_batches(m, x, as_tensor=True, precision='bf16')
     rel = (fast - ref).norm(dim=-1).mean() / ref.norm(dim=-1).mean()
     assert 1e-5 < rel < 1e-2, rel                     # bf16 rounding: present, and small
     assert (s_fast / s_ref - 1).abs().max() < 2e-2
     assert fast.dtype == torch.float32
     assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
-    assert torch.equal(predict(m, x, as_tensor=True)[0], ref)
+    assert torch.equal(lift_in_batches(m, x, as_tensor=True)[0], ref)
     copy_ = bf16_inference_copy(m).train()
     with pytest.raises(RuntimeError, match='cannot be trained'):
         copy_.lift(x[:4])
@@ -203,14 +203,14 @@ def test_bf16_copy_rewrites_the_network_exactly_and_leaves_the_model_alone():
 
 def test_bf16_copy_without_scaler_and_untracked_bn_rules():
     from lib.core.config import validate
-    from lib.core.evaluate import predict
+    from lib.core.lifting import lift_in_batches
     from lib.models.precision import bf16_inference_copy
     from lib.utils.errors import UserError
     m = _model_with_bn_stats(1, 'TRAIN.USE_SCALER', 'false', 'NETWORK.LIFTER_RES_BLOCKS', '0')
     x = tiny_split(64).pose_2d
-    ref, s = predict(m, x, as_tensor=True)
+    ref, s = lift_in_batches(m, x, as_tensor=True)
     assert s is None
-    assert torch.allclose(predict(bf16_inference_copy(m, dtype=torch.float32), x, as_tensor=True)[0],
+    assert torch.allclose(lift_in_batches(bf16_inference_copy(m, dtype=torch.float32), x, as_tensor=True)[0],
                           ref, rtol=1e-4, atol=1e-5)
     for opts, msg in ((['EVAL.PRECISION', 'fp16'], "EVAL.PRECISION must be one of fp32/bf16, got 'fp16'"),
                       (['EVAL.PRECISION', 'bf16', 'NETWORK.BN_TRACK', 'false'], 'BN_TRACK')):

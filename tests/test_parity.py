@@ -26,7 +26,8 @@ import torch
 import synth
 from lib.core import train as T
 from lib.core.config import DEAD_KEYS, apply_opts, get_default, update_config
-from lib.core.evaluate import best_key, compute_metrics, predict
+from lib.core.evaluate import best_key, compute_metrics
+from lib.core.lifting import lift_in_batches
 from lib.core.state import TrainState
 from lib.data import sampling
 from lib.data.batches import TensorSplit
@@ -446,7 +447,7 @@ def test_their_validate_gives_our_batch_means(authors, h5_dir, tmp_path):
     cfg = our_config(name)
     split = read_h5(path, cfg.USE_GT).finish()
     test = TensorSplit.from_split(split, cfg, CPU, train=False)
-    pred, _ = predict(op, test.pose_2d)
+    pred, _ = lift_in_batches(op, test.pose_2d)
     res, _ = compute_metrics(pred, split.pose_3d, split.action_group, batch=256)
     assert res['MPJPE_batchmean'] == pytest.approx(p1, rel=1e-6)
     assert res['P-MPJPE_batchmean'] == pytest.approx(p2, rel=1e-6)

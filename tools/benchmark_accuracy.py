@@ -12,15 +12,14 @@
 3. The table gives the mean and min-max over seeds and the paired difference to adv;
    ``benchmark.json`` and ``table.txt`` in ``--out`` keep everything.
 """
+import _init_paths  # noqa: F401
 import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from lib.bench.accuracy import DEFAULT_VARIANTS, VARIANTS, benchmark  # noqa: E402
-from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.runtime import REPO_ROOT, cli_path  # noqa: E402
+from lib.bench.accuracy import DEFAULT_VARIANTS, VARIANTS, benchmark, prepare_bench_data, variants_text
+from lib.utils.errors import UserError, run_main
+from lib.utils.runtime import REPO_ROOT, cli_path
 
 
 def parse_args(argv):
@@ -45,25 +44,12 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     a = parse_args(argv)
     if a.list:
-        for name, v in VARIANTS.items():
-            print('%-22s %-20s %-45s %s' % (name, v['cfg'], ' '.join(v['opts']) or '-',
-                                             ('warm from %s; ' % v['warm_from'] if v['warm_from'] else '') + v['about']))
+        print(variants_text())
         return 0
-    out = cli_path(a.out)
-    data = os.path.join(out, 'data')
     if a.seeds < 1:
         raise UserError('--seeds must be at least 1, got %d' % a.seeds, '--seeds', 'use e.g. --seeds 3')
-    have_data = os.path.isfile(os.path.join(data, 'data_2d_bench_gt.npz'))
-    if not have_data and not os.path.isdir(cli_path(a.src)):
-        raise UserError('BVH source folder not found', a.src,
-                        'pass --src with one sub-folder of .bvh files per subject')
-    os.makedirs(out, exist_ok=True)
-    if not have_data:
-        from lib.bench.accuracy import _run
-        print('preparing %s -> %s' % (a.src, data), flush=True)
-        _run([sys.executable, 'tools/prepare_data.py', 'bvh', '--src', cli_path(a.src), '--out', data,
-              '--name', 'bench', '--fps', str(a.fps), '--test-subjects'] + a.test_subjects,
-             os.path.join(out, 'prepare.log'))
+    out = cli_path(a.out)
+    data = prepare_bench_data(a.src, out, a.test_subjects, a.fps)
     table = benchmark(out, data, a.seeds, a.variants, a.gpu, a.threads, a.opts,
                       command=' '.join(['python', 'tools/benchmark_accuracy.py'] + list(argv)))
     print(table)

@@ -9,13 +9,10 @@ channels, 4 lifter blocks, scaler, TMC and the alternating scheme, batch 1024), 
 scratch on random weights; ``--opts TRAIN.AMP true`` / ``TRAIN.COMPILE true`` measure those.
 On a CPU shared with other work, ``--threads 1`` gives steadier figures (docs/PERFORMANCE.md).
 """
+import _init_paths  # noqa: F401
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from lib.utils.errors import run_main  # noqa: E402
+from lib.utils.errors import run_main
 
 
 def parse_args(argv=None):

@@ -11,18 +11,11 @@ timed.  Prints each round, then steps/s of both and the ratio; the last line is
 one JSON object (original_steps_per_s, project_steps_per_s, ratio = project over
 original, eval_ratio, and the settings used).
 """
+import _init_paths  # noqa: F401
 import argparse
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import torch  # noqa: E402
-
-from lib.parity.benchmark import Sides, measure  # noqa: E402
-from lib.parity.original import find_authors_dir, load_authors_code  # noqa: E402
-from lib.utils.errors import UserError, run_main  # noqa: E402
+from lib.utils.errors import run_main
 
 
 def main(argv=None):
@@ -41,36 +34,9 @@ def main(argv=None):
     p.add_argument('--opts', nargs=argparse.REMAINDER, default=[],
                    help='KEY VALUE overrides of the project\'s config only, e.g. COMPAT.FROZEN_KEEP_MOMENTUM true')
     args = p.parse_args(argv)
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        raise UserError('--device cuda but CUDA is not available', '--device', 'use --device cpu')
-    root = find_authors_dir(args.authors_dir)
-    if root is None:
-        load_authors_code(args.authors_dir)          # raises the one-line error naming the folder
-    cfg_path = args.cfg or os.path.join(root, 'cfg', 'h36m_gt_scale.yaml')
-    if not os.path.isfile(cfg_path):
-        raise UserError('config file not found', cfg_path, 'pass one of the authors\' YAMLs with --cfg')
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    print('device %s, torch %s, %d threads (torch.set_num_threads)' % (device, torch.__version__,
-                                                                       torch.get_num_threads()))
-    sides = Sides(cfg_path, device, args.width, args.batch_size, args.train_frames, args.test_frames,
-                  args.authors_dir, args.opts)
-    try:
-        cfg = sides.cfg
-        print('config %s: batch %d, %d channels, USE_CYCLE %s, USE_SCALER %s, USE_NEW_TEMP %s; %d training, '
-              '%d test poses' % (cfg_path, cfg.BATCH_SIZE, cfg.NETWORK.NUM_CHANNELS, cfg.TRAIN.USE_CYCLE,
-                                 cfg.TRAIN.USE_SCALER, cfg.TRAIN.USE_NEW_TEMP, len(sides.data), len(sides.test)))
-        res = measure(sides, args.steps, args.rounds)
-    finally:
-        sides.close()
-    print('training: original %.3f steps/s, project %.3f steps/s, ratio %.3f' % (
-        res['original_steps_per_s'], res['project_steps_per_s'], res['ratio']))
-    print('evaluation: original %.0f poses/s, project %.0f poses/s, ratio %.3f' % (
-        res['original_eval_poses_per_s'], res['project_eval_poses_per_s'], res['eval_ratio']))
-    print('by CPU time: training ratio %.3f, evaluation ratio %.3f' % (res['cpu_ratio'], res['cpu_eval_ratio']))
-    res.update({'opts': list(args.opts), 'cfg': cfg_path, 'device': args.device, 'threads': torch.get_num_threads(),
-                'steps': args.steps, 'rounds': args.rounds, 'batch_size': cfg.BATCH_SIZE,
-                'width': cfg.NETWORK.NUM_CHANNELS, 'train_poses': len(sides.data), 'test_poses': len(sides.test)})
+    from lib.parity.speed_vs_original import compare_speed     # loads torch
+    res = compare_speed(args.cfg, args.device, args.steps, args.rounds, args.width, args.batch_size,
+                        args.train_frames, args.test_frames, args.threads, args.authors_dir, args.opts)
     print(json.dumps(res))
     return 0
 

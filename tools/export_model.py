@@ -7,14 +7,12 @@ scaler-bypass flag, the epoch, its metrics and the config without machine paths)
 The result loads wherever a checkpoint is accepted for evaluation or inference
 (``--eval --pretrain``, scripts/inference.py, tools/eval_lsp.py), not for --resume.
 """
+import _init_paths  # noqa: F401
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from lib.utils.errors import run_main  # noqa: E402
-from lib.utils.runtime import cli_path  # noqa: E402
+from lib.utils.errors import run_main
+from lib.utils.runtime import cli_path
 
 
 def main(argv=None):
@@ -22,10 +20,9 @@ def main(argv=None):
     p.add_argument('--pretrain', required=True, help='training checkpoint (.pth.tar)')
     p.add_argument('--out', required=True, help='file to write')
     args = p.parse_args(argv)
-    from lib.utils.checkpoint import inference_checkpoint, load_checkpoint, save_checkpoint  # loads torch
-    src, dst = cli_path(args.pretrain), cli_path(args.out)
-    small = inference_checkpoint(load_checkpoint(src), src)
-    save_checkpoint(small, dst)
+    from lib.utils.checkpoint import export_inference_checkpoint  # loads torch
+    dst = cli_path(args.out)
+    small = export_inference_checkpoint(cli_path(args.pretrain), dst)
     print('wrote %s (%.2f MB; epoch %s, scaler %s)' % (dst, os.path.getsize(dst) / 1e6, small.get('epoch', '?'),
                                                       'bypassed' if small['scaler_bypassed'] else 'used'))
     return 0

@@ -10,16 +10,14 @@ Paths inside a config are relative to tools/ (as in the original); paths on
 the command line are relative to the current directory.  The run itself is
 ``lib/core/run.py``; the training step is ``lib/core/train.py``.
 """
+import _init_paths  # noqa: F401
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from lib.core.config import load_run_config  # noqa: E402
-from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.runtime import apply_threads, cli_path, make_logger, one_line_warnings, timestamp  # noqa: E402
-from lib.utils.safe_io import check_writable_dir  # noqa: E402
+from lib.core.config import load_run_config
+from lib.utils.errors import UserError, run_main
+from lib.utils.runtime import apply_threads, cli_path, make_logger, one_line_warnings, timestamp
+from lib.utils.safe_io import check_writable_dir
 
 
 def parse_args(argv=None):

@@ -10,29 +10,19 @@ needs ffmpeg) per sequence into ``--out``, atomically. Without ``--seq`` the
 first ``--num-seqs`` sequences of the file are drawn (the authors' plot
 scripts' ``--seq_num``). Exit status 2 with one ``error:`` line for bad input.
 """
-import argparse
+import _init_paths  # noqa: F401
 import os
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from lib.utils.errors import UserError, run_main  # noqa: E402
-from lib.utils.runtime import cli_path  # noqa: E402
-from lib.utils.safe_io import check_writable_dir  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UserError(message, 'command line', 'see %s --help' % self.prog)
+from lib.utils.errors import ArgumentParser, UserError, run_main
+from lib.utils.runtime import REPO_ROOT, cli_path
 
 
 def parse_args(argv=None):
-    p = _Parser(description=__doc__.split('\n')[0])
+    p = ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--pred', required=True, help='predictions.npz or <dataset>_valid_pred_3d.h5')
     p.add_argument('--seq', nargs='+', metavar='NAME', help='sequences to draw (exact name or unique substring)')
     p.add_argument('--num-seqs', type=int, default=1, help='without --seq: the first N sequences (default 1)')
-    p.add_argument('--out', default=os.path.join(REPO, 'vis'), help='output folder (default <repo>/vis)')
+    p.add_argument('--out', default=os.path.join(REPO_ROOT, 'vis'), help='output folder (default <repo>/vis)')
     p.add_argument('--max-frames', type=int, default=60, help='subsample longer sequences to N frames (default 60)')
     p.add_argument('--fps', type=float, default=10, help='frames per second of the animation (default 10)')
     p.add_argument('--format', choices=('gif', 'mp4'), default='gif', help='gif (Pillow) or mp4 (needs ffmpeg)')
@@ -44,15 +34,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from lib.vis.sequence_anim import render
-    from lib.vis.sequences import file_stem, load_sequences, select
-    seqs = select(load_sequences(cli_path(args.pred)), args.seq, args.num_seqs)
-    out = cli_path(args.out)
-    check_writable_dir(out, '--out folder')
-    for s in seqs:
-        path = render(s, os.path.join(out, '%s.%s' % (file_stem(s.name), args.format)),
-                      args.max_frames, args.fps, args.format)
-        print('%s: %d frames, mean MPJPE %.1f mm -> %s' % (s.name, len(s.pred), s.error_mm.mean(), path))
+    from lib.vis.sequence_anim import render_sequences      # loads matplotlib
+    render_sequences(cli_path(args.pred), cli_path(args.out), args.seq, args.num_seqs, args.max_frames,
+                     args.fps, args.format)
     return 0
 
 

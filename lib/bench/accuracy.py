@@ -115,6 +115,30 @@ def _run(cmd, log_path, threads=0):
         raise UserError('a benchmark run failed (%s)' % tail[0], log_path, 'see the log')
 
 
+def variants_text():
+    """The variants, one line each: name, config, overrides, warm start and what it is."""
+    return '\n'.join('%-22s %-20s %-45s %s' % (name, v['cfg'], ' '.join(v['opts']) or '-',
+                                                ('warm from %s; ' % v['warm_from'] if v['warm_from'] else '')
+                                                + v['about']) for name, v in VARIANTS.items())
+
+
+def prepare_bench_data(src, out, test_subjects, fps=50):
+    """Convert the BVH collection ``src`` into ``out/data`` (``data_{3d,2d}_bench*.npz``) with
+    ``tools/prepare_data.py bvh`` unless it is there; returns the data folder.  ``out``: an
+    absolute path (the conversion runs in the repository root)."""
+    data = os.path.join(out, 'data')
+    have_data = os.path.isfile(os.path.join(data, 'data_2d_bench_gt.npz'))
+    if not have_data and not os.path.isdir(src):
+        raise UserError('BVH source folder not found', src, 'pass --src with one sub-folder of .bvh files per subject')
+    os.makedirs(out, exist_ok=True)
+    if not have_data:
+        print('preparing %s -> %s' % (src, data), flush=True)
+        _run([sys.executable, 'tools/prepare_data.py', 'bvh', '--src', os.path.abspath(src), '--out', data,
+              '--name', 'bench', '--fps', str(fps), '--test-subjects'] + list(test_subjects),
+             os.path.join(out, 'prepare.log'))
+    return data
+
+
 def results_path(out, seed, variant):
     stem = os.path.splitext(VARIANTS[variant]['cfg'])[0]
     return os.path.join(out, 'seed%d' % seed, variant, stem, 'results.json')

@@ -56,8 +56,9 @@ import torch
 
 from lib.core import train as T
 from lib.core.config import apply_opts, get_default, update_config
-from lib.core.evaluate import compute_metrics, evaluate, predict
-from lib.core.state import TrainState, seed_everything
+from lib.core.evaluate import compute_metrics, evaluate
+from lib.core.lifting import lift_in_batches
+from lib.core.state import TrainState
 from lib.data import skeleton as sk
 from lib.data.batches import TensorSplit
 from lib.data.synthetic import synthetic_split
@@ -214,7 +215,7 @@ def time_evaluation(model, test, test_split, cfg, device, precisions, eval_poses
     evals = {}
     for prec in precisions:
         cfg.EVAL.PRECISION = prec
-        predict(model, test.pose_2d[:8192], precision=prec)         # warm-up
+        lift_in_batches(model, test.pose_2d[:8192], precision=prec)         # warm-up
         sync(device)
         t = time.perf_counter()
         res = evaluate(model, test, test_split, cfg, write=False)

@@ -10,6 +10,9 @@ the frames that can be lifted, filled joints, the picture); this module
 * writes ``<stem>_3d.npy``, ``<stem>_3d.json``, the figures, the animation
   and, on request, ``<stem>.bvh`` (:func:`write_outputs`).
 
+Nothing here imports torch at module level (the lifting does, when first called): the
+demo checks its inputs and config before torch loads.
+
 Frames where nobody was found (or a required joint is missing) are listed in
 the JSON under ``skipped_frames``, hold ``null`` in its ``joints_2d`` and
 ``joints_3d`` and NaN in the ``.npy``; they are never invented.
@@ -18,14 +21,11 @@ import os
 
 import numpy as np
 
-from lib.core.inference import lift, normalise_pixels
-from lib.core.prediction_file import UNITS
 from lib.data import skeleton as sk
-from lib.data.demo_io import json_text, keypoints_input
+from lib.data.demo_io import UNITS, json_text, keypoints_input, normalise_pixels
 from lib.data.media_io import read_image, read_video, write_mp4
 from lib.utils.errors import UserError
 from lib.utils.safe_io import atomic_write
-
 
 class Skip(Exception):
     """An input with nothing to lift that is not an error (an image with nobody in it)."""
@@ -94,20 +94,21 @@ def detect_video(detector, path, smooth=0, step=1, max_frames=None, progress=Non
 
 def lift_input(model, inp, cfg):
     """-> (pose (T, 17, 3) ours order with NaN in skipped frames, scale (T,) or None, factor)."""
+    from lib.core.lifting import lift_in_batches          # loads torch
     valid = inp.valid
     factor = None
     if inp.x_norm is not None:
         x = inp.x_norm[valid]
     else:
         x, factor = normalise_pixels(inp.px_ours[valid], cfg)
-    out = lift(model, x)
+    pred, s = lift_in_batches(model, x)
     T = len(inp.px_ours)
     pose = np.full((T, sk.NUM_JOINTS, 3), np.nan, np.float32)
-    pose[valid] = out['pose_3d']
+    pose[valid] = pred
     scale = None
-    if out['scale'] is not None:
+    if s is not None:
         scale = np.full(T, np.nan, np.float32)
-        scale[valid] = np.asarray(out['scale']).reshape(-1)
+        scale[valid] = s
     return pose, scale, factor
 
 
@@ -179,3 +180,40 @@ def write_video(inp, stem, out_dir, pose_ours, radius, gif=False, fps=None, prog
             f.write(buf.getvalue())
         return
     write_mp4(frames, os.path.join(out_dir, stem + '.mp4'), fps)
+
+
+def write_figures(inp, stem, out_dir, pose, scale, opts, camera_distance, show=False):
+    """The figures of one lifted input (its middle usable frame) and its animation.
+    ``opts``: ``gif``, ``gif_fps``, ``gif_frames`` as scripts/inference.py takes them."""
+    from tqdm import tqdm
+
+    from lib.vis.plot import CUBE_M, figure_2d_3d, save_gif, save_png
+    valid = np.where(inp.valid)[0]
+    t = int(valid[len(valid) // 2])
+    T = len(pose)
+    title = inp.name + (' (frame %d of %d)' % (t + 1, T) if inp.sequence else '')
+    if scale is not None:
+        title += ', scale %.2f' % scale[t]
+    image = inp.frames[t] if inp.frames else (read_image(inp.picture) if inp.picture else None)
+    miss = None if inp.missing is None else inp.missing[t]
+    fig = figure_2d_3d(inp.px_ours[t], pose[t], image=image, title=title, missing=miss,
+                       camera_distance=camera_distance)
+    save_png(fig, os.path.join(out_dir, stem + '.png'))
+    if image is not None:
+        from lib.vis.authors_figure import authors_figure, save_jpg
+        save_jpg(authors_figure(pose[t], image, inp.px_ours[t]), os.path.join(out_dir, stem + '_out.jpg'))
+    if inp.frames and inp.sequence:
+        write_video(inp, stem, out_dir, pose, CUBE_M, gif=opts.gif,
+                    progress=lambda it: tqdm(it, desc='video', unit='frame', disable=not show))
+    elif inp.sequence:
+        ok = inp.valid
+        save_gif(inp.px_ours[ok], pose[ok], os.path.join(out_dir, stem + '.gif'), fps=opts.gif_fps,
+                 max_frames=opts.gif_frames, title=inp.name, camera_distance=camera_distance)
+
+
+def write_outputs(inp, stem, out_dir, pose, scale, factor, opts, camera_distance, show=False):
+    """Everything one lifted input gets: the arrays, the figures and, with ``opts.bvh``, the BVH."""
+    write_arrays(inp, stem, out_dir, pose, scale, factor)
+    write_figures(inp, stem, out_dir, pose, scale, opts, camera_distance, show)
+    if opts.bvh:
+        write_bvh(inp, stem, out_dir, pose)

@@ -11,6 +11,7 @@ the reference's distance from the mid-shoulder to the mid-hip point.  Used by
 * the LSP sample (``../shared/data/lsp_sample``; annotated joints only).
 """
 import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,7 @@ from lib.data import lsp
 from lib.data import skeleton as sk
 from lib.data.joint_orders import to_v3d17
 from lib.data.media_io import read_image
+from lib.utils.errors import UserError
 from lib.utils.safe_io import safe_pickle_load
 
 TOL = 0.2
@@ -117,3 +119,27 @@ def lsp_agreement(detector, root, limit=None, progress=None):
             torso = np.linalg.norm(ref[8] - ref[0])
             acc.head_errors.append(float(np.linalg.norm(pred[10] - ref[10]) / torso))
     return acc
+
+
+def measure_detector(demo, lsp_root, limit=None, progress=None, say=print):
+    """``tools/measure_detector.py``: the agreement on the demo images and on the LSP sample (each
+    when its folder exists), one line each with the time taken, then the images with nobody
+    found and the head-top error."""
+    if not os.path.isdir(demo) and not os.path.isdir(lsp_root):
+        raise UserError('neither the demo folder nor the LSP sample exists', '%s, %s' % (demo, lsp_root),
+                        'pass --demo or --lsp')
+    from lib.data.detector import PoseDetector          # loads MediaPipe
+    with PoseDetector() as det:
+        if os.path.isdir(demo):
+            t = time.time()
+            acc = demo_agreement(det, demo)
+            say(acc.line('authors\' demo images') + ' [%.1f s]' % (time.time() - t))
+            if acc.missed:
+                say('  no person found in: ' + ', '.join(acc.missed))
+        if os.path.isdir(lsp_root):
+            t = time.time()
+            acc = lsp_agreement(det, lsp_root, limit, progress)
+            say(acc.line('LSP sample') + ' [%.1f s]' % (time.time() - t))
+            if acc.head_errors:
+                say('  head top (rule from ears and shoulders): median error %.3f torso lengths over %d images'
+                    % (float(np.median(acc.head_errors)), len(acc.head_errors)))

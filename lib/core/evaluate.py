@@ -21,74 +21,13 @@ import torch
 
 from lib.core import metrics as M
 from lib.core import pck
+from lib.core.lifting import lift_across_ranks
 from lib.data import skeleton as sk
 from lib.data.dataset import head_root_length
 from lib.data.formats import H36M, get_spec
 from lib.models.scaler import scaler_features
-from lib.models.precision import bf16_inference_copy
 from lib.utils import distributed as dist
 from lib.utils.safe_io import atomic_write
-
-
-def predict(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32', use_scaler=True):
-    """Eval-mode lift of (N, 17, 2) normalised 2D -> (root-centred (N, 17, 3), scale (N,) or None).
-
-    NumPy float64 arrays, or float32 tensors on the input's device with ``as_tensor``.
-    Runs under ``torch.inference_mode`` in batches of ``batch_size`` (default 4096 on a CPU,
-    where larger batches fall out of cache, 32768 on a GPU).  The time is the network's matrix
-    products: about 38 MFLOP per pose for the default network with the scaler.  ``precision``
-    'fp32' (the default) lifts with ``model`` itself; 'bf16' with its bf16 inference copy
-    (:func:`lib.models.precision.bf16_inference_copy`; the outputs are float32 either way).
-    ``use_scaler=False`` bypasses the scaler (s = 1), as during the adv warm start.
-    """
-    if precision == 'bf16':
-        model = bf16_inference_copy(model)
-    elif precision != 'fp32':
-        raise ValueError("precision must be 'fp32' or 'bf16', got %r" % (precision,))
-    if batch_size is None:
-        batch_size = 4096 if pose_2d.device.type == 'cpu' else 32768
-    n = pose_2d.shape[0]
-    # the outputs are filled in place: no list of batches to concatenate at the end
-    if as_tensor:
-        pred = torch.empty((n, 17, 3), dtype=torch.float32, device=pose_2d.device)
-    else:
-        pred = np.empty((n, 17, 3), np.float64)
-    scale = None
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for i in range(0, n, batch_size):
-                lifted = model.lift(pose_2d[i:i + batch_size], use_scaler)
-                Y, s = lifted.est_3d, lifted.scale
-                Y = (Y - Y[:, sk.ROOT:sk.ROOT + 1]).float()
-                pred[i:i + batch_size] = Y if as_tensor else Y.cpu().numpy()
-                if s is not None:
-                    if scale is None:
-                        scale = torch.empty(n, dtype=torch.float32, device=pose_2d.device)
-                    scale[i:i + batch_size] = s.reshape(-1).float()
-    finally:
-        model.train(was_training)
-    if as_tensor:
-        return pred, scale
-    return pred, (scale.cpu().numpy() if scale is not None else None)
-
-
-def predict_gathered(model, pose_2d, batch_size=None, precision='fp32', use_scaler=True):
-    """:func:`predict` sharded over the ranks of a ``torchrun`` job: each rank lifts a
-    contiguous part, every rank gets all the predictions in order (a collective: all
-    ranks must call it).  Rank 0's BatchNorm statistics are used everywhere, so the
-    result is that of the model rank 0 saves.  One process: plain :func:`predict`."""
-    if not dist.is_dist():
-        return predict(model, pose_2d, batch_size, precision=precision, use_scaler=use_scaler)
-    dist.broadcast_buffers(model)
-    n = pose_2d.shape[0]
-    pred, scale = predict(model, pose_2d[dist.shard(n)], batch_size, as_tensor=True,
-                          precision=precision, use_scaler=use_scaler)
-    pred = dist.gather_rows(pred, n)
-    if scale is not None:
-        scale = dist.gather_rows(scale, n)
-    return pred.cpu().numpy().astype(np.float64), (scale.cpu().numpy() if scale is not None else None)
 
 
 def eval_factor(gt_rc, same_norm_3d=False, const=H36M.same_norm_3d_factor):
@@ -158,14 +97,14 @@ def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True, use_
     ``pred_file``: also write the authors' ``<dataset>_valid_pred_3d.h5``
     (:mod:`lib.core.prediction_file`), as their ``main.py --eval`` did.
     Under ``torchrun`` this is a collective: the ranks share the lifting
-    (:func:`predict_gathered`), rank 0 computes the metrics and writes, and every
+    (:func:`lib.core.lifting.lift_across_ranks`), rank 0 computes the metrics and writes, and every
     rank returns rank 0's results.
     """
     spec = get_spec(cfg.DATA.DATASET_NAME)
     idx = eval_indices(len(split), cfg.EVAL.STRIDE)
     every = cfg.EVAL.STRIDE == 1                    # no copies of the whole split then
     x = data.pose_2d if every else data.pose_2d[torch.as_tensor(idx, device=data.pose_2d.device)]
-    pred, scale = predict_gathered(model, x, precision=cfg.EVAL.PRECISION, use_scaler=use_scaler)
+    pred, scale = lift_across_ranks(model, x, precision=cfg.EVAL.PRECISION, use_scaler=use_scaler)
     if dist.rank_world()[0] != 0:
         return dist.broadcast_object(None)
     gt = split.pose_3d if every else split.pose_3d[idx]

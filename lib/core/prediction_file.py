@@ -34,9 +34,6 @@ from lib.utils.safe_io import atomic_path
 
 COPIED_KEYS = ('shape', 'pose', 'original_joint_2d_gt', 'joint_2d_pre', 'seqlen', 'seqname')
 PCK_KEYS = ('auc', 'pckh5', 'auc_p2', 'pckh5_p2')
-# the units of a lifted pose (``predictions.npz`` ``pred``, the inference and LSP JSON files)
-UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
-         'Human3.6M head-root length is about 1')
 
 
 def file_name(dataset_name):

@@ -76,7 +76,7 @@ def evaluate_checkpoint(run, device, path, use_ema=False, explicit=(), shown=Non
     """``--eval``: lift the test split with the checkpoint, write results.json, predictions
     and the original's prediction file into ``run.out_dir``, log the table (naming the
     checkpoint as ``shown``, the path as the user gave it)."""
-    from lib.core.inference import load_pose_model
+    from lib.core.load_model import load_pose_model
     cfg = run.cfg
     model = load_pose_model(cfg, path, device, run.log.info, use_ema, explicit=explicit)
     splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))

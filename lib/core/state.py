@@ -15,7 +15,6 @@ import torch
 
 from lib.core.config import to_dict
 from lib.core.ema import EMA
-from lib.utils import distributed as dist
 from lib.models import compile as compiling
 from lib.models.discriminator import get_discriminator
 from lib.models.pose_model import get_pose_model

@@ -354,3 +354,8 @@ def optical_axes_meeting_point(cams):
         A += P
         b += P @ np.asarray(cam['T'], np.float64).reshape(3)
     return np.linalg.solve(A, b)
+
+
+def project_views(X, cams):
+    """World (N, 17, 3) -> list of (N, 17, 2) float32 pixels, one per camera of ``cams``."""
+    return [project_to_2d(world_to_camera(X, c['R'], c['T']), c).astype(np.float32) for c in cams]

@@ -246,10 +246,8 @@ def npz_paths(data_dir, name, use_gt=True):
 def read_npz_archives(path_3d, path_2d, subjects_train=None, subjects_test=None,
                       which=('train', 'test')):
     """Return ({'train': PoseSplit, 'test': PoseSplit}, metadata)."""
-    from lib.data.camera import get_cameras, world_to_camera
-    fix = WHERE_TO_GET
-    a3 = load_npz(path_3d, '3D archive', fix)
-    a2 = load_npz(path_2d, '2D archive', fix)
+    a3 = load_npz(path_3d, '3D archive', WHERE_TO_GET)
+    a2 = load_npz(path_2d, '2D archive', WHERE_TO_GET)
     if 'positions_3d' not in a3 or not isinstance(a3['positions_3d'], dict):
         raise UserError('3D archive has no positions_3d dict', path_3d,
                         'use the VideoPose3D layout (positions_3d: subject -> action -> (N, 32|17, 3))')
@@ -262,48 +260,13 @@ def read_npz_archives(path_3d, path_2d, subjects_train=None, subjects_test=None,
     train = list(subjects_train or meta.get('train_subjects') or H36M_TRAIN_SUBJECTS)
     test = list(subjects_test or meta.get('test_subjects') or H36M_TEST_SUBJECTS)
     splits = {}
-    for split_name, subjects in (('train', train), ('test', test)):
+    for split_name, subjects, given in (('train', train, subjects_train), ('test', test, subjects_test)):
         if split_name not in which:
             continue
         cols = {k: [] for k in ('p2', 'p3', 'subject', 'action', 'camera', 'frame')}
         for s in subjects:
-            if s not in pos3:
-                given = subjects_train if split_name == 'train' else subjects_test
-                why = '' if given else (' (the H36M default: the archive\'s metadata names no %s subjects)'
-                                        % split_name)
-                raise UserError('subject %s not in the 3D archive (has %s)%s' % (s, ', '.join(sorted(pos3)), why),
-                                path_3d, 'set DATA.%s_SUBJECTS to some of %s'
-                                % (split_name.upper(), ', '.join(sorted(pos3))))
-            if s not in pos2:
-                raise UserError('subject %s not in the 2D archive' % s, path_2d,
-                                'use a 2D archive made for the same subjects')
-            cams = get_cameras(cam_subject.get(s, s))
-            for act in sorted(pos3[s]):
-                X = np.asarray(pos3[s][act], np.float64)
-                if X.ndim != 3 or X.shape[-1] != 3 or X.shape[1] not in (17, 32):
-                    raise UserError('3D %s/%s has shape %s, expected (N, 32|17, 3)' % (s, act, X.shape),
-                                    path_3d, 'use the VideoPose3D layout')
-                if X.shape[1] == 32:
-                    X = X[:, sk.H36M32_TO_V3D]
-                if act not in pos2[s]:
-                    raise UserError('2D archive misses %s/%s' % (s, act), path_2d,
-                                    'use a 2D archive made from the same 3D data')
-                views = pos2[s][act]
-                for ci, kp in enumerate(views):
-                    kp = np.asarray(kp, np.float64)
-                    if kp.ndim != 3 or kp.shape[1] != 17 or kp.shape[2] < 2:
-                        raise UserError('2D %s/%s camera %d has shape %s, expected (N, 17, 2)'
-                                        % (s, act, ci, kp.shape), path_2d,
-                                        'the 2D must hold the 17 H36M joints')
-                    n = len(kp)
-                    if n > len(X) or len(X) - n > MAX_TRIM:
-                        raise UserError('2D %s/%s camera %d has %d frames, the 3D %d (at most %d may be '
-                                        'trimmed)' % (s, act, ci, n, len(X), MAX_TRIM), path_2d,
-                                        'use 2D and 3D archives of the same recordings')
-                    Xc = world_to_camera(X[:n], cams[ci]['R'], cams[ci]['T'])
-                    cols['p2'].append(kp[:, :, :2]); cols['p3'].append(Xc)
-                    cols['subject'].append(np.full(n, s)); cols['action'].append(np.full(n, act))
-                    cols['camera'].append(np.full(n, ci)); cols['frame'].append(np.arange(n))
+            _check_subject(s, pos3, pos2, path_3d, path_2d, split_name, given)
+            _subject_sequences(s, pos3[s], pos2[s], cam_subject.get(s, s), path_3d, path_2d, cols)
         if not cols['p2']:
             raise UserError('no sequences for the %s split (subjects %s)' % (split_name, subjects),
                             path_3d, 'fix DATA.%s_SUBJECTS' % split_name.upper())
@@ -313,6 +276,52 @@ def read_npz_archives(path_3d, path_2d, subjects_train=None, subjects_test=None,
                                        np.concatenate(cols['camera']), np.concatenate(cols['frame']),
                                        source='%s (%s)' % (os.path.basename(path_2d), split_name))
     return splits, {'train_subjects': train, 'test_subjects': test}
+
+
+def _check_subject(s, pos3, pos2, path_3d, path_2d, split_name, given):
+    """Subject ``s`` must be in both archives (``given``: the subjects the config named)."""
+    if s not in pos3:
+        why = '' if given else (' (the H36M default: the archive\'s metadata names no %s subjects)'
+                                % split_name)
+        raise UserError('subject %s not in the 3D archive (has %s)%s' % (s, ', '.join(sorted(pos3)), why),
+                        path_3d, 'set DATA.%s_SUBJECTS to some of %s'
+                        % (split_name.upper(), ', '.join(sorted(pos3))))
+    if s not in pos2:
+        raise UserError('subject %s not in the 2D archive' % s, path_2d,
+                        'use a 2D archive made for the same subjects')
+
+
+def _subject_sequences(s, acts3, acts2, camera_subject, path_3d, path_2d, cols):
+    """Append subject ``s``'s sequences, one per action and camera, to ``cols``: 2D pixels and
+    3D in that camera's frame (v3d order), trimmed to the 2D's length."""
+    from lib.data.camera import get_cameras, world_to_camera
+    cams = get_cameras(camera_subject)
+    for act in sorted(acts3):
+        X = np.asarray(acts3[act], np.float64)
+        if X.ndim != 3 or X.shape[-1] != 3 or X.shape[1] not in (17, 32):
+            raise UserError('3D %s/%s has shape %s, expected (N, 32|17, 3)' % (s, act, X.shape),
+                            path_3d, 'use the VideoPose3D layout')
+        if X.shape[1] == 32:
+            X = X[:, sk.H36M32_TO_V3D]
+        if act not in acts2:
+            raise UserError('2D archive misses %s/%s' % (s, act), path_2d,
+                            'use a 2D archive made from the same 3D data')
+        for ci, kp in enumerate(acts2[act]):
+            kp = np.asarray(kp, np.float64)
+            if kp.ndim != 3 or kp.shape[1] != 17 or kp.shape[2] < 2:
+                raise UserError('2D %s/%s camera %d has shape %s, expected (N, 17, 2)'
+                                % (s, act, ci, kp.shape), path_2d, 'the 2D must hold the 17 H36M joints')
+            n = len(kp)
+            if n > len(X) or len(X) - n > MAX_TRIM:
+                raise UserError('2D %s/%s camera %d has %d frames, the 3D %d (at most %d may be '
+                                'trimmed)' % (s, act, ci, n, len(X), MAX_TRIM), path_2d,
+                                'use 2D and 3D archives of the same recordings')
+            cols['p2'].append(kp[:, :, :2])
+            cols['p3'].append(world_to_camera(X[:n], cams[ci]['R'], cams[ci]['T']))
+            cols['subject'].append(np.full(n, s))
+            cols['action'].append(np.full(n, act))
+            cols['camera'].append(np.full(n, ci))
+            cols['frame'].append(np.arange(n))
 
 
 def load_splits(cfg, data_dir, which=('train', 'test')):

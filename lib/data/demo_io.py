@@ -26,7 +26,7 @@ In the h36m order the joints are **pixels in the Human3.6M-17 / VideoPose3D
 14 RShoulder, 15 RElbow, 16 RWrist).  Other orders are mapped to it
 (:func:`lib.data.joint_orders.to_v3d17`).  The poses are reordered to ours
 and normalised exactly like a training split, with one factor per file
-(:func:`lib.core.inference.normalise_pixels`, done by the caller).
+(:func:`normalise_pixels`, done by the caller).
 
 * ``.pkl``: the original project's demo sample (docs/ORIGINAL.md, "LSP and the demo"), a
   dict with ``joints_2d`` (17, 2) already normalised, **ours order**, and
@@ -48,6 +48,7 @@ from typing import Optional
 import numpy as np
 
 from lib.data import skeleton as sk
+from lib.data.dataset import normalise_2d
 from lib.data.joint_orders import fill_missing, order_warning, to_v3d17
 from lib.data.keypoint_json import MIN_CONF, detector_layout
 from lib.utils.errors import UserError
@@ -289,6 +290,20 @@ def keypoints_input(path, kps, conf, sequence, order='h36m', min_conf=MIN_CONF, 
                      kind='v3d pixels' if order == 'h36m' else order + ' pixels',
                      missing=miss_ours if miss_ours.any() else None, skipped=skipped, order=order,
                      warning=None if warning is None else '%s (%s)' % (warning, os.path.basename(path)))
+
+
+def normalise_pixels(px_ours, cfg=None, factor=None):
+    """Pixels (N, 17, 2) in ours order -> network input, normalised as the training data.
+
+    One factor for the whole input set (mean head-root 0.1), like one data split.
+    """
+    same = True if cfg is None else cfg.DATA.USE_SAME_NORM_2D
+    return normalise_2d(np.asarray(px_ours, np.float64), same, factor)
+
+
+#: what the lifted 3D joints in the demo's and the LSP evaluation's JSON files are
+UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
+         'Human3.6M head-root length is about 1')
 
 
 def json_text(obj):

@@ -138,6 +138,13 @@ def inference_checkpoint(ckpt, path):
     return out
 
 
+def export_inference_checkpoint(src, dst):
+    """Write :func:`inference_checkpoint` of the training checkpoint ``src`` to ``dst``; return it."""
+    small = inference_checkpoint(load_checkpoint(src), src)
+    save_checkpoint(small, dst)
+    return small
+
+
 def load_state_strict(module, sd, path, what='pose model'):
     """load_state_dict(strict=True), with a one-line error naming mismatching keys."""
     own = module.state_dict()

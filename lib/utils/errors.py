@@ -9,6 +9,7 @@ and exit with code 2.  Bugs are not wrapped: they keep their traceback.
 Ctrl-C outside the training loop (which saves and exits by itself) prints
 ``interrupted`` and exits with 130.
 """
+import argparse
 import logging
 import sys
 
@@ -35,6 +36,13 @@ class UserError(Exception):
 
 
 EXIT_USER_ERROR = 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are UserErrors (one line, exit code 2)."""
+
+    def error(self, message):
+        raise UserError(message, 'command line', 'see %s --help' % self.prog)
 
 
 def _to_log_files(line):

@@ -15,8 +15,9 @@ from matplotlib.lines import Line2D
 
 from lib.data import skeleton as sk
 from lib.utils.errors import UserError
-from lib.utils.safe_io import atomic_path
+from lib.utils.safe_io import atomic_path, check_writable_dir
 from lib.vis.plot import draw_2d, fit_radius, joint_colour, legend_handles, new_figure, setup_3d, to_plot_frame
+from lib.vis.sequences import file_stem, load_sequences, select
 
 GT_COLOUR = '#9a9a9a'
 
@@ -93,3 +94,13 @@ def render(seq, path, max_frames=60, fps=10, fmt='gif'):
     with atomic_path(path, suffix='.' + fmt) as tmp:
         anim.save(tmp, writer=writer, dpi=72)
     return path
+
+
+def render_sequences(pred_path, out_dir, names=None, count=1, max_frames=60, fps=10, fmt='gif', say=print):
+    """``tools/vis_sequences.py``: animate the sequences ``names`` (or the first ``count``) of an
+    evaluation's predictions file into ``out_dir/<sequence>.<fmt>``, one line each."""
+    seqs = select(load_sequences(pred_path), names, count)
+    check_writable_dir(out_dir, '--out folder')
+    for s in seqs:
+        path = render(s, os.path.join(out_dir, '%s.%s' % (file_stem(s.name), fmt)), max_frames, fps, fmt)
+        say('%s: %d frames, mean MPJPE %.1f mm -> %s' % (s.name, len(s.pred), s.error_mm.mean(), path))

@@ -1,0 +1,153 @@
+"""What ``scripts/inference.py`` does with its inputs: list them, load the model, lift, write, report.
+
+:func:`run_demo` takes the parsed options of the script.  The inputs are listed
+(:func:`input_jobs`) and the model is chosen and its config checked before torch
+loads; each input is then read or detected, lifted (:func:`lift_inputs`) and
+written (:func:`write_all`, :mod:`lib.core.demo_run`); the closing lines say what
+was lifted, skipped and failed (:func:`report`).  A file that cannot be used gets
+its one ``error:`` line and the others still run.
+"""
+import os
+import sys
+
+from tqdm import tqdm
+
+from lib.core import demo_run
+from lib.core.config import get_default, update_config
+from lib.data.demo_io import INPUT_SUFFIXES, list_inputs, output_stems, read_input
+from lib.data.media_io import list_images
+from lib.utils.errors import UserError
+from lib.utils.model_choice import choose_model
+from lib.utils.runtime import apply_threads, cli_path, one_line_warnings
+from lib.utils.safe_io import check_writable_dir
+from lib.vis.plot import contact_sheet
+
+
+def input_jobs(args, detector, show):
+    """[(path, stem, loader)] for the chosen input, and the files skipped as documentation.
+    ``detector()`` builds (once) the person detector that images and videos need."""
+    if args.indir:
+        paths, docs = list_inputs(cli_path(args.indir))
+        if not paths:
+            raise UserError('no input files in the input folder', cli_path(args.indir),
+                            'put keypoint files (%s) into it' % ', '.join(INPUT_SUFFIXES))
+        return [(p, s, lambda p=p: read_input(p, args.joint_order, args.min_confidence))
+                for p, s in zip(paths, output_stems(paths))], docs
+    if args.images:
+        paths = list_images(cli_path(args.images))
+        if not paths:
+            raise UserError('no images in the folder', cli_path(args.images), 'put .jpg / .png images into it')
+        return [(p, s, lambda p=p: demo_run.detect_image(detector(), p))
+                for p, s in zip(paths, output_stems(paths))], []
+    path = cli_path(args.video)
+    bar = (lambda it: tqdm(it, desc='detect', unit='frame', disable=not show))
+    return [(path, os.path.splitext(os.path.basename(path))[0],
+             lambda: demo_run.detect_video(detector, path, args.smooth, args.step, args.max_frames, bar))], []
+
+
+def lift_inputs(model, cfg, todo, show):
+    """Read (or detect) and lift every input -> (lifted [(inp, stem, pose, scale, factor)],
+    failed paths, skipped descriptions, notes on the frames skipped inside inputs)."""
+    lifted, failed, skipped, notes = [], [], [], []
+    for path, stem, load in tqdm(todo, desc='lift', unit='file', disable=not show or len(todo) < 2):
+        try:
+            inp = load()
+            pose, scale, factor = demo_run.lift_input(model, inp, cfg)
+        except demo_run.Skip as e:
+            skipped.append('%s (%s)' % (os.path.basename(path), e))
+            continue
+        except UserError as e:
+            tqdm.write(e.line(), file=sys.stderr)
+            failed.append(path)
+            continue
+        if inp.warning:
+            tqdm.write(inp.warning, file=sys.stderr)
+        if inp.skipped:
+            notes.append('%s: %d of %d frames skipped (%s)' % (inp.name, len(inp.skipped), len(pose),
+                                                          ', '.join(sorted(set(inp.skipped.values())))))
+        lifted.append((inp, stem, pose, scale, factor))
+    return lifted, failed, skipped, notes
+
+
+def write_all(lifted, out_dir, args, show, failed, camera_distance):
+    """The outputs of every lifted input; one that cannot be written is added to ``failed``.
+    Returns how many were written."""
+    done = 0
+    for inp, stem, pose, scale, factor in tqdm(lifted, desc='draw', unit='file', disable=not show):
+        try:
+            demo_run.write_outputs(inp, stem, out_dir, pose, scale, factor, args, camera_distance, show)
+        except OSError as e:
+            print(UserError('cannot write the outputs (%s)' % (e.strerror or e), inp.path,
+                            'check the free space and permissions of --outdir').line(), file=sys.stderr)
+            failed.append(inp.path)
+            continue
+        done += 1
+    return done
+
+
+def sheet_with_reference(out_dir, ref_dir, stems):
+    """contact_sheet.png: each ``<stem>_out.jpg`` beside the reference figure of the same name."""
+    pairs = []
+    for s in stems:
+        mine, ref = os.path.join(out_dir, s + '_out.jpg'), os.path.join(ref_dir, s + '_out.jpg')
+        if os.path.isfile(mine) and os.path.isfile(ref):
+            pairs += [ref, mine]
+    if pairs:
+        contact_sheet(pairs, os.path.join(out_dir, 'contact_sheet.png'), cols=4, thumb=360,
+                      caption_fn=lambda p: ('reference ' if p.startswith(ref_dir) else 'this project ')
+                      + os.path.basename(p))
+
+
+def report(done, docs, skipped, notes, failed, out_dir):
+    """The closing lines: the frames skipped inside inputs, then one summary line."""
+    for line in notes:
+        print(line)
+    why = ['%s: not keypoints' % ', '.join(os.path.basename(d) for d in docs)] if docs else []
+    why += skipped
+    print('lifted %d, skipped %d%s, failed %d (%s)' % (done, len(docs) + len(skipped),
+                                                       ' (%s)' % '; '.join(why) if why else '', len(failed), out_dir))
+
+
+def load_demo_model(args):
+    """The model chosen by lib/utils/model_choice.py and its config, checked before torch loads."""
+    one_line_warnings()
+    ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=print)
+    cfg = get_default()
+    update_config(cfg, cfg_file)
+    print('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
+    from lib.core.load_model import load_pose_model       # loads torch
+    from lib.utils.runtime import select_device
+    model = load_pose_model(cfg, ckpt, select_device(args.gpu), log=lambda m: print(m, file=sys.stderr))
+    return model, cfg
+
+
+def run_demo(args):
+    """The whole of scripts/inference.py after its arguments; returns the exit status (2 if any
+    file failed or nothing was lifted, else 0)."""
+    out_dir = cli_path(args.outdir)
+    show = not args.quiet and sys.stderr.isatty()
+    holder = []
+
+    def detector():
+        if not holder:
+            from lib.data.detector import PoseDetector
+            holder.append(PoseDetector())
+        return holder[0]
+
+    todo, docs = input_jobs(args, detector, show)
+    model, cfg = load_demo_model(args)
+    existed = os.path.isdir(out_dir)
+    check_writable_dir(out_dir, 'output folder (--outdir)')
+    lifted, failed, skipped, notes = lift_inputs(model, cfg, todo, show)
+    for h in holder:
+        h.close()
+    done = write_all(lifted, out_dir, args, show, failed, cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
+    if not done and not existed:
+        try:
+            os.rmdir(out_dir)          # nothing was written: leave no empty folder behind
+        except OSError:
+            pass
+    if args.reference and done:
+        sheet_with_reference(out_dir, cli_path(args.reference), [s for _, s, _, _, _ in lifted])
+    report(done, docs, skipped, notes, failed, out_dir)
+    return 2 if failed or not done else 0
