@@ -297,31 +297,43 @@ ALT_OPTS = ['BATCH_SIZE', '8', 'TRAIN.USE_SCALER', 'true', 'TRAIN.USE_NEW_TEMP',
             'TRAIN.NUM_CRITICS', '1', 'TRAIN.NONFINITE', 'skip']
 
 
-def _alternating_run():
+def _alternating_run(emulate_world=None):
     """3 epochs of 4 steps: the adv warm start (scaler bypassed), then the alternating scheme
     (subnet / mainnet steps freezing the lifter or the scaler, KL + bone over the bone-partner
-    forward, TMC over the neighbour forward).  Under torchrun rank 1's share holds a NaN pose,
-    so that the ranks must agree to skip a step.  Returns weights, counters and phases."""
+    forward, TMC over the neighbour forward).  Under torchrun each rank takes 8 poses a step and
+    rank 1's share holds a NaN pose, so that the ranks must agree to skip a step;
+    ``emulate_world=2`` in one process takes the same global batches (16 poses, the same NaN
+    pose).  Returns the initial weights, the weights after each epoch, counters and phases."""
     from lib.core.state import TrainState, seed_everything
     from lib.utils import distributed as dist
     seed_everything(0)
     cfg = tiny_cfg(*ALT_OPTS)
     rank, world = dist.rank_world()
+    shares = emulate_world or world
+    cfg.BATCH_SIZE = 8 * shares // world
     state = TrainState(cfg, torch.device('cpu'), rank, world)
+    weights = lambda m: {k: v.detach().clone() for k, v in m.named_parameters()}
+    init = {'G': weights(state.model), 'D': weights(state.D)}
     dist.wrap(state)
-    data = tiny_split(32 * world, 2)
-    if rank == 1:
-        perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, 1, rank, world)
+    data = tiny_split(32 * shares, 2)
+    if rank == 1 or emulate_world:
+        perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, 1, 1, shares)
         data.pose_2d[perm[5]] = float('nan')          # a frame of rank 1's share of epoch 1
-    phases = []
+    phases, per_epoch = [], []
     for epoch in range(cfg.TRAIN.NUM_EPOCHS):
         state.step_in_epoch = 0
         assert T.train_epoch(state, data, cfg, epoch) == 'done'
         phases.append(T.scheme(cfg, epoch))
-    return {'weights': {k: v.detach().clone() for k, v in state.model.named_parameters()},
-            'D': {k: v.detach().clone() for k, v in state.D.named_parameters()},
+        per_epoch.append(weights(state.model))
+    return {'weights': per_epoch[-1], 'per_epoch': per_epoch, 'init': init, 'D': weights(state.D),
             'buffers': [b.detach().clone() for b in state.model.buffers()],
             'skipped': state.skipped, 'step': state.step, 'phases': phases}
+
+
+def _moved(run, epoch, prefix):
+    """Names of the ``prefix`` weights that differ from their initial values after ``epoch``."""
+    return [k for k, v in run['per_epoch'][epoch].items()
+            if k.startswith(prefix) and k.endswith('weight') and not torch.equal(v, run['init']['G'][k])]
 
 
 def test_ddp_alternating_scheme_frozen_modules_and_a_skipped_step(tmp_path):
@@ -329,7 +341,11 @@ def test_ddp_alternating_scheme_frozen_modules_and_a_skipped_step(tmp_path):
     forwards before one backward, the scaler bypassed (warm start) or frozen and the lifter
     frozen from step to step (find_unused_parameters), generator GAN terms through the plain
     discriminator, and a step both ranks skip because one rank's loss is NaN.  The ranks end
-    with identical, finite parameters that moved; the step counts match one process's."""
+    with identical, finite parameters that moved from their initial values as one process's
+    run of the same global batches moves them: the lifter and the discriminator from the first
+    epoch, the scaler (bypassed by the warm start) only from the second.  (Their values differ:
+    dropout masks, per-rank BatchNorm statistics, bone partners and the batch KL term are each
+    rank's own; test_two_gloo_ranks_take_the_whole_batch_step checks the values.)"""
     out = tmp_path / 'alt'
     torchrun([os.path.abspath(__file__), '--alternating-worker', str(out)])
     r0, r1 = torch.load(str(out) + '.0.pt'), torch.load(str(out) + '.1.pt')
@@ -340,14 +356,19 @@ def test_ddp_alternating_scheme_frozen_modules_and_a_skipped_step(tmp_path):
         for k, v in r0[part].items():
             assert torch.equal(v, r1[part][k]), k
             assert torch.isfinite(v).all(), k
+    for part in ('G', 'D'):                          # ... and they started from the same weights
+        assert all(torch.equal(v, r1['init'][part][k]) for k, v in r0['init'][part].items())
     # BatchNorm statistics: each rank's last forward updated its own (rank 0's are broadcast
     # at every DDP forward and before evaluation); rank 1's NaN batch left no trace
     assert all(torch.isfinite(b).all() for r in (r0, r1) for b in r['buffers'])
-    one = _alternating_run()                          # one process: the same schedule, moved weights
-    assert one['step'] == 12 and one['skipped'] == 0
-    moved = [k for k, v in r0['weights'].items() if k.endswith('weight') and
-             not torch.equal(v, one['weights'][k])]
-    assert any(k.startswith('scaler.') for k in moved) and any(k.startswith('lifter_') for k in moved)
+    one = _alternating_run(emulate_world=2)          # one process, the same global batches
+    assert one['phases'] == r0['phases'] and one['step'] == 12 and one['skipped'] >= 1
+    for run in (r0, one):
+        n_lifter = len([k for k in run['init']['G'] if k.startswith('lifter_') and k.endswith('weight')])
+        n_scaler = len([k for k in run['init']['G'] if k.startswith('scaler.') and k.endswith('weight')])
+        assert len(_moved(run, 0, 'lifter_')) == n_lifter and _moved(run, 0, 'scaler.') == []
+        assert len(_moved(run, 2, 'lifter_')) == n_lifter and len(_moved(run, 2, 'scaler.')) == n_scaler
+        assert all(not torch.equal(v, run['init']['D'][k]) for k, v in run['D'].items() if k.endswith('weight'))
 
 
 def _n_train(c, data):
