@@ -672,18 +672,36 @@ def test_nonfinite_loss_stops_names_term_and_step_and_saves(data_dir, tmp_path, 
     assert not (tmp_path / 'out' / 'tiny' / 'results.json').exists()
 
 
-def test_nonfinite_loss_mid_training_keeps_the_last_finite_checkpoint(data_dir, tmp_path, capsys):
+@pytest.mark.parametrize('lr,kept', [('1.0e+5', 'the last good state is saved'),
+                                     ('1.0e+30', 'no checkpoint was written')])
+def test_nonfinite_loss_mid_training_keeps_the_last_finite_checkpoint(data_dir, tmp_path, capsys, lr, kept):
+    """An absurd learning rate: step 0's loss is finite and its update throws the weights far;
+    step 1's loss is not finite.  With 1e5 the weights after step 0 are finite: the checkpoint
+    written when training stops (none is written on the way: CHECKPOINT_EVERY 0) holds them, the
+    parameters of a run stopped after one step.  With 1e30 step 0 already made them infinite:
+    the checkpoint due after step 0 (CHECKPOINT_EVERY 1) is not written, and the message says so."""
+    from lib.utils.checkpoint import load_checkpoint
     cfg = write_cfg(tmp_path, data_dir)
-    # an absurd learning rate: the first step is finite, it breaks the weights, step 1 is not
-    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + NPZ +
-                              ['TRAIN.POSE_LR', '1.0e+30', 'TRAIN.CHECKPOINT_EVERY', '1'], capsys)
-    assert_one_error_line(rc, err, 'non-finite at step', 'checkpoint')
+    opts = NPZ + ['TRAIN.POSE_LR', lr, 'TRAIN.CHECKPOINT_EVERY', '1' if lr == '1.0e+30' else '0']
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + opts, capsys)
+    assert_one_error_line(rc, err, 'non-finite at step 1', 'checkpoint', kept)
     ck_path = tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar'
-    if ck_path.exists():                     # whatever is on disk must be finite
-        from lib.utils.checkpoint import load_checkpoint
-        ck = load_checkpoint(str(ck_path))
-        assert all(torch.isfinite(v).all() for v in ck['pose_model_state_dict'].values()
-                   if v.is_floating_point())
+    if lr == '1.0e+30':
+        assert not ck_path.exists()
+        return
+    ck = load_checkpoint(str(ck_path))
+    assert ck['train_state']['step'] == 1 and ck['train_state']['step_in_epoch'] == 1
+    one = write_cfg(tmp_path, data_dir, 'one')
+    rc, out, err = run_inproc(['--cfg', one, '--gpu', '-1', '--opts'] + opts + ['TRAIN.MAX_STEPS_PER_EPOCH', '1'],
+                              capsys)
+    assert rc == 0, err
+    ref = load_checkpoint(str(tmp_path / 'out' / 'one' / 'checkpoint.pth.tar'))
+    assert ref['train_state']['step'] == 1
+    for key in ('pose_model_state_dict', 'discriminator_state_dict'):
+        params = [k for k in ref[key] if not k.rsplit('.', 1)[1].startswith(('running_', 'num_batches'))]
+        assert len(params) > 10
+        for k in params:
+            assert torch.isfinite(ck[key][k]).all() and torch.equal(ck[key][k], ref[key][k]), (key, k)
 
 
 def test_nonfinite_loss_skip_continues(data_dir, tmp_path, capsys):
