@@ -19,6 +19,7 @@ import time
 import types
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -644,15 +645,29 @@ def test_resume_of_a_finished_run_does_nothing(data_dir, tmp_path, capsys):
 
 
 def test_resume_with_a_sampling_rng_of_another_device(data_dir, tmp_path, recwarn):
+    """A checkpoint's sampling RNG state is restored exactly (the same draws follow); one of
+    another device type (a CUDA Philox state on a CPU run) is reseeded from RANDOM_SEED and the
+    step, with a warning; the rest of the state (step, torch and numpy RNGs) is restored either way."""
     from lib.core.state import TrainState
     cfg_path = write_cfg(tmp_path, data_dir)
     st = make_state_checkpoint(cfg_path, tmp_path / 'ck.pth.tar')
+    st.step = 7
+    torch.rand(5, generator=st.gen)                                # a generator part-way through
     ck = st.checkpoint()
-    ck['rng']['gen'] = torch.zeros(16, dtype=torch.uint8)        # a CUDA (Philox) generator state
+    want_gen = torch.rand(3, generator=st.gen)
+    want_torch, want_np = torch.rand(3), np.random.rand(3)
     st2 = TrainState(tiny_cfg_obj(cfg_path), torch.device('cpu'))
     st2.restore(ck, 'ck.pth.tar')
+    assert st2.step == 7 and torch.equal(torch.rand(3, generator=st2.gen), want_gen)
+    assert torch.equal(torch.rand(3), want_torch) and np.array_equal(np.random.rand(3), want_np)
+    assert not any('another device type' in str(w.message) for w in recwarn.list)
+    ck['rng']['gen'] = torch.zeros(16, dtype=torch.uint8)        # a CUDA (Philox) generator state
+    st3 = TrainState(tiny_cfg_obj(cfg_path), torch.device('cpu'))
+    st3.restore(ck, 'ck.pth.tar')
     assert any('another device type' in str(w.message) for w in recwarn.list)
-    torch.rand(3, generator=st2.gen)
+    reseeded = torch.Generator().manual_seed(int(st3.cfg.RANDOM_SEED) * 100003 + 7)
+    assert st3.step == 7 and torch.equal(torch.rand(3, generator=st3.gen), torch.rand(3, generator=reseeded))
+    assert torch.equal(torch.rand(3), want_torch) and np.array_equal(np.random.rand(3), want_np)
 
 
 # --- non-finite losses ------------------------------------------------------------------
