@@ -140,6 +140,21 @@ def rand_rot(rng):
     return q * np.sign(np.linalg.det(q))
 
 
+def rigid_align_reference(p, g):
+    """Per-frame similarity alignment of p to g, reflections excluded (Umeyama), one frame at a
+    time: the plain reference the metrics are checked against."""
+    out = np.empty_like(p)
+    for i in range(len(p)):
+        mp, mg = p[i].mean(0), g[i].mean(0)
+        P, G = p[i] - mp, g[i] - mg
+        U, S, Vt = np.linalg.svd(P.T @ G)
+        D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
+        R = U @ D @ Vt
+        s = np.trace(np.diag(S) @ D) / (P ** 2).sum()
+        out[i] = s * P @ R + mg
+    return out
+
+
 def tiny_split(n=64, seqs=4, seed=0):
     """A TensorSplit of ``n`` random but plausible normalised 2D poses in ``seqs`` sequences."""
     rng = np.random.RandomState(seed)

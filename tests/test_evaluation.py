@@ -18,7 +18,7 @@ import torch
 
 import layout_fixtures as lf
 from conftest import REPO
-from helpers import ENV, HAVE_BVH, MAIN, MPI2H36M, V3D_TO_OURS, cfg_for, rand_rot
+from helpers import ENV, HAVE_BVH, MAIN, MPI2H36M, V3D_TO_OURS, cfg_for, rand_rot, rigid_align_reference
 from lib.core import metrics as M
 from lib.core.evaluate import compute_metrics
 from lib.data import skeleton as sk
@@ -94,20 +94,6 @@ def reference_pck_auc(pred_m, gt_m):
     pcks = [float((d < t).sum()) / d.size for t in ts]
     area = sum((2 * ts[k + 1] - 2 * ts[k]) * (pcks[k] + pcks[k + 1]) / 2 for k in range(10))
     return area, pcks[10]
-
-
-def rigid_align_reference(p, g):
-    """Per-frame similarity alignment, reflections excluded (Umeyama)."""
-    out = np.empty_like(p)
-    for i in range(len(p)):
-        mp, mg = p[i].mean(0), g[i].mean(0)
-        P, G = p[i] - mp, g[i] - mg
-        U, S, Vt = np.linalg.svd(P.T @ G)
-        D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-        R = U @ D @ Vt
-        s = np.trace(np.diag(S) @ D) / (P ** 2).sum()
-        out[i] = s * P @ R + mg
-    return out
 
 
 def test_pck_auc_against_a_plain_reference():
