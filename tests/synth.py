@@ -1,7 +1,8 @@
 """Tiny synthetic Human3.6M-like data in both on-disk formats, for tests.
 
 A standing skeleton (17 joints, v3d order, metres, z up) whose limbs swing
-and which turns and walks; projected through the real H36M cameras.
+and which turns and walks; projected through the real H36M cameras.  Also a
+minimal BVH file with the CMU joint names (:func:`cmu_bvh`).
 """
 import os
 
@@ -88,6 +89,55 @@ def write_h5(folder, name='synth', frames=120, dtype=np.float32):
             f['joint_2d_pre'] = p2 + np.random.RandomState(0).normal(0, 2, p2.shape).astype(dtype)
             f['joint_3d_gt'] = np.concatenate(p3).astype(dtype)
     return world
+
+
+# --- a minimal CMU-named BVH skeleton (the names tools/prepare_data.py maps) ---------
+
+# (name, parent, offset in cm, Y up, +Z forward, +X the subject's left)
+CMU_JOINTS = [
+    ('hip', None, (0, 0, 0)), ('abdomen', 'hip', (0, 20, 0)), ('chest', 'abdomen', (0, 12, 0)),
+    ('neck', 'chest', (0, 22, 0)), ('head', 'neck', (0, 7, 0)),
+    ('leftEye', 'head', (4, 8, 8)), ('rightEye', 'head', (-4, 8, 8)),
+    ('lCollar', 'chest', (3, 19, 0)), ('lShldr', 'lCollar', (9, -2, 0)),
+    ('lForeArm', 'lShldr', (28, 0, 0)), ('lHand', 'lForeArm', (23, 0, 0)),
+    ('rCollar', 'chest', (-3, 19, 0)), ('rShldr', 'rCollar', (-9, -2, 0)),
+    ('rForeArm', 'rShldr', (-28, 0, 0)), ('rHand', 'rForeArm', (-23, 0, 0)),
+    ('lButtock', 'hip', (9, 0, 0)), ('lThigh', 'lButtock', (0, -5, 0)), ('lShin', 'lThigh', (0, -42, 0)),
+    ('lFoot', 'lShin', (0, -40, 0)),
+    ('rButtock', 'hip', (-9, 0, 0)), ('rThigh', 'rButtock', (0, -5, 0)), ('rShin', 'rThigh', (0, -42, 0)),
+    ('rFoot', 'rShin', (0, -40, 0)),
+]
+
+
+def cmu_bvh(root_x_cm, drop=(), frame_time=0.02):
+    """A BVH text with the CMU joint names; the root translates along x (cm) per frame."""
+    kids = {}
+    for name, parent, _ in CMU_JOINTS:
+        kids.setdefault(parent, []).append(name)
+    offs = {n: o for n, _, o in CMU_JOINTS}
+    out = ['HIERARCHY']
+
+    def emit(name, depth, root=False):
+        ind = '  ' * depth
+        out.append('%s%s %s' % (ind, 'ROOT' if root else 'JOINT', name))
+        out.append(ind + '{')
+        out.append('%s  OFFSET %g %g %g' % ((ind,) + tuple(offs[name])))
+        out.append(ind + ('  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation' if root
+                          else '  CHANNELS 3 Zrotation Xrotation Yrotation'))
+        children = [k for k in kids.get(name, []) if k not in drop]
+        for k in children:
+            emit(k, depth + 1)
+        if not children:
+            out.extend([ind + '  End Site', ind + '  {', ind + '    OFFSET 0 -3 8', ind + '  }'])
+        out.append(ind + '}')
+
+    emit('hip', 0, root=True)
+    n_joints = sum(1 for n, _, _ in CMU_JOINTS if n not in drop)
+    out += ['MOTION', 'Frames: %d' % len(root_x_cm), 'Frame Time: %g' % frame_time]
+    for x in root_x_cm:
+        row = [x, 95, 0, 0, 0, 0] + [0] * (3 * (n_joints - 1))
+        out.append(' '.join('%g' % v for v in row))
+    return '\n'.join(out) + '\n'
 
 
 TINY_YAML = """

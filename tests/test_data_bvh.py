@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+import synth
 from conftest import REPO
-from helpers import SHARED_DATA
 from lib.data.archive_check import check_converted
 from lib.data.bvh import CMU_TO_H36M17, h36m17_positions, load_bvh
 from lib.data.bvh_convert import convert_clip, runs
@@ -184,59 +184,12 @@ def test_missing_mapped_joint(tmp_path):
     assert "'hip'" in msg and '%s:%d' % (bvh.path, HAND_LINE_ROOT) in msg
 
 
-# --- a minimal CMU-named skeleton for the converter -----------------------------
-
-# (name, parent, offset in cm, Y up, +Z forward, +X the subject's left)
-_CMU_JOINTS = [
-    ('hip', None, (0, 0, 0)), ('abdomen', 'hip', (0, 20, 0)), ('chest', 'abdomen', (0, 12, 0)),
-    ('neck', 'chest', (0, 22, 0)), ('head', 'neck', (0, 7, 0)),
-    ('leftEye', 'head', (4, 8, 8)), ('rightEye', 'head', (-4, 8, 8)),
-    ('lCollar', 'chest', (3, 19, 0)), ('lShldr', 'lCollar', (9, -2, 0)),
-    ('lForeArm', 'lShldr', (28, 0, 0)), ('lHand', 'lForeArm', (23, 0, 0)),
-    ('rCollar', 'chest', (-3, 19, 0)), ('rShldr', 'rCollar', (-9, -2, 0)),
-    ('rForeArm', 'rShldr', (-28, 0, 0)), ('rHand', 'rForeArm', (-23, 0, 0)),
-    ('lButtock', 'hip', (9, 0, 0)), ('lThigh', 'lButtock', (0, -5, 0)), ('lShin', 'lThigh', (0, -42, 0)),
-    ('lFoot', 'lShin', (0, -40, 0)),
-    ('rButtock', 'hip', (-9, 0, 0)), ('rThigh', 'rButtock', (0, -5, 0)), ('rShin', 'rThigh', (0, -42, 0)),
-    ('rFoot', 'rShin', (0, -40, 0)),
-]
-
-
-def _cmu_bvh(root_x_cm, drop=(), frame_time=0.02):
-    """A BVH text with the CMU joint names; the root translates along x (cm) per frame."""
-    kids = {}
-    for name, parent, _ in _CMU_JOINTS:
-        kids.setdefault(parent, []).append(name)
-    offs = {n: o for n, _, o in _CMU_JOINTS}
-    out = ['HIERARCHY']
-
-    def emit(name, depth, root=False):
-        ind = '  ' * depth
-        out.append('%s%s %s' % (ind, 'ROOT' if root else 'JOINT', name))
-        out.append(ind + '{')
-        out.append('%s  OFFSET %g %g %g' % ((ind,) + tuple(offs[name])))
-        out.append(ind + ('  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation' if root
-                          else '  CHANNELS 3 Zrotation Xrotation Yrotation'))
-        children = [k for k in kids.get(name, []) if k not in drop]
-        for k in children:
-            emit(k, depth + 1)
-        if not children:
-            out.extend([ind + '  End Site', ind + '  {', ind + '    OFFSET 0 -3 8', ind + '  }'])
-        out.append(ind + '}')
-
-    emit('hip', 0, root=True)
-    n_joints = sum(1 for n, _, _ in _CMU_JOINTS if n not in drop)
-    out += ['MOTION', 'Frames: %d' % len(root_x_cm), 'Frame Time: %g' % frame_time]
-    for x in root_x_cm:
-        row = [x, 95, 0, 0, 0, 0] + [0] * (3 * (n_joints - 1))
-        out.append(' '.join('%g' % v for v in row))
-    return '\n'.join(out) + '\n'
-
+# --- the converter, on the minimal CMU-named skeleton of synth.cmu_bvh ------------
 
 def test_convert_clip_splits_out_of_view(tmp_path):
     # 100 frames in view, 10 frames 5 m away (out of view), 100 frames in view
     x = np.r_[np.zeros(100), np.full(10, 500.0), np.zeros(100)]
-    path = _write(tmp_path, _cmu_bvh(x), 'walk.bvh')
+    path = _write(tmp_path, synth.cmu_bvh(x), 'walk.bvh')
     cams = get_cameras('S9')
     actions, st = convert_clip(path, 50, cams, min_frames=50)
     assert sorted(actions) == ['walk_part1', 'walk_part2']
@@ -252,13 +205,13 @@ def test_convert_clip_splits_out_of_view(tmp_path):
     # whole clip in view -> the action is named after the file; too short -> dropped
     actions, st = convert_clip(path, 50, cams, min_frames=101)
     assert actions == {} and st['short'] == 200
-    path = _write(tmp_path, _cmu_bvh(np.zeros(60)), 'still.bvh')
+    path = _write(tmp_path, synth.cmu_bvh(np.zeros(60)), 'still.bvh')
     actions, _ = convert_clip(path, 50, cams, min_frames=50)
     assert list(actions) == ['still']
 
 
 def test_convert_clip_missing_joint(tmp_path):
-    path = _write(tmp_path, _cmu_bvh(np.zeros(5), drop=('lHand',)), 'nohand.bvh')
+    path = _write(tmp_path, synth.cmu_bvh(np.zeros(5), drop=('lHand',)), 'nohand.bvh')
     with pytest.raises(UserError) as e:
         convert_clip(path, 50, get_cameras('S9'), min_frames=1)
     assert "'lHand'" in str(e.value) and '%s:2' % path in str(e.value)
@@ -385,12 +338,8 @@ def test_bundled_quickstart():
 
 
 def test_bvh_cut_in_half_is_a_user_error(tmp_path):
-    src_clip = os.path.join(SHARED_DATA, 'mocap_bvh', 'martial', '04.bvh')
-    if not os.path.isfile(src_clip):
-        pytest.skip('no BVH clips in ../shared')
-    from lib.data.bvh import load_bvh
-    raw = open(src_clip, 'rb').read()
-    (tmp_path / 'cut.bvh').write_bytes(raw[:len(raw) // 2])
+    raw = synth.cmu_bvh(np.zeros(200)).encode()
+    (tmp_path / 'cut.bvh').write_bytes(raw[:len(raw) // 2])          # cut in the middle of a motion row
     with pytest.raises(UserError) as e:
         load_bvh(str(tmp_path / 'cut.bvh'))
     assert e.value.line().startswith('error:') and 'cut.bvh' in e.value.line()

@@ -18,7 +18,8 @@ import torch
 
 import layout_fixtures as lf
 from conftest import REPO
-from helpers import ENV, HAVE_BVH, MAIN, MPI2H36M, V3D_TO_OURS, cfg_for, rand_rot
+from helpers import (ENV, HAVE_BVH, MAIN, MPI2H36M, NPZ, V3D_TO_OURS, cfg_for, rand_rot, rigid_align_reference,
+                     run_inproc, write_cfg)
 from lib.core import metrics as M
 from lib.core.evaluate import compute_metrics
 from lib.data import skeleton as sk
@@ -96,20 +97,6 @@ def reference_pck_auc(pred_m, gt_m):
     return area, pcks[10]
 
 
-def rigid_align_reference(p, g):
-    """Per-frame similarity alignment, reflections excluded (Umeyama)."""
-    out = np.empty_like(p)
-    for i in range(len(p)):
-        mp, mg = p[i].mean(0), g[i].mean(0)
-        P, G = p[i] - mp, g[i] - mg
-        U, S, Vt = np.linalg.svd(P.T @ G)
-        D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-        R = U @ D @ Vt
-        s = np.trace(np.diag(S) @ D) / (P ** 2).sum()
-        out[i] = s * P @ R + mg
-    return out
-
-
 def test_pck_auc_against_a_plain_reference():
     from lib.core.pck import pck_metrics
     rng = np.random.RandomState(3)
@@ -168,6 +155,30 @@ def test_model_best_on_auc_after_alignment_for_mpi():
     h = TrainState(cfg_for('h36m', **{'NETWORK.NUM_CHANNELS': 16, 'NETWORK.LIFTER_RES_BLOCKS': 1}),
                    torch.device('cpu'))
     assert h.update_best({'MPJPE': 1.0, 'P-MPJPE': 50.0}, 0) and not h.update_best({'MPJPE': 1.0, 'P-MPJPE': 51.0}, 1)
+
+
+def test_model_best_is_the_best_epoch(data_dir, tmp_path, capsys):
+    """model_best.pth.tar holds the epoch with the lowest P-MPJPE (COMPAT.BEST_BY_BATCHMEAN
+    false: the per-frame mean the history lists): its train state says that epoch, and
+    evaluating it gives that epoch's P-MPJPE.  (With these settings the first epoch is the
+    best and the last the worst, so 'the last checkpoint' would not pass.)"""
+    import torch
+    cfg = write_cfg(tmp_path, data_dir)
+    opts = NPZ + ['TRAIN.NUM_EPOCHS', '4', 'TRAIN.MAX_STEPS_PER_EPOCH', '3', 'EVAL.STRIDE', '8',
+                  'COMPAT.BEST_BY_BATCHMEAN', 'false']
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + opts, capsys)
+    assert rc == 0, err
+    run = tmp_path / 'out' / 'tiny'
+    history = [h['P-MPJPE'] for h in json.loads((run / 'results.json').read_text())['history']]
+    best = int(np.argmin(history))
+    assert len(history) == 4 and history[-1] > history[best] * 1.05
+    ck = torch.load(run / 'model_best.pth.tar', weights_only=True)
+    assert ck['train_state']['epoch'] == best + 1 and ck['p2_mpjpe'] == pytest.approx(history[best])
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', run / 'model_best.pth.tar',
+                               '--opts'] + opts, capsys)
+    assert rc == 0, err
+    res = json.loads((run / 'eval_model_best' / 'results.json').read_text())
+    assert res['P-MPJPE'] == pytest.approx(history[best], rel=1e-5)
 
 
 # --- tools/main.py end to end ----------------------------------------------------------

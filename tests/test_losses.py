@@ -59,3 +59,38 @@ def test_lsgan():
     assert L.lsgan_g(torch.ones(5)).item() == 0
     assert L.lsgan_d(torch.ones(5), torch.zeros(5)).item() == 0
     assert L.lsgan_d(torch.zeros(5), torch.ones(5)).item() == 2
+
+
+def test_tmc_magnitude_first3_variant_by_hand():
+    """COMPAT.TMC_FRAME 'magnitude_first3' (what the original's FIX_TRAJ flag computes): the
+    per-joint motion magnitudes |Y_j - Yn_j| against |Yrec_j - Yrec_n_j|, of which the original's
+    loss_3d keeps joints 0-2 only: mean over the batch of sqrt(sum_{j<3} (|m_j| - |r_j|)^2)."""
+    class Out:
+        pass
+    a, b = Out(), Out()
+    for o in (a, b):
+        o.est_3d, o.recn_3d = torch.zeros(2, 17, 3), torch.zeros(2, 17, 3)
+    b.est_3d[0, 0] = torch.tensor([3.0, 4.0, 0.0])          # |m_0| = 5
+    b.est_3d[0, 1] = torch.tensor([0.0, 0.0, 2.0])          # |m_1| = 2
+    b.est_3d[0, 7] = torch.tensor([9.0, 9.0, 9.0])          # joint 7: not among the first three
+    b.recn_3d[0, 0] = torch.tensor([0.0, 2.0, 0.0])         # |r_0| = 2
+    b.recn_3d[0, 2] = torch.tensor([1.0, 0.0, 0.0])         # |r_2| = 1
+    # frame 0: (5 - 2, 2 - 0, 0 - 1) -> sqrt(14); frame 1: no motion -> 0
+    assert L.loss_tmc(a, b, 'magnitude_first3').item() == pytest.approx(14 ** 0.5 / 2, rel=1e-6)
+
+
+def test_tmc_mode_follows_the_original_fix_traj_flags():
+    """The original's alternating YAMLs set FIX.FIX_TRAJ: its TMC is then the magnitude variant
+    (or the recovered-frame one with FIX_TRAJ_BY_ROT); COMPAT.TMC_FRAME, when set, wins."""
+    from lib.core import train as T
+    from lib.core.config import get_default
+    cfg = get_default()
+    cfg.FIX.FIX_TRAJ, cfg.FIX.FIX_TRAJ_BY_ROT = True, False
+    assert T.tmc_mode(cfg, 'alternating') == 'magnitude_first3' and T.tmc_mode(cfg, 'joint') == 'as_written'
+    cfg.FIX.FIX_TRAJ_BY_ROT = True
+    assert T.tmc_mode(cfg, 'alternating') == 'recovered'
+    cfg.COMPAT.TMC_FRAME = 'rotate_motion'
+    assert T.tmc_mode(cfg, 'alternating') == 'rotate_motion'
+    cfg.FIX.FIX_TRAJ = False
+    cfg.COMPAT.TMC_FRAME = 'as_written'
+    assert T.tmc_mode(cfg, 'alternating') == 'as_written'

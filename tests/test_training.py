@@ -19,6 +19,7 @@ import time
 import types
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,6 +74,142 @@ def test_joint_scheme_trains_everything():
     phase, lifter, scaler, terms = _grads_after(cfg, 0)
     assert phase == 'joint' and lifter and scaler
     assert terms == {'l3d', 'l2d', 'gan', 'tmc', 'kl', 'bone'}
+
+
+@pytest.mark.parametrize('off_by_one', [True, False])
+def test_alternating_schedule_of_one_subnet_and_four_mainnet_steps(off_by_one):
+    """SUBNET_CRITICS 1, MAINNET_CRITICS 4 (the authors' alternating configs): a period of 5
+    steps, a subnet step (the scaler trained) then 4 mainnet steps.  The original's test
+    ``rem > S`` leaves the lifter frozen, and the scaler trained on the mainnet losses, at
+    rem == S = 1 (COMPAT.ALTERNATE_OFF_BY_ONE); ``rem >= S`` trains the lifter there."""
+    cfg = tiny_cfg('TRAIN.SUBNET_CRITICS', '1', 'TRAIN.MAINNET_CRITICS', '4', 'TRAIN.USE_SCALER', 'true',
+                   'TRAIN.USE_CYCLE', 'true', 'TRAIN.USE_NEW_TEMP', 'true',
+                   'COMPAT.ALTERNATE_OFF_BY_ONE', str(off_by_one).lower())
+    second = ('mainnet', False, True) if off_by_one else ('mainnet', True, False)
+    period = [('subnet', False, True), second] + [('mainnet', True, False)] * 3
+    assert [T.step_phase(cfg, 'alternating', k) for k in range(10)] == period * 2
+    assert T.step_phase(cfg, 'joint', 3) == ('joint', True, True)
+    for k in (1, 6):                                 # the real gradients at rem == S
+        phase, lifter, scaler, terms = _grads_after(cfg, k)
+        assert phase == 'mainnet' and (lifter, scaler) == second[1:] and 'kl' not in terms
+    assert _grads_after(cfg, 2)[1:3] == (True, False)
+
+
+def _eval_state(*opts):
+    """A tiny TrainState whose networks run in eval mode (no dropout, BatchNorm on its running
+    statistics): every forward of a batch gives the same numbers."""
+    from lib.core.state import TrainState, seed_everything
+    seed_everything(0)
+    st = TrainState(tiny_cfg('TRAIN.USE_SCALER', 'true', *opts), torch.device('cpu'))
+    for m in (st.model, st.D, st.Dt):
+        m.eval()
+    return st
+
+
+def _random_batch(n=8, seed=0):
+    from lib.data.batches import Batch
+    g = torch.Generator().manual_seed(seed)
+    pose = lambda: torch.randn(n, 17, 2, generator=g) * 0.05
+    return Batch(pose(), torch.rand(n, 3, generator=g) - 0.5, pose(), pose(), None, torch.arange(n))
+
+
+@pytest.mark.parametrize('keep', [True, False])
+def test_frozen_parameters_and_adam_momentum(keep):
+    """COMPAT.FROZEN_KEEP_MOMENTUM: the original (old PyTorch) zeroed the gradients of frozen
+    parameters and Adam still stepped them on its momentum.  Steps: subnet (lifter frozen),
+    mainnet (the lifter's first gradient g), subnet again: with the switch the lifter moves by
+    Adam's second step with a zero gradient, lr m^ / (sqrt(v^) + eps), m^ = b1 (1 - b1) g /
+    (1 - b1^2), v^ = b2 (1 - b2) g^2 / (1 - b2^2); without it, not at all."""
+    st = _eval_state('TRAIN.USE_CYCLE', 'true', 'COMPAT.ALTERNATE_OFF_BY_ONE', 'false',
+                     'COMPAT.FROZEN_KEEP_MOMENTUM', str(keep).lower())
+    lifter = [p for n, p in st.model.named_parameters() if n.startswith('lifter_')]
+    b = _random_batch()
+    T.train_step(st, b, st.cfg, 'alternating', 0)
+    T.train_step(st, b, st.cfg, 'alternating', 1)
+    g = [p.grad.detach().clone() for p in lifter]
+    before = [p.detach().clone() for p in lifter]
+    T.train_step(st, b, st.cfg, 'alternating', 2)
+    group = st.opt_g.param_groups[0]
+    lr, (b1, b2), eps = group['lr'], group['betas'], group['eps']
+    assert group['weight_decay'] == 0 and not group['amsgrad']
+    assert sum(float(x.abs().sum()) for x in g) > 0
+    for p, p0, gi in zip(lifter, before, g):
+        gi = gi.double()
+        m_hat = b1 * (1 - b1) * gi / (1 - b1 ** 2)
+        v_hat = b2 * (1 - b2) * gi ** 2 / (1 - b2 ** 2)
+        step = lr * m_hat / (v_hat.sqrt() + eps) if keep else torch.zeros_like(gi)
+        assert float(m_hat.abs().max()) == 0 or lr * 0.3 < float((lr * m_hat / (v_hat.sqrt() + eps)).abs().max())
+        # float32 weights: the difference of two is good to about 1e-7
+        torch.testing.assert_close((p0.double() - p.detach().double()), step, rtol=1e-3, atol=2e-7)
+
+
+@pytest.mark.parametrize('unscaled', [True, False])
+def test_l2d_target_is_the_unscaled_or_the_scaled_input(unscaled):
+    """COMPAT.L2D_TARGET_UNSCALED: the 2D cycle loss compares the reprojection with the input x
+    (the original) or with s * x, the 2D the lifter saw."""
+    st = _eval_state('COMPAT.L2D_TARGET_UNSCALED', str(unscaled).lower())
+    b = _random_batch()
+    with torch.no_grad():
+        terms = T.generator_losses(st.model, st.D, st.Dt, b, st.cfg, 'joint', 'joint')
+        recn_2d = st.model(b.x, b.rot).recn_2d.numpy()
+        scale, _ = st.model.scaler(b.x)
+    x, sx = b.x.numpy(), (b.x * scale[:, :, None]).numpy()
+    err = lambda target: np.linalg.norm(recn_2d - target, axis=-1).mean()
+    assert terms['l2d'][1].item() == pytest.approx(err(x if unscaled else sx), rel=1e-5)
+    assert abs(err(x) - err(sx)) > 1e-3 * err(x)
+
+
+@pytest.mark.parametrize('mode,phase,both', [('by_scheme', 'subnet', True), ('by_scheme', 'joint', False),
+                                             ('always', 'joint', True), ('never', 'subnet', False)])
+def test_kl_term_takes_the_bone_partners_scales_too(mode, phase, both):
+    """COMPAT.KL_ON_DIFF2: the KL prior's batch is the B scale_mid values of the batch, or
+    those and the B of the bone partners (the original: in its alternating scheme only)."""
+    scheme_name = 'alternating' if phase == 'subnet' else 'joint'
+    st = _eval_state('TRAIN.USE_CYCLE', str(phase == 'subnet').lower(), 'COMPAT.KL_ON_DIFF2', mode)
+    b = _random_batch()
+    with torch.no_grad():
+        terms = T.generator_losses(st.model, st.D, st.Dt, b, st.cfg, phase, scheme_name)
+        mids = [st.model.scaler(b.x)[1], st.model.scaler(b.x_far)[1]]
+    v = torch.cat(mids if both else mids[:1]).double().numpy().ravel()
+    assert len(v) == (16 if both else 8)
+    mu, sd = v.mean(), v.std(ddof=1)
+    pm, ps = st.cfg.DATA.SCALE_MID_MEAN, st.cfg.DATA.SCALE_MID_STD
+    want = np.log(ps / sd) + (sd ** 2 + (mu - pm) ** 2) / (2 * ps ** 2) - 0.5
+    assert terms['kl'][1].item() == pytest.approx(want, rel=1e-4)
+
+
+@pytest.mark.parametrize('scaled', [False, True])
+def test_discriminator_real_samples_scaled_or_not(scaled):
+    """TRAIN.DIS_REAL_SCALED: the discriminator's real samples are the input x (the original)
+    or s * x; its loss mean((D(real) - 1)^2) + mean(D(fake)^2), fake the cycle's projection."""
+    st = _eval_state('TRAIN.DIS_REAL_SCALED', str(scaled).lower(), 'TRAIN.NUM_CRITICS', '1')
+    b = _random_batch()
+    with torch.no_grad():
+        fake = st.model(b.x, b.rot).proj_2d
+        sx = b.x * st.model.scaler(b.x)[0][:, :, None]
+        d = lambda real: float(((st.D(real) - 1) ** 2).mean() + (st.D(fake) ** 2).mean())
+        want, other = (d(sx), d(b.x)) if scaled else (d(b.x), d(sx))
+    logs = T.discriminator_step(st.model, st.D, st.Dt, st.opt_d, st.opt_dt, b, st.cfg, 0, True)
+    assert logs['d'].item() == pytest.approx(want, rel=1e-5) and abs(want - other) > 1e-6
+
+
+@pytest.mark.parametrize('first', [True, False])
+def test_scheduler_steps_before_or_after_each_epoch(first, data_dir, tmp_path, capsys, monkeypatch):
+    """COMPAT.SCHEDULER_STEP_FIRST: the original steps StepLR before each epoch, so epoch 0
+    already trains at POSE_LR * gamma; after each epoch, epoch 0 trains at POSE_LR."""
+    lrs, real = [], T.train_epoch
+
+    def recording(state, *a, **k):
+        lrs.append(state.opt_g.param_groups[0]['lr'])
+        return real(state, *a, **k)
+    monkeypatch.setattr(T, 'train_epoch', recording)
+    rc, out, err = run_inproc(['--cfg', write_cfg(tmp_path, data_dir), '--gpu', '-1', '--opts'] + NPZ +
+                              ['TRAIN.NUM_EPOCHS', '3', 'TRAIN.MAX_STEPS_PER_EPOCH', '1', 'EVAL.STRIDE', '16',
+                               'TRAIN.POSE_LR', '0.001', 'TRAIN.SCHEDULER_GAMMA', '0.5',
+                               'COMPAT.SCHEDULER_STEP_FIRST', str(first).lower()], capsys)
+    assert rc == 0, err
+    want = [0.0005, 0.00025, 0.000125] if first else [0.001, 0.0005, 0.00025]
+    assert lrs == pytest.approx(want, rel=1e-9)
 
 
 @pytest.fixture(autouse=True)
@@ -298,31 +435,43 @@ ALT_OPTS = ['BATCH_SIZE', '8', 'TRAIN.USE_SCALER', 'true', 'TRAIN.USE_NEW_TEMP',
             'TRAIN.NUM_CRITICS', '1', 'TRAIN.NONFINITE', 'skip']
 
 
-def _alternating_run():
+def _alternating_run(emulate_world=None):
     """3 epochs of 4 steps: the adv warm start (scaler bypassed), then the alternating scheme
     (subnet / mainnet steps freezing the lifter or the scaler, KL + bone over the bone-partner
-    forward, TMC over the neighbour forward).  Under torchrun rank 1's share holds a NaN pose,
-    so that the ranks must agree to skip a step.  Returns weights, counters and phases."""
+    forward, TMC over the neighbour forward).  Under torchrun each rank takes 8 poses a step and
+    rank 1's share holds a NaN pose, so that the ranks must agree to skip a step;
+    ``emulate_world=2`` in one process takes the same global batches (16 poses, the same NaN
+    pose).  Returns the initial weights, the weights after each epoch, counters and phases."""
     from lib.core.state import TrainState, seed_everything
     from lib.utils import distributed as dist
     seed_everything(0)
     cfg = tiny_cfg(*ALT_OPTS)
     rank, world = dist.rank_world()
+    shares = emulate_world or world
+    cfg.BATCH_SIZE = 8 * shares // world
     state = TrainState(cfg, torch.device('cpu'), rank, world)
+    weights = lambda m: {k: v.detach().clone() for k, v in m.named_parameters()}
+    init = {'G': weights(state.model), 'D': weights(state.D)}
     dist.wrap(state)
-    data = tiny_split(32 * world, 2)
-    if rank == 1:
-        perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, 1, rank, world)
+    data = tiny_split(32 * shares, 2)
+    if rank == 1 or emulate_world:
+        perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, 1, 1, shares)
         data.pose_2d[perm[5]] = float('nan')          # a frame of rank 1's share of epoch 1
-    phases = []
+    phases, per_epoch = [], []
     for epoch in range(cfg.TRAIN.NUM_EPOCHS):
         state.step_in_epoch = 0
         assert T.train_epoch(state, data, cfg, epoch) == 'done'
         phases.append(T.epoch_scheme(cfg, epoch))
-    return {'weights': {k: v.detach().clone() for k, v in state.model.named_parameters()},
-            'D': {k: v.detach().clone() for k, v in state.D.named_parameters()},
+        per_epoch.append(weights(state.model))
+    return {'weights': per_epoch[-1], 'per_epoch': per_epoch, 'init': init, 'D': weights(state.D),
             'buffers': [b.detach().clone() for b in state.model.buffers()],
             'skipped': state.skipped, 'step': state.step, 'phases': phases}
+
+
+def _moved(run, epoch, prefix):
+    """Names of the ``prefix`` weights that differ from their initial values after ``epoch``."""
+    return [k for k, v in run['per_epoch'][epoch].items()
+            if k.startswith(prefix) and k.endswith('weight') and not torch.equal(v, run['init']['G'][k])]
 
 
 def test_ddp_alternating_scheme_frozen_modules_and_a_skipped_step(tmp_path):
@@ -330,7 +479,11 @@ def test_ddp_alternating_scheme_frozen_modules_and_a_skipped_step(tmp_path):
     forwards before one backward, the scaler bypassed (warm start) or frozen and the lifter
     frozen from step to step (find_unused_parameters), generator GAN terms through the plain
     discriminator, and a step both ranks skip because one rank's loss is NaN.  The ranks end
-    with identical, finite parameters that moved; the step counts match one process's."""
+    with identical, finite parameters that moved from their initial values as one process's
+    run of the same global batches moves them: the lifter and the discriminator from the first
+    epoch, the scaler (bypassed by the warm start) only from the second.  (Their values differ:
+    dropout masks, per-rank BatchNorm statistics, bone partners and the batch KL term are each
+    rank's own; test_two_gloo_ranks_take_the_whole_batch_step checks the values.)"""
     out = tmp_path / 'alt'
     torchrun([os.path.abspath(__file__), '--alternating-worker', str(out)])
     r0, r1 = torch.load(str(out) + '.0.pt'), torch.load(str(out) + '.1.pt')
@@ -341,14 +494,19 @@ def test_ddp_alternating_scheme_frozen_modules_and_a_skipped_step(tmp_path):
         for k, v in r0[part].items():
             assert torch.equal(v, r1[part][k]), k
             assert torch.isfinite(v).all(), k
+    for part in ('G', 'D'):                          # ... and they started from the same weights
+        assert all(torch.equal(v, r1['init'][part][k]) for k, v in r0['init'][part].items())
     # BatchNorm statistics: each rank's last forward updated its own (rank 0's are broadcast
     # at every DDP forward and before evaluation); rank 1's NaN batch left no trace
     assert all(torch.isfinite(b).all() for r in (r0, r1) for b in r['buffers'])
-    one = _alternating_run()                          # one process: the same schedule, moved weights
-    assert one['step'] == 12 and one['skipped'] == 0
-    moved = [k for k, v in r0['weights'].items() if k.endswith('weight') and
-             not torch.equal(v, one['weights'][k])]
-    assert any(k.startswith('scaler.') for k in moved) and any(k.startswith('lifter_') for k in moved)
+    one = _alternating_run(emulate_world=2)          # one process, the same global batches
+    assert one['phases'] == r0['phases'] and one['step'] == 12 and one['skipped'] >= 1
+    for run in (r0, one):
+        n_lifter = len([k for k in run['init']['G'] if k.startswith('lifter_') and k.endswith('weight')])
+        n_scaler = len([k for k in run['init']['G'] if k.startswith('scaler.') and k.endswith('weight')])
+        assert len(_moved(run, 0, 'lifter_')) == n_lifter and _moved(run, 0, 'scaler.') == []
+        assert len(_moved(run, 2, 'lifter_')) == n_lifter and len(_moved(run, 2, 'scaler.')) == n_scaler
+        assert all(not torch.equal(v, run['init']['D'][k]) for k, v in run['D'].items() if k.endswith('weight'))
 
 
 def _n_train(c, data):
@@ -624,15 +782,29 @@ def test_resume_of_a_finished_run_does_nothing(data_dir, tmp_path, capsys):
 
 
 def test_resume_with_a_sampling_rng_of_another_device(data_dir, tmp_path, recwarn):
+    """A checkpoint's sampling RNG state is restored exactly (the same draws follow); one of
+    another device type (a CUDA Philox state on a CPU run) is reseeded from RANDOM_SEED and the
+    step, with a warning; the rest of the state (step, torch and numpy RNGs) is restored either way."""
     from lib.core.state import TrainState
     cfg_path = write_cfg(tmp_path, data_dir)
     st = make_state_checkpoint(cfg_path, tmp_path / 'ck.pth.tar')
+    st.step = 7
+    torch.rand(5, generator=st.sampling_rng)                                # a generator part-way through
     ck = st.checkpoint()
-    ck['rng']['gen'] = torch.zeros(16, dtype=torch.uint8)        # a CUDA (Philox) generator state
+    want_gen = torch.rand(3, generator=st.sampling_rng)
+    want_torch, want_np = torch.rand(3), np.random.rand(3)
     st2 = TrainState(tiny_cfg_obj(cfg_path), torch.device('cpu'))
     st2.restore(ck, 'ck.pth.tar')
+    assert st2.step == 7 and torch.equal(torch.rand(3, generator=st2.sampling_rng), want_gen)
+    assert torch.equal(torch.rand(3), want_torch) and np.array_equal(np.random.rand(3), want_np)
+    assert not any('another device type' in str(w.message) for w in recwarn.list)
+    ck['rng']['gen'] = torch.zeros(16, dtype=torch.uint8)        # a CUDA (Philox) generator state
+    st3 = TrainState(tiny_cfg_obj(cfg_path), torch.device('cpu'))
+    st3.restore(ck, 'ck.pth.tar')
     assert any('another device type' in str(w.message) for w in recwarn.list)
-    torch.rand(3, generator=st2.sampling_rng)
+    reseeded = torch.Generator().manual_seed(int(st3.cfg.RANDOM_SEED) * 100003 + 7)
+    assert st3.step == 7 and torch.equal(torch.rand(3, generator=st3.sampling_rng), torch.rand(3, generator=reseeded))
+    assert torch.equal(torch.rand(3), want_torch) and np.array_equal(np.random.rand(3), want_np)
 
 
 # --- non-finite losses ------------------------------------------------------------------
@@ -652,18 +824,43 @@ def test_nonfinite_loss_stops_names_term_and_step_and_saves(data_dir, tmp_path, 
     assert not (tmp_path / 'out' / 'tiny' / 'results.json').exists()
 
 
-def test_nonfinite_loss_mid_training_keeps_the_last_finite_checkpoint(data_dir, tmp_path, capsys):
+@pytest.mark.parametrize('lr,kept', [('1.0e+5', 'the last good state is saved'),
+                                     ('1.0e+6', 'no checkpoint was written'),
+                                     ('1.0e+30', 'no checkpoint was written')])
+def test_nonfinite_loss_mid_training_keeps_the_last_finite_checkpoint(data_dir, tmp_path, capsys, lr, kept):
+    """An absurd learning rate: step 0's loss is finite and its update throws the weights far;
+    step 1's loss is not finite.  With 1e5 the weights after step 0 are finite: the checkpoint
+    written when training stops (none is written on the way: CHECKPOINT_EVERY 0) holds them, the
+    parameters of a run stopped after one step.  With 1e30 step 0 already made them infinite:
+    the checkpoint due after step 0 (CHECKPOINT_EVERY 1) is not written, and the message says so.
+    With 1e6 the parameters after step 0 are finite, but the discriminator step's forward (in
+    training mode) has pushed the lifter's BatchNorm statistics to inf: that state is not worth
+    saving either."""
+    from lib.utils.checkpoint import load_checkpoint
     cfg = write_cfg(tmp_path, data_dir)
-    # an absurd learning rate: the first step is finite, it breaks the weights, step 1 is not
-    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + NPZ +
-                              ['TRAIN.POSE_LR', '1.0e+30', 'TRAIN.CHECKPOINT_EVERY', '1'], capsys)
-    assert_one_error_line(rc, err, 'non-finite at step', 'checkpoint')
+    opts = NPZ + ['TRAIN.POSE_LR', lr, 'TRAIN.CHECKPOINT_EVERY', '1' if lr == '1.0e+30' else '0']
+    rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + opts, capsys)
+    assert_one_error_line(rc, err, 'non-finite at step 1', 'checkpoint', kept)
     ck_path = tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar'
-    if ck_path.exists():                     # whatever is on disk must be finite
-        from lib.utils.checkpoint import load_checkpoint
-        ck = load_checkpoint(str(ck_path))
-        assert all(torch.isfinite(v).all() for v in ck['pose_model_state_dict'].values()
-                   if v.is_floating_point())
+    if kept == 'no checkpoint was written':
+        assert not ck_path.exists()
+        return
+    ck = load_checkpoint(str(ck_path))
+    assert ck['train_state']['step'] == 1 and ck['train_state']['step_in_epoch'] == 1
+    # the failed step's forward passes moved the BatchNorm statistics: they are put back
+    for key in ('pose_model_state_dict', 'discriminator_state_dict'):
+        assert all(torch.isfinite(v).all() for v in ck[key].values() if v.is_floating_point()), key
+    one = write_cfg(tmp_path, data_dir, 'one')
+    rc, out, err = run_inproc(['--cfg', one, '--gpu', '-1', '--opts'] + opts + ['TRAIN.MAX_STEPS_PER_EPOCH', '1'],
+                              capsys)
+    assert rc == 0, err
+    ref = load_checkpoint(str(tmp_path / 'out' / 'one' / 'checkpoint.pth.tar'))
+    assert ref['train_state']['step'] == 1
+    for key in ('pose_model_state_dict', 'discriminator_state_dict'):
+        params = [k for k in ref[key] if not k.rsplit('.', 1)[1].startswith(('running_', 'num_batches'))]
+        assert len(params) > 10
+        for k in params:
+            assert torch.isfinite(ck[key][k]).all() and torch.equal(ck[key][k], ref[key][k]), (key, k)
 
 
 def test_nonfinite_loss_skip_continues(data_dir, tmp_path, capsys):

@@ -75,10 +75,11 @@ class TrainState:
                 s.step()
 
     def finite(self):
-        """True when every weight of the models is finite (a state worth saving)."""
+        """True when every weight and BatchNorm statistic of the models is finite (a state
+        worth saving)."""
         with torch.no_grad():
-            return all(bool(torch.isfinite(p).all()) for m in (self.model, self.D, self.Dt)
-                       for p in m.parameters())
+            return all(bool(torch.isfinite(t).all()) for m in (self.model, self.D, self.Dt)
+                       for t in (*m.parameters(), *m.buffers()) if t.is_floating_point())
 
     def autocast(self):
         """TRAIN.AMP: bf16 autocast of the training forward passes (on CUDA; on a CPU too, where

@@ -233,10 +233,10 @@ def train_step(state, batch, cfg, scheme_name, k, check_finite=True, logger=None
     model = state.model
     phase, lifter_on, scaler_on = step_phase(cfg, scheme_name, k)
     set_trainable(model, lifter_on, scaler_on)
-    # TRAIN.NONFINITE skip: a skipped batch must leave no trace, and its forward passes have
-    # already moved the BatchNorm running statistics (possibly to NaN): keep a copy
-    keep = check_finite and cfg.TRAIN.NONFINITE == 'skip'
-    buffers = [b.clone() for b in model.buffers()] if keep else None
+    # a step with a non-finite loss is not taken (skipped, or the run stops at the last good
+    # state), but its forward passes have already moved the BatchNorm running statistics
+    # (possibly to NaN): keep a copy to put back
+    buffers = [b.clone() for b in model.buffers()] if check_finite else None
     with state.autocast():
         # the generator's GAN terms go through the plain discriminators: their gradients
         # are never used (the D step zeroes them), so they are not synchronised
@@ -260,14 +260,15 @@ def train_step(state, batch, cfg, scheme_name, k, check_finite=True, logger=None
 
 
 def _nonfinite(state, cfg, terms, buffers, logger):
-    """A non-finite loss: skip the step (restoring the BatchNorm statistics) when
-    ``TRAIN.NONFINITE: skip`` and the weights are still finite, else raise."""
+    """A non-finite loss: the BatchNorm statistics go back to before the step; then skip the
+    step when ``TRAIN.NONFINITE: skip`` and the weights are still finite, else raise (the
+    caller saves the state as it was before this step)."""
     bad = next((n for n, (w, v) in terms.items() if not torch.isfinite(w * v).all()), 'total')
+    with torch.no_grad():
+        for b, saved in zip(state.model.buffers(), buffers):
+            b.copy_(saved)
     if cfg.TRAIN.NONFINITE == 'skip' and state.finite():   # broken weights: no use skipping
         state.skipped += 1
-        with torch.no_grad():
-            for b, saved in zip(state.model.buffers(), buffers):
-                b.copy_(saved)
         if logger:
             logger.warning('skipped step %d: loss term %r is not finite' % (state.step, bad))
         state.step += 1                           # a skipped step still counts
