@@ -4,8 +4,9 @@
     cd tools && python eval_lsp.py --cfg ../cfg/h36m_gt_scale.yaml --pretrain ../models/tmc_klbone.pth.tar --limit 50
 
 There is no 3D ground truth for LSP: this is a qualitative check of how a
-model trained on Human3.6M generalises to in-the-wild poses (ORIGINAL_CODE.md
-7.2).  ``--lsp-root`` is a folder with ``joints.mat`` and ``images/``; it
+model trained on Human3.6M generalises to in-the-wild poses, as the authors'
+eval_lsp.py (docs/ORIGINAL.md, "LSP and the demo").  ``--lsp-root`` is a folder
+with ``joints.mat`` and ``images/``; it
 defaults to ``<repo>/data/lsp`` when that exists, else to the 400-image sample
 ``<repo>/../shared/data/lsp_sample``.  Both joints.mat layouts (LSP and LSP
 extended) are read; see ``lib/data/lsp.py`` for the visibility flags, the

@@ -267,17 +267,10 @@ def image_size(path):
 
 
 def read_image(path):
-    """The decoded RGB image (H, W, 3) uint8; UserError when missing or unreadable."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not os.path.isfile(path):
-        raise UserError('image not found', path, 'put the LSP images in <lsp-root>/images/')
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert('RGB'))
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-        raise UserError('unreadable image (%s)' % str(e).split('\n')[0][:100], path,
-                        'replace the file with an intact copy') from None
+    """The decoded RGB image (H, W, 3) uint8, its stored pixels (the annotations' frame);
+    UserError when missing or unreadable."""
+    from lib.data.media_io import read_image as read_any
+    return read_any(path, upright=False, where='put the LSP images in <lsp-root>/images/')
 
 
 def normalise_lsp(px_ours, anisotropic=False, same_norm=True, factor=None):

@@ -41,15 +41,18 @@ def quiet_stderr():
         os.close(devnull)
 
 
-def read_image(path):
-    """(H, W, 3) uint8 RGB; UserError when the file is missing or not an image."""
+def read_image(path, upright=True, where='check the path'):
+    """(H, W, 3) uint8 RGB; UserError when the file is missing (``where`` says where it should
+    be) or not an image.  ``upright``: turned as its EXIF orientation says, as a viewer shows it
+    (False for images whose annotations were made on the stored pixels, e.g. LSP)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not os.path.isfile(path):
-        raise UserError('image not found', path, 'check the path')
+        raise UserError('image not found', path, where)
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
+            if upright:
+                im = ImageOps.exif_transpose(im)
             return np.asarray(im.convert('RGB'))
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise UserError('unreadable image (%s)' % str(e).split('\n')[0][:100], path,
