@@ -3,7 +3,7 @@
 :func:`run_demo` takes the parsed options of the script.  The inputs are listed
 (:func:`input_jobs`) and the model is chosen and its config checked before torch
 loads; each input is then read or detected, lifted (:func:`lift_inputs`) and
-written (:func:`write_all`, :mod:`lib.core.demo_run`); the closing lines say what
+written (:func:`write_all`, :mod:`lib.core.demo_input`); the closing lines say what
 was lifted, skipped and failed (:func:`report`).  A file that cannot be used gets
 its one ``error:`` line and the others still run.
 """
@@ -12,7 +12,7 @@ import sys
 
 from tqdm import tqdm
 
-from lib.core import demo_run
+from lib.core import demo_input
 from lib.core.config import get_default, update_config
 from lib.data.demo_io import INPUT_SUFFIXES, list_inputs, output_stems, read_input
 from lib.data.media_io import list_images
@@ -37,12 +37,12 @@ def input_jobs(args, detector, show):
         paths = list_images(cli_path(args.images))
         if not paths:
             raise UserError('no images in the folder', cli_path(args.images), 'put .jpg / .png images into it')
-        return [(p, s, lambda p=p: demo_run.detect_image(detector(), p))
+        return [(p, s, lambda p=p: demo_input.detect_image(detector(), p))
                 for p, s in zip(paths, output_stems(paths))], []
     path = cli_path(args.video)
     bar = (lambda it: tqdm(it, desc='detect', unit='frame', disable=not show))
     return [(path, os.path.splitext(os.path.basename(path))[0],
-             lambda: demo_run.detect_video(detector, path, args.smooth, args.step, args.max_frames, bar))], []
+             lambda: demo_input.detect_video(detector, path, args.smooth, args.step, args.max_frames, bar))], []
 
 
 def lift_inputs(model, cfg, todo, show):
@@ -52,8 +52,8 @@ def lift_inputs(model, cfg, todo, show):
     for path, stem, load in tqdm(todo, desc='lift', unit='file', disable=not show or len(todo) < 2):
         try:
             inp = load()
-            pose, scale, factor = demo_run.lift_input(model, inp, cfg)
-        except demo_run.Skip as e:
+            pose, scale, factor = demo_input.lift_input(model, inp, cfg)
+        except demo_input.Skip as e:
             skipped.append('%s (%s)' % (os.path.basename(path), e))
             continue
         except UserError as e:
@@ -75,7 +75,7 @@ def write_all(lifted, out_dir, args, show, failed, camera_distance):
     done = 0
     for inp, stem, pose, scale, factor in tqdm(lifted, desc='draw', unit='file', disable=not show):
         try:
-            demo_run.write_outputs(inp, stem, out_dir, pose, scale, factor, args, camera_distance, show)
+            demo_input.write_outputs(inp, stem, out_dir, pose, scale, factor, args, camera_distance, show)
         except OSError as e:
             print(UserError('cannot write the outputs (%s)' % (e.strerror or e), inp.path,
                             'check the free space and permissions of --outdir').line(), file=sys.stderr)
