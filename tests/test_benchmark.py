@@ -82,11 +82,35 @@ def test_aggregate_means_spread_and_paired_difference():
     assert 'paired_vs_adv' not in s['adv']
 
 
+def test_benchmark_trains_the_given_seeds_and_tables_every_finished_run(tmp_path, monkeypatch):
+    # --only-seeds splits seeds between processes; a later call over all seeds trains nothing new
+    from lib.bench import accuracy
+    trained = []
+
+    def fake_train(out, data, seed, variant, *args):
+        path = accuracy.results_path(out, seed, variant)
+        if not os.path.exists(path):
+            trained.append((seed, variant))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            res = {m: 100.0 + seed for m in accuracy.METRICS}
+            json.dump(res, open(path, 'w'))
+        return json.load(open(path))
+
+    monkeypatch.setattr(accuracy, 'train_variant', fake_train)
+    accuracy.benchmark(str(tmp_path), None, [1], ['adv'])
+    accuracy.benchmark(str(tmp_path), None, [0], ['adv'])
+    assert trained == [(1, 'adv'), (0, 'adv')]
+    accuracy.benchmark(str(tmp_path), None, 2, ['adv'])
+    assert len(trained) == 2
+    bench = json.load(open(tmp_path / 'benchmark.json'))
+    assert sorted(bench['per_seed']['adv']) == ['0', '1'] and bench['adv']['MPJPE'] == pytest.approx(100.5)
+
+
 def test_benchmark_accuracy_bad_input_is_one_line(tmp_path):
     import subprocess
     import sys
     from conftest import REPO
-    for args in (['--src', str(tmp_path / 'nowhere')], ['--seeds', '0']):
+    for args in (['--src', str(tmp_path / 'nowhere')], ['--seeds', '0'], ['--only-seeds', '-1']):
         r = subprocess.run([sys.executable, 'tools/benchmark_accuracy.py', '--out', str(tmp_path / 'out')] + args,
                            cwd=REPO, capture_output=True, text=True, timeout=120)
         assert r.returncode == 2, r.stderr

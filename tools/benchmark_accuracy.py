@@ -4,6 +4,8 @@
     python tools/benchmark_accuracy.py --variants adv best adv_continued best_warm supervised
     python tools/benchmark_accuracy.py --src DIR --test-subjects martial --seeds 3 --out output/bench
     python tools/benchmark_accuracy.py --list                  # the variants and what they are
+    python tools/benchmark_accuracy.py --only-seeds 0 2 &      # two processes share two cores,
+    python tools/benchmark_accuracy.py --only-seeds 1          # then --seeds 3 writes the table
 
 1. ``tools/prepare_data.py bvh`` converts the BVH collection (one pseudo-subject per
    sub-folder) into ``data_3d_bench.npz`` / ``data_2d_bench_gt.npz`` in ``--out/data``.
@@ -30,6 +32,9 @@ def parse_args(argv):
                    help='sub-folders held out for testing (default: martial; salsa trains)')
     p.add_argument('--out', default=os.path.join(REPO_ROOT, 'output', 'benchmark_accuracy'))
     p.add_argument('--seeds', type=int, default=3)
+    p.add_argument('--only-seeds', type=int, nargs='+', default=None, metavar='SEED',
+                   help='train just these seed ids (e.g. 0 2 in one process, 1 in another); '
+                        'a later run with --seeds N reads every finished run and writes the table')
     p.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS, choices=sorted(VARIANTS))
     p.add_argument('--list', action='store_true', help='print the variants and exit')
     p.add_argument('--fps', type=int, default=50)
@@ -48,9 +53,12 @@ def main(argv=None):
         return 0
     if a.seeds < 1:
         raise UserError('--seeds must be at least 1, got %d' % a.seeds, '--seeds', 'use e.g. --seeds 3')
+    if a.only_seeds and min(a.only_seeds) < 0:
+        raise UserError('--only-seeds takes seed ids 0, 1, ..., got %s' % a.only_seeds, '--only-seeds',
+                        'use e.g. --only-seeds 0 2')
     out = cli_path(a.out)
     data = prepare_bench_data(a.src, out, a.test_subjects, a.fps)
-    table = benchmark(out, data, a.seeds, a.variants, a.gpu, a.threads, a.opts,
+    table = benchmark(out, data, a.only_seeds or a.seeds, a.variants, a.gpu, a.threads, a.opts,
                       command=' '.join(['python', 'tools/benchmark_accuracy.py'] + list(argv)))
     print(table)
     print('written %s' % os.path.join(out, 'benchmark.json'))
