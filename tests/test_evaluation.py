@@ -172,6 +172,8 @@ def test_model_best_is_the_best_epoch(data_dir, tmp_path, capsys):
     history = [h['P-MPJPE'] for h in json.loads((run / 'results.json').read_text())['history']]
     best = int(np.argmin(history))
     assert len(history) == 4 and history[-1] > history[best] * 1.05
+    mpjpe = json.loads((run / 'results.json').read_text())['history'][best]['MPJPE']
+    assert 'model_best.pth.tar: epoch %d (P-MPJPE %.2f, MPJPE %.2f)' % (best + 1, history[best], mpjpe) in err + out
     ck = torch.load(run / 'model_best.pth.tar', weights_only=True)
     assert ck['train_state']['epoch'] == best + 1 and ck['p2_mpjpe'] == pytest.approx(history[best])
     rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', run / 'model_best.pth.tar',
