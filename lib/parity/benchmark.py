@@ -10,8 +10,8 @@ as ``tools/main.py`` runs it.  The end-of-epoch figure of theirs is not drawn
 (no summary writer) and ours is off (``COMPAT.EPOCH_END_FORWARD``), so both
 time the training steps alone; ours runs with ``COMPAT.FROZEN_KEEP_MOMENTUM``
 false, the semantics their code has on PyTorch >= 2.0 (frozen parameters get no
-gradient and no Adam update), so that both do the same work (the same FLOPs:
-counted with ``torch.utils.flop_counter``).  Rounds alternate which side runs
+gradient and no Adam update), so that both do the same work (the same passes
+per step, and no Adam update of a frozen module on either side).  Rounds alternate which side runs
 first (ABBA), each timing ``steps`` steps after a warm-up; wall time and the
 process's CPU time are both kept (on a shared machine the CPU time is the
 steadier figure).  Evaluation: their ``evaluate``
