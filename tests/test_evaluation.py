@@ -152,6 +152,8 @@ def test_model_best_on_auc_after_alignment_for_mpi():
     assert st.update_best(r(60.0, 0.41), 2)
     assert st.best['P-MPJPE'] == 40.0 and st.best['auc_p2'] == 0.41 and st.best['epoch_auc_p2'] == 2
     assert st.checkpoint()['auc_p2'] == 0.41
+    assert st.describe_best() == ('model_best.pth.tar: epoch 3 (AUC after alignment 0.4100); '
+                                  'lowest of any epoch: P-MPJPE 40.00, MPJPE 100.00')
     h = TrainState(cfg_for('h36m', **{'NETWORK.NUM_CHANNELS': 16, 'NETWORK.LIFTER_RES_BLOCKS': 1}),
                    torch.device('cpu'))
     assert h.update_best({'MPJPE': 1.0, 'P-MPJPE': 50.0}, 0) and not h.update_best({'MPJPE': 1.0, 'P-MPJPE': 51.0}, 1)

@@ -329,10 +329,7 @@ def _finish(run, state, res, save_final):
         with atomic_write(os.path.join(run.out_dir, 'results.json'), 'w') as f:
             json.dump(res, f, indent=2)
         log.info(format_table(res, 'final model, %d test poses' % res['num_poses']))
-        key, b = best_key(run.cfg), state.best
-        log.info('model_best.pth.tar: epoch %d (%s %.2f, MPJPE %.2f); lowest of any epoch: '
-                 'P-MPJPE %.2f, MPJPE %.2f' % (b['epoch'] + 1, key, b[key], b.get('MPJPE_at_best', float('nan')),
-                                               b['P-MPJPE'], b['MPJPE']))
+        log.info(state.describe_best(best_key(run.cfg)))
         log.info('results: %s' % os.path.join(run.out_dir, 'results.json'))
     if save_final:
         try:

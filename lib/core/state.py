@@ -111,6 +111,18 @@ class TrainState:
             return True
         return False
 
+    def describe_best(self, key='P-MPJPE'):
+        """One line: the epoch ``model_best.pth.tar`` holds, by the rule of :meth:`update_best`,
+        then the lowest P-MPJPE and MPJPE of any epoch (not necessarily that one)."""
+        b = self.best
+        if 'epoch_auc_p2' in b:
+            chosen = 'epoch %d (AUC after alignment %.4f)' % (b['epoch_auc_p2'] + 1, b['auc_p2'])
+        else:
+            chosen = 'epoch %d (%s %.2f, MPJPE %.2f)' % (b['epoch'] + 1, key, b[key],
+                                                         b.get('MPJPE_at_best', float('nan')))
+        return 'model_best.pth.tar: %s; lowest of any epoch: P-MPJPE %.2f, MPJPE %.2f' % (
+            chosen, b['P-MPJPE'], b['MPJPE'])
+
     def eval_model(self):
         return self.ema.module if self.ema is not None else self.model
 
