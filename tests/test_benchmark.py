@@ -100,7 +100,7 @@ def test_benchmark_trains_the_given_seeds_and_tables_every_finished_run(tmp_path
     accuracy.benchmark(str(tmp_path), None, [1], ['adv'])
     accuracy.benchmark(str(tmp_path), None, [0], ['adv'])
     assert trained == [(1, 'adv'), (0, 'adv')]
-    accuracy.benchmark(str(tmp_path), None, 2, ['adv'])
+    accuracy.benchmark(str(tmp_path), None, range(2), ['adv'])
     assert len(trained) == 2
     bench = json.load(open(tmp_path / 'benchmark.json'))
     assert sorted(bench['per_seed']['adv']) == ['0', '1'] and bench['adv']['MPJPE'] == pytest.approx(100.5)

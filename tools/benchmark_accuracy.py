@@ -58,7 +58,7 @@ def main(argv=None):
                         'use e.g. --only-seeds 0 2')
     out = cli_path(a.out)
     data = prepare_bench_data(a.src, out, a.test_subjects, a.fps)
-    table = benchmark(out, data, a.only_seeds or a.seeds, a.variants, a.gpu, a.threads, a.opts,
+    table = benchmark(out, data, a.only_seeds or range(a.seeds), a.variants, a.gpu, a.threads, a.opts,
                       command=' '.join(['python', 'tools/benchmark_accuracy.py'] + list(argv)))
     print(table)
     print('written %s' % os.path.join(out, 'benchmark.json'))

@@ -182,13 +182,13 @@ def run_order(variants):
 def benchmark(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), command=''):
     """Train every (seed, variant), then write benchmark.json and table.txt into ``out``.
 
-    ``seeds`` is a count (seeds 0 .. n-1) or a list of seed ids.  Finished runs are kept in
+    ``seeds``: the seed ids to train (e.g. ``range(3)``).  Finished runs are kept in
     ``out``, so several processes given disjoint seed lists can share the cores, and a last
     call over all seeds only reads their results and writes the table.
     """
     order = run_order(variants)
     per_seed = {v: {} for v in order}
-    for seed in (range(seeds) if isinstance(seeds, int) else seeds):
+    for seed in seeds:
         for v in order:
             res = train_variant(out, data, seed, v, gpu, threads, extra_opts)
             per_seed[v][seed] = {m: res[m] for m in METRICS}
