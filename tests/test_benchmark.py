@@ -117,3 +117,75 @@ def test_benchmark_accuracy_bad_input_is_one_line(tmp_path):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith('error: ') and 'Traceback' not in r.stderr
         assert not (tmp_path / 'out').exists()                # no partial output
+
+
+def test_scale_and_structure_apart_paired_to_both_references_and_curves(tmp_path):
+    """Each seed's scale error is MPJPE minus the ground-truth-scale MPJPE; the summary pairs
+    every variant with adv and adv_continued (differences and ratios); a warm-started
+    variant's time includes its source's; curves.png is drawn from the recorded curves."""
+    from lib.bench import accuracy
+    from lib.bench.curves import curve_table, draw_curves
+    out = str(tmp_path)
+
+    def write(seed, variant, mpjpe, oracle, p, seconds, curve):
+        path = accuracy.results_path(out, seed, variant)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        res = {'MPJPE': mpjpe, 'MPJPE_oracle_scale': oracle, 'N-MPJPE': oracle - 1, 'P-MPJPE': p,
+               'seconds': seconds, 'scale_true_mean': 1.05}
+        json.dump(res, open(path, 'w'))
+        json.dump([{'epoch': e, 'MPJPE': mpjpe + 10 - e, 'MPJPE_oracle_scale': oracle, 'N-MPJPE': oracle - 1,
+                    'P-MPJPE': p, 'scale_true_mean': 1.05} for e in curve],
+                  open(os.path.join(os.path.dirname(path), 'curve.json'), 'w'))
+        return res
+    per_seed = {'adv': {}, 'adv_continued': {}, 'recommended': {}}
+    for seed in (0, 1):
+        for v, m, o, p, sec, cur in (('adv', 150, 120, 90, 100, [2, 4]), ('adv_continued', 145, 115, 85, 200, [2, 4, 6, 8]),
+                                     ('recommended', 120 + seed, 115, 85, 30, [1, 2])):
+            res = write(seed, v, m, o, p, sec, cur)
+            per_seed[v][seed] = accuracy.seed_record(out, seed, v, res)
+    r = per_seed['recommended'][1]
+    assert r['scale_error'] == 6 and r['seconds_total'] == 230 and len(r['curve']) == 2
+    s = accuracy.aggregate(per_seed)
+    d = s['recommended']['paired_vs_adv_continued']
+    assert d['MPJPE']['mean'] == pytest.approx(-24.5) and d['MPJPE']['ratio_max'] == pytest.approx(121 / 145)
+    assert d['P-MPJPE']['ratio_mean'] == pytest.approx(1.0)
+    assert s['adv_continued']['paired_vs_adv']['scale_error']['mean'] == pytest.approx(0)
+    assert 'paired_vs_adv_continued' not in s['adv_continued']
+    table = accuracy.format_summary(s)
+    assert 'scale err' in table and 'recommended' in table
+    x, vals = curve_table(per_seed['recommended'], 'scale_error', offset=8)
+    assert list(x) == [9, 10] and vals.shape == (2, 2)
+    png = draw_curves(per_seed, {'recommended': 'adv_continued', 'adv_continued': None, 'adv': None},
+                      str(tmp_path / 'curves.png'))
+    assert os.path.getsize(png) > 10000
+
+
+def test_adv_continued_resumes_the_finished_adv_run(tmp_path, monkeypatch):
+    """adv_continued is adv resumed to 32 epochs (--resume of a copy of adv's checkpoint and
+    curve), not 32 epochs from scratch; its time counts adv's; a recommended run warm-starts
+    from it and counts both."""
+    from lib.bench import accuracy
+    out = str(tmp_path)
+    adv = os.path.dirname(accuracy.results_path(out, 0, 'adv'))
+    os.makedirs(adv)
+    for name, text in (('checkpoint.pth.tar', 'ck'), ('curve.json', '[]'),
+                       ('results.json', json.dumps({'MPJPE': 1, 'seconds': 100}))):
+        open(os.path.join(adv, name), 'w').write(text)
+    cmds = []
+
+    def fake_run(cmd, log_path, threads=0):
+        cmds.append(cmd)
+        res = os.path.join(os.path.dirname(log_path), cmd[cmd.index('--cfg') + 1][4:-5], 'results.json')
+        os.makedirs(os.path.dirname(res), exist_ok=True)
+        json.dump({'MPJPE': 2.0, 'MPJPE_oracle_scale': 1.0, 'N-MPJPE': 1.0, 'P-MPJPE': 1.0}, open(res, 'w'))
+    monkeypatch.setattr(accuracy, '_run', fake_run)
+    monkeypatch.setattr(accuracy.time, 'time', iter([0.0, 50.0, 0.0, 7.0]).__next__)
+    res = accuracy.train_variant(out, 'data', 0, 'adv_continued')
+    cont = os.path.dirname(accuracy.results_path(out, 0, 'adv_continued'))
+    assert cmds[0][cmds[0].index('--resume') + 1] == os.path.join(cont, 'checkpoint.pth.tar')
+    assert open(os.path.join(cont, 'checkpoint.pth.tar')).read() == 'ck'
+    assert os.path.isfile(os.path.join(cont, 'curve.json')) and '32' in cmds[0]
+    assert res['continued_from'] == 'adv' and accuracy.seed_record(out, 0, 'adv_continued', res)['seconds_total'] == 150
+    rec = accuracy.train_variant(out, 'data', 0, 'recommended')
+    assert '--pretrain' in cmds[1] and '--resume' not in cmds[1]
+    assert accuracy.seed_record(out, 0, 'recommended', rec)['seconds_total'] == 157

@@ -154,6 +154,12 @@ SCALED = {
     'bench_supervised': ('h36m_gt_adv', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS',
                                          'TRAIN.NUM_EPOCHS', 'TRAIN.USE_NEW_ROT', 'DATA.DATASET_NAME',
                                          'EVAL.EVERY_EPOCH', 'TRAIN.SUPERVISED', 'TRAIN.USE_DIS'}),
+    'bench_scale_after': ('h36m_gt_scale', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS',
+                                            'TRAIN.NUM_EPOCHS', 'TRAIN.USE_NEW_ROT', 'DATA.DATASET_NAME',
+                                            'EVAL.EVERY_EPOCH', 'DATA.SCALE_MID_MEAN', 'DATA.SCALE_MID_STD',
+                                            'TRAIN.FREEZE_LIFTER', 'TRAIN.SCALE_ON_3D', 'TRAIN.USE_CYCLE',
+                                            'TRAIN.USE_NEW_TEMP', 'TRAIN.SCALER_INIT_PRIOR',
+                                            'COMPAT.BONE_LOSS'}),
     'quickstart': ('h36m_gt_scale', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS', 'TRAIN.NUM_EPOCHS',
                                      'TRAIN.USE_NEW_ROT', 'DATA.DATASET_NAME'}),
 }

@@ -94,3 +94,19 @@ def test_tmc_mode_follows_the_original_fix_traj_flags():
     cfg.FIX.FIX_TRAJ = False
     cfg.COMPAT.TMC_FRAME = 'as_written'
     assert T.tmc_mode(cfg, 'alternating') == 'as_written'
+
+
+def test_log_lengths_bone_loss_is_scale_free_and_matches_a_hand_value():
+    """COMPAT.BONE_LOSS log_lengths: mean |log ||bone_x|| - log ||bone_y|||; a common scale of
+    both frames leaves it unchanged, while vectors and lengths shrink with the pose."""
+    g = torch.Generator().manual_seed(0)
+    X, Y = torch.randn(4, 17, 3, generator=g), torch.randn(4, 17, 3, generator=g)
+    from lib.data.skeleton import BONE_CHILDREN, PARENTS
+    bx = (X - X[:, PARENTS])[:, BONE_CHILDREN].norm(dim=-1)
+    by = (Y - Y[:, PARENTS])[:, BONE_CHILDREN].norm(dim=-1)
+    want = (bx.log() - by.log()).abs().mean()
+    got = L.loss_bone(X, Y, 'log_lengths')
+    assert torch.allclose(got, want, atol=1e-6)
+    assert torch.allclose(L.loss_bone(0.3 * X, 0.3 * Y, 'log_lengths'), got, atol=1e-5)
+    for mode in ('vectors', 'lengths'):
+        assert L.loss_bone(0.3 * X, 0.3 * Y, mode) < 0.31 * L.loss_bone(X, Y, mode)

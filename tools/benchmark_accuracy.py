@@ -41,6 +41,9 @@ def parse_args(argv):
     p.add_argument('--gpu', default='-1')
     p.add_argument('--threads', type=int, default=1,
                    help='CPU threads per training run (default 1: PyTorch threads collapse on shared cores)')
+    p.add_argument('--curves', type=int, nargs='?', const=2, default=0, metavar='K',
+                   help='record the test metrics every K epochs of every run (default K 2; recorded '
+                        'only, never used to pick a model) and draw curves.png')
     p.add_argument('--opts', nargs=argparse.REMAINDER, default=[], help='extra KEY VALUE for every run')
     return p.parse_args(argv)
 
@@ -58,7 +61,8 @@ def main(argv=None):
                         'use e.g. --only-seeds 0 2')
     out = cli_path(a.out)
     data = prepare_bench_data(a.src, out, a.test_subjects, a.fps)
-    table = benchmark(out, data, a.only_seeds or range(a.seeds), a.variants, a.gpu, a.threads, a.opts,
+    opts = list(a.opts) + (['EVAL.CURVE_EVERY', str(a.curves)] if a.curves else [])
+    table = benchmark(out, data, a.only_seeds or range(a.seeds), a.variants, a.gpu, a.threads, opts,
                       command=' '.join(['python', 'tools/benchmark_accuracy.py'] + list(argv)))
     print(table)
     print('written %s' % os.path.join(out, 'benchmark.json'))

@@ -16,6 +16,13 @@ H36M joints, resampled to ``--fps``, placed where the four Human3.6M cameras of
 ``--min-seconds``, verified and written atomically: see ``lib/data/bvh_convert.py``
 for each step and ``lib/data/archive_check.py`` for the checks.
 
+Both write the training split's scale prior ``scale_prior_<name>.json`` beside the data
+(``lib/data/scale_prior.py``), which ``DATA.SCALE_MID_MEAN: auto`` reads.
+
+``prior``: that file for a dataset already in a folder (the authors' h5 files, say)::
+
+    python tools/prepare_data.py prior --data-dir data --name h36m
+
 ``layout``: a ``data_3d_<name>.npz`` archive -> the authors' MPI-INF-3DHP or
 SURREAL files (``mpi_{train,valid}_pred3.h5`` / ``surreal_...``)::
 
@@ -26,6 +33,7 @@ import _init_paths  # noqa: F401
 import argparse
 
 from lib.data.bvh_convert import convert_bvh_tree
+from lib.data.scale_prior import write_for_dataset
 from lib.utils.errors import ArgumentParser, run_main
 from lib.utils.safe_io import check_writable_dir
 
@@ -43,6 +51,13 @@ def convert_layout(args):
     check_writable_dir(args.out)
     for split, (path, n) in archives_to_layout(args.src, args.dataset, args.out, args.distance).items():
         print('%s: %d frames -> %s' % (split, n, path))
+    write_for_dataset(args.out, args.dataset)
+    return 0
+
+
+def write_prior(args):
+    """``prior``: the scale prior of a dataset already in DATA_DIR -> scale_prior_<name>.json."""
+    write_for_dataset(args.data_dir, args.name, use_gt=not args.detected)
     return 0
 
 
@@ -74,6 +89,15 @@ def build_parser():
     q.add_argument('--distance', type=float, default=None,
                    help='camera distance in metres (default 4.5 for mpi, 6 for surreal; farther if needed)')
     q.set_defaults(func=convert_layout)
+    r = sub.add_parser('prior', help='the scale prior of a dataset in DATA_DIR -> scale_prior_<name>.json',
+                       description='Compute the distribution of scale_mid on the training split of a dataset '
+                                   '(lib/data/scale_prior.py) and store it beside the data, for '
+                                   'DATA.SCALE_MID_MEAN / SCALE_MID_STD: auto. The bvh and layout commands '
+                                   'write it themselves.')
+    r.add_argument('--data-dir', required=True, help='the folder with the dataset (DATA_DIR)')
+    r.add_argument('--name', required=True, help='DATA.DATASET_NAME (h36m, mpi, surreal, or a converted name)')
+    r.add_argument('--detected', action='store_true', help='use the detected 2D (default: ground-truth 2D)')
+    r.set_defaults(func=write_prior)
     return parser
 
 

@@ -6,7 +6,11 @@ subprocess (the same code path a user runs), and its *final* model is evaluated 
 subjects: the best-during-training checkpoint selects on the test set and is not used.
 
 The summary per variant holds the mean over seeds, the spread (std with ddof 0, min, max) and
-the paired difference to ``adv`` on the seeds both have.
+the paired differences to ``adv`` and to ``adv_continued`` (equal lifter training) on the seeds
+both have.  Scale and structure are kept apart in every table: the *scale error* is MPJPE minus
+the MPJPE with ground-truth scale (``MPJPE_oracle_scale``); structure is N-MPJPE and P-MPJPE.
+With ``EVAL.CURVE_EVERY`` the runs also record learning curves (``curve.json``), which
+:mod:`lib.bench.curves` draws; they are recorded only, never used to pick a model.
 """
 import json
 import os
@@ -19,14 +23,21 @@ import numpy as np
 from lib.utils.errors import UserError
 from lib.utils.runtime import REPO_ROOT
 
-METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale')
+METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_error')
+SCALES = ('scale_mean', 'scale_std', 'scale_true_mean')      # predicted (1 without a scaler) and called for
+REFERENCES = ('adv', 'adv_continued')
+PRIOR = ['DATA.SCALE_MID_MEAN', 'auto', 'DATA.SCALE_MID_STD', 'auto']     # the data's own scale prior
 
 # bench_adv.yaml / bench_best.yaml train this many epochs (kept equal: equal compute)
 BENCH_EPOCHS = 16
 
 
-def _variant(cfg, opts=(), warm_from=None, about=''):
-    return {'cfg': cfg, 'opts': list(opts), 'warm_from': warm_from, 'about': about}
+def _variant(cfg, opts=(), warm_from=None, about='', continue_from=None):
+    """``warm_from``: start from that variant's final weights (--pretrain); ``continue_from``:
+    resume that variant's finished run (same config, more epochs: --resume, which continues
+    exactly as one uninterrupted run would), so its epochs are not trained twice."""
+    return {'cfg': cfg, 'opts': list(opts), 'warm_from': warm_from, 'about': about,
+            'continue_from': continue_from}
 
 
 VARIANTS = {
@@ -50,57 +61,93 @@ VARIANTS = {
                                  about="best with the authors' USE_NEW_ROT false"),
     # the earlier warm-start recipe, and adv trained as many steps as it (equal compute)
     'best_warm': _variant('bench_best.yaml', warm_from='adv', about='best warm-started from adv'),
-    'adv_continued': _variant('bench_adv.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
-                              about='adv for as many steps as adv + best_warm'),
-    # ablation over the parts of best
-    'scaler_only': _variant('bench_best.yaml', ['TRAIN.USE_NEW_TEMP', 'false',
-                                                'TRAIN.SCALE_LOSS_WEIGHTS', '[0.0, 0.0]']),
-    'scaler_kl': _variant('bench_best.yaml', ['TRAIN.USE_NEW_TEMP', 'false',
-                                              'TRAIN.SCALE_LOSS_WEIGHTS', '[0.001, 0.0]']),
-    'scaler_klbone': _variant('bench_best.yaml', ['TRAIN.USE_NEW_TEMP', 'false']),
+    'adv_continued': _variant('bench_adv.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
+                              about='adv for as many steps as adv + best_warm (adv resumed to 32 epochs)'),
+    # the paper's ablation (its Table 4) over the parts of best, each with the data's own prior
+    'full': _variant('bench_best.yaml', PRIOR, about="best (scaler + KL-bone + TMC, alternating), the data's prior"),
+    'full_joint': _variant('bench_best.yaml', PRIOR + ['TRAIN.USE_CYCLE', 'false'],
+                           about='the full recipe, joint scheme (all losses every step) instead of alternating'),
+    'scaler_only': _variant('bench_best.yaml', PRIOR + ['TRAIN.USE_NEW_TEMP', 'false',
+                                                        'TRAIN.SCALE_LOSS_WEIGHTS', '[0.0, 0.0]'],
+                            about='scaler, no KL, no bone, no TMC'),
+    'scaler_kl': _variant('bench_best.yaml', PRIOR + ['TRAIN.USE_NEW_TEMP', 'false',
+                                                      'TRAIN.SCALE_LOSS_WEIGHTS', '[0.001, 0.0]'],
+                          about='scaler + KL, no bone, no TMC'),
+    'scaler_klbone': _variant('bench_best.yaml', PRIOR + ['TRAIN.USE_NEW_TEMP', 'false'],
+                              about='scaler + KL-bone, no TMC'),
     'tmc': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
-                                        'COMPAT.TMC_FRAME', 'magnitude_first3']),
-    'temp_d': _variant('bench_best.yaml', ['TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true']),
+                                        'COMPAT.TMC_FRAME', 'magnitude_first3'], about='TMC alone (adv + TMC)'),
+    'temp_d': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
+                                           'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true'],
+                       about='temporal discriminator alone (adv + temporal D)'),
+    # this project's recipe (README, "The recommended recipe"): adv_continued's lifter, frozen,
+    # then the scaler alone (KL with the data's prior + bone), its scale on the lifted 3D
+    'recommended': _variant('bench_scale_after.yaml', warm_from='adv_continued',
+                            about='scale after structure: the scaler alone on the frozen adv_continued lifter'),
+    'scale_after_input': _variant('bench_scale_after.yaml', ['TRAIN.SCALE_ON_3D', 'false'], warm_from='adv_continued',
+                                  about='recommended with the scale on the lifter\'s 2D input (as the paper)'),
+    'scale_after_h36m_prior': _variant('bench_scale_after.yaml', ['DATA.SCALE_MID_MEAN', '0.720643',
+                                                                  'DATA.SCALE_MID_STD', '0.058'],
+                                       warm_from='adv_continued', about="recommended with Human3.6M's prior"),
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 
 
-def aggregate(per_seed, reference='adv'):
-    """{variant: {seed: {metric: value}}} -> {variant: {metric: mean, 'spread': ..., 'paired_vs_adv': ...}}."""
+def aggregate(per_seed, references=REFERENCES):
+    """{variant: {seed: {metric: value}}} -> {variant: {metric: mean, 'spread': ...,
+    'paired_vs_<ref>': ...}} for every reference variant present (not for itself)."""
     out = {}
     for v, runs in per_seed.items():
         seeds = sorted(runs)
         entry = {'seeds': seeds}
-        for m in METRICS + ('seconds',):
+        for m in METRICS + SCALES + ('seconds', 'seconds_total'):
             vals = np.array([runs[s][m] for s in seeds if m in runs[s]], float)
             if len(vals) == 0:
                 continue
             entry[m] = float(vals.mean())
             entry.setdefault('spread', {})[m] = {'std': float(vals.std()), 'min': float(vals.min()),
                                                  'max': float(vals.max())}
-        common = [s for s in seeds if s in per_seed.get(reference, {})] if v != reference else []
-        if common:
-            entry['paired_vs_%s' % reference] = {}
-            for m in METRICS:
-                d = np.array([runs[s][m] - per_seed[reference][s][m] for s in common])
-                entry['paired_vs_%s' % reference][m] = {'mean': float(d.mean()), 'min': float(d.min()),
-                                                        'max': float(d.max()), 'n': len(common)}
+        for ref in references:
+            common = [s for s in seeds if s in per_seed.get(ref, {})] if v != ref else []
+            if not common:
+                continue
+            entry['paired_vs_%s' % ref] = {}
+            for m in [m for m in METRICS if all(m in runs[s] and m in per_seed[ref][s] for s in common)]:
+                d = np.array([runs[s][m] - per_seed[ref][s][m] for s in common])
+                r = np.array([runs[s][m] / per_seed[ref][s][m] for s in common])
+                entry['paired_vs_%s' % ref][m] = {'mean': float(d.mean()), 'min': float(d.min()),
+                                                  'max': float(d.max()), 'n': len(common),
+                                                  'ratio_mean': float(r.mean()), 'ratio_max': float(r.max())}
         out[v] = entry
     return out
 
 
-def format_summary(summary, reference='adv'):
-    """The printed table: mean (min-max) per metric, the paired MPJPE difference, wall time."""
-    head = '%-22s %-20s %-20s %-20s %-22s %7s' % ('variant', 'MPJPE mean (min-max)', 'N-MPJPE', 'P-MPJPE',
-                                                  'dMPJPE vs adv (min..max)', 'seconds')
+def format_summary(summary):
+    """The printed table: mean (min-max) of MPJPE, scale error, N-MPJPE and P-MPJPE; the mean
+    predicted scale against the one the test frames call for; the paired MPJPE and P-MPJPE
+    ratios to adv and adv_continued (mean, worst seed); wall time with the warm start's."""
+    head = '%-24s %-19s %-17s %-19s %-19s %-11s %-21s %-21s %6s' % (
+        'variant', 'MPJPE mean (min-max)', 'scale err (max)', 'N-MPJPE', 'P-MPJPE', 'scale/true',
+        'MPJPE, P-MPJPE / adv', '/ adv_continued', 'min')
     lines = [head]
     for v, e in summary.items():
         def cell(m):
             return '%6.1f (%5.1f-%5.1f)' % (e[m], e['spread'][m]['min'], e['spread'][m]['max'])
-        d = e.get('paired_vs_%s' % reference, {}).get('MPJPE')
-        dtxt = '%+6.1f (%+.1f..%+.1f)' % (d['mean'], d['min'], d['max']) if d else '-'
-        lines.append('%-22s %-20s %-20s %-20s %-22s %7.0f' % (v, cell('MPJPE'), cell('N-MPJPE'),
-                                                             cell('P-MPJPE'), dtxt, e['seconds']))
+
+        def ratio(ref):
+            d = e.get('paired_vs_%s' % ref)
+            if not d:
+                return '-'
+            return '%.3f, %.3f (max %.2f, %.2f)' % (d['MPJPE']['ratio_mean'], d['P-MPJPE']['ratio_mean'],
+                                                   d['MPJPE']['ratio_max'], d['P-MPJPE']['ratio_max'])
+        scale = '%.2f/%.2f' % (e.get('scale_mean', 1.0), e['scale_true_mean']) if 'scale_true_mean' in e else '-'
+        lines.append('%-24s %-19s %5.1f (%5.1f)     %-19s %-19s %-11s %-21s %-21s %6.1f' % (
+            v, cell('MPJPE'), e['scale_error'], e['spread']['scale_error']['max'], cell('N-MPJPE'),
+            cell('P-MPJPE'), scale, ratio('adv'), ratio('adv_continued'),
+            e.get('seconds_total', e.get('seconds', float('nan'))) / 60))
+    lines.append('scale err = MPJPE - MPJPE with ground-truth scale (mm); structure = N-MPJPE, P-MPJPE; '
+                 'scale/true = mean predicted scale (1 without a scaler) / the mean the test frames call for; '
+                 'ratios: paired per seed, mean (worst seed); min = wall minutes with the warm start\'s')
     return '\n'.join(lines)
 
 
@@ -158,29 +205,71 @@ def train_variant(out, data, seed, variant, gpu='-1', threads=0, extra_opts=()):
         cmd += ['--opts', 'RANDOM_SEED', str(2019 + seed)] + spec['opts'] + list(extra_opts)
         print('seed %d: training %s' % (seed, variant), flush=True)
         os.makedirs(run_dir, exist_ok=True)
+        if spec.get('continue_from'):
+            cmd[cmd.index('--opts'):cmd.index('--opts')] = ['--resume', _continue_from(out, seed, variant)]
         t0 = time.time()
         _run(cmd, os.path.join(run_dir, 'run.log'), threads)
         res = json.load(open(res_path))
         res['seconds'] = time.time() - t0
+        if spec.get('continue_from'):
+            res['continued_from'] = spec['continue_from']
         with open(res_path, 'w') as f:
             json.dump(res, f, indent=2)
     return json.load(open(res_path))
 
 
+def _continue_from(out, seed, variant):
+    """Copy the finished run of ``continue_from`` (checkpoint and curve) into this variant's
+    run folder, to be resumed there; returns the checkpoint path."""
+    import shutil
+    src = os.path.dirname(results_path(out, seed, VARIANTS[variant]['continue_from']))
+    dst = os.path.dirname(results_path(out, seed, variant))
+    os.makedirs(dst, exist_ok=True)
+    for name in ('checkpoint.pth.tar', 'curve.json'):
+        if os.path.isfile(os.path.join(src, name)):
+            shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
+    return os.path.join(dst, 'checkpoint.pth.tar')
+
+
 def run_order(variants):
     """Variants in training order: a warm start's source first (added when not asked for)."""
     order = []
-    for v in variants:
-        src = VARIANTS[v]['warm_from']
+
+    def add(v):
+        src = VARIANTS[v]['warm_from'] or VARIANTS[v].get('continue_from')
         if src and src not in order:
-            order.append(src)
+            add(src)
         if v not in order:
             order.append(v)
+    for v in variants:
+        add(v)
     return order
 
 
+def seed_record(out, seed, variant, res):
+    """The numbers of one finished run that the summary uses, with its learning curve."""
+    rec = {m: res[m] for m in METRICS[:4]}
+    rec['scale_error'] = res['MPJPE'] - res['MPJPE_oracle_scale']
+    rec.update({m: res[m] for m in SCALES if m in res})
+    rec['seconds'] = res.get('seconds', float('nan'))
+    rec['seconds_total'] = rec['seconds']
+    v, r = variant, res
+    while True:                     # the warm start's (or the resumed run's) own training counts too
+        src = VARIANTS[v]['warm_from'] or r.get('continued_from')
+        path = results_path(out, seed, src) if src else ''
+        if not os.path.isfile(path):
+            break
+        v, r = src, json.load(open(path))
+        rec['seconds_total'] += r.get('seconds', float('nan'))
+    curve = os.path.join(os.path.dirname(results_path(out, seed, variant)), 'curve.json')
+    if os.path.isfile(curve):
+        rec['curve'] = json.load(open(curve))
+    return rec
+
+
 def benchmark(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), command=''):
-    """Train every (seed, variant), then write benchmark.json and table.txt into ``out``.
+    """Train every (seed, variant), then write benchmark.json, table.txt and (with learning
+    curves) curves.png into ``out``.
 
     ``seeds``: the seed ids to train (e.g. ``range(3)``).  Finished runs are kept in
     ``out``, so several processes given disjoint seed lists can share the cores, and a last
@@ -191,20 +280,23 @@ def benchmark(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), co
     for seed in seeds:
         for v in order:
             res = train_variant(out, data, seed, v, gpu, threads, extra_opts)
-            per_seed[v][seed] = {m: res[m] for m in METRICS}
-            per_seed[v][seed]['seconds'] = res.get('seconds', float('nan'))
-            if 'scale_mean' in res:
-                per_seed[v][seed]['scale_mean'] = res['scale_mean']
+            per_seed[v][seed] = seed_record(out, seed, v, res)
     summary = aggregate(per_seed)
     table = format_summary(summary)
-    bench = {v: {m: summary[v][m] for m in ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'seconds')} for v in summary}
+    bench = {v: {m: summary[v][m] for m in METRICS + SCALES + ('seconds', 'seconds_total') if m in summary[v]}
+             for v in summary}
     bench['per_seed'] = {v: {str(s): r for s, r in runs.items()} for v, runs in per_seed.items()}
     bench['spread'] = {v: summary[v]['spread'] for v in summary}
-    bench['paired_vs_adv'] = {v: summary[v]['paired_vs_adv'] for v in summary if 'paired_vs_adv' in summary[v]}
+    for ref in REFERENCES:
+        bench['paired_vs_%s' % ref] = {v: summary[v]['paired_vs_%s' % ref] for v in summary
+                                       if 'paired_vs_%s' % ref in summary[v]}
     bench['variants'] = {v: VARIANTS[v] for v in order}
     bench['command'] = command
     with open(os.path.join(out, 'benchmark.json'), 'w') as f:
         json.dump(bench, f, indent=2)
     with open(os.path.join(out, 'table.txt'), 'w') as f:
         f.write(table + '\n')
+    if any('curve' in r for runs in per_seed.values() for r in runs.values()):
+        from lib.bench.curves import draw_curves
+        draw_curves(per_seed, {v: VARIANTS[v]['warm_from'] for v in order}, os.path.join(out, 'curves.png'))
     return table

@@ -58,7 +58,7 @@ _C.DATA.EXP_TMC_INTERVAL = 5
 _C.DATA.NUM_FRAMES = 1            # must be odd; no other effect, as in the original
 _C.DATA.NUM_JOINTS = 17
 _C.DATA.MIN_DIFF_DIST = 5        # bone-loss partner at least this many frames away
-_C.DATA.SCALE_MID_MEAN = 0.714   # KL prior on scale_mid
+_C.DATA.SCALE_MID_MEAN = 0.714   # KL prior on scale_mid; 'auto' (new): the dataset's own (lib/data/scale_prior.py)
 _C.DATA.SCALE_MID_STD = 0.051
 _C.DATA.NUM_NEIGHBOUR_FRAMES = 1
 _C.DATA.NUM_NEIGHBOUR_TUPLES = 0
@@ -125,12 +125,18 @@ _C.TRAIN.DIS_REAL_SCALED = False  # new: D's real samples are the scaled 2D the 
 _C.TRAIN.MAX_STEPS_PER_EPOCH = 0  # new: cap the steps of an epoch (0 = a full pass)
 _C.TRAIN.CHECKPOINT_EVERY = 0     # new: also save checkpoint.pth.tar every N steps (0 = per epoch)
 _C.TRAIN.WARM_START_EPOCHS = 0    # new: first N epochs train the adv baseline (s = 1), then the method
+_C.TRAIN.SCALER_INIT_PRIOR = False  # new: a scaler that starts from scratch predicts the prior's mean
+                                    # scale_mid for every pose (output weights 0, bias the mean)
+_C.TRAIN.FREEZE_LIFTER = False    # new: the 'scale_fit' scheme: only the scaler trains (KL + bone), on a
+                                  # frozen lifter in eval mode (lib/core/train.py; cfg/scale_after*.yaml)
 
 # --- evaluation -----------------------------------------------------------
 _C.EVAL = edict()
 _C.EVAL.STRIDE = 1                # new: evaluate every k-th test frame
 _C.EVAL.BATCH_SIZE = 1024         # batch of the original's mean-of-batch-means
 _C.EVAL.EVERY_EPOCH = True        # new: validate after every epoch
+_C.EVAL.CURVE_EVERY = 0          # new: every N epochs record the test metrics in curve.json (recorded
+                                  # only: never used to pick a model); 0 = off
 _C.EVAL.PRECISION = 'fp32'        # new: 'fp32' | 'bf16' (residual blocks in bf16, lib/models/precision.py)
 
 # --- the original's quirks, as switches (table: docs/ORIGINAL.md) ------------
@@ -139,7 +145,7 @@ _C.COMPAT.INVERSE_ROT_TILTED_AXIS = False   # False = inverse about camera y (or
 _C.COMPAT.TMC_FRAME = 'as_written'          # 'as_written' | 'rotate_motion' (R*M) | 'recovered' (FIX_TRAJ_BY_ROT) | 'magnitude_first3'
 _C.COMPAT.ALTERNATE_OFF_BY_ONE = True       # True = rem > S (original); False = rem >= S
 _C.COMPAT.KL_ON_DIFF2 = 'by_scheme'         # 'by_scheme' (joint: B values, alternating: 2B) | 'always' | 'never'
-_C.COMPAT.BONE_LOSS = 'vectors'             # 'vectors' (original) | 'lengths'
+_C.COMPAT.BONE_LOSS = 'vectors'             # 'vectors' (original) | 'lengths' | 'log_lengths' (scale-free, new)
 _C.COMPAT.L2D_TARGET_UNSCALED = True        # l2d target is the unscaled input (original) | the scaled one
 _C.COMPAT.SCHEDULER_STEP_FIRST = True       # lr*0.95 already in epoch 0 (original)
 _C.COMPAT.TILTED_AXIS_UNNORMALISED = True   # use the axis numbers as given (|a| = 0.99902)
@@ -191,7 +197,7 @@ UNSUPPORTED = {'NETWORK.USE_SIMPLE_MODEL': False, 'TRAIN.USE_ROTATER': False,
 _CHOICES = {
     'COMPAT.TMC_FRAME': ('as_written', 'rotate_motion', 'recovered', 'magnitude_first3'),
     'COMPAT.KL_ON_DIFF2': ('by_scheme', 'always', 'never'),
-    'COMPAT.BONE_LOSS': ('vectors', 'lengths'),
+    'COMPAT.BONE_LOSS': ('vectors', 'lengths', 'log_lengths'),
     'TRAIN.NONFINITE': ('stop', 'skip'),
     'EVAL.PRECISION': ('fp32', 'bf16'),
     'DATA.FORMAT': ('auto', 'h5', 'npz'),
@@ -217,6 +223,19 @@ def _type_ok(default, value):
     return True
 
 
+# float keys that also take 'auto': the value is then found at run time (lib/data/scale_prior.py)
+AUTO_KEYS = ('DATA.SCALE_MID_MEAN', 'DATA.SCALE_MID_STD')
+
+
+def _node(cfg, dotted, source):
+    node = cfg
+    for p in dotted.split('.')[:-1]:
+        if p not in node or not isinstance(node[p], dict):
+            raise _unknown(dotted, source)
+        node = node[p]
+    return node
+
+
 def _set(cfg, dotted, value, source):
     if dotted in UNSUPPORTED:
         if value != UNSUPPORTED[dotted]:
@@ -224,16 +243,14 @@ def _set(cfg, dotted, value, source):
                             'does not reproduce that)' % (dotted, value), source,
                             'remove the key or set it to %r' % UNSUPPORTED[dotted])
         return
+    if dotted in AUTO_KEYS and value == 'auto':
+        _node(cfg, dotted, source)[dotted.rpartition('.')[2]] = 'auto'
+        return
     if dotted in DEAD_KEYS:
         warnings.warn('config key %s is accepted but unused (as in the original)' % dotted)
         return
-    parts = dotted.split('.')
-    node = cfg
-    for p in parts[:-1]:
-        if p not in node or not isinstance(node[p], dict):
-            raise _unknown(dotted, source)
-        node = node[p]
-    key = parts[-1]
+    node = _node(cfg, dotted, source)
+    key = dotted.split('.')[-1]
     if key not in node:
         raise _unknown(dotted, source)
     default = node[key]
@@ -365,6 +382,14 @@ def validate(cfg, source='config'):
         if cfg[sec][k] not in choices:
             bad(key, 'must be one of %s, got %r' % ('/'.join(choices), cfg[sec][k]),
                 'pick one of those')
+    for key in AUTO_KEYS:
+        v = cfg.DATA[key.split('.')[1]]
+        if v != 'auto' and not v > 0:
+            bad(key, 'must be positive or auto, got %r' % (v,), "use the dataset's prior: auto")
+    if cfg.EVAL.CURVE_EVERY < 0:
+        bad('EVAL.CURVE_EVERY', 'must be >= 0', 'use 0 (off) or N to record every N epochs')
+    if cfg.TRAIN.FREEZE_LIFTER and not cfg.TRAIN.USE_SCALER:
+        bad('TRAIN.FREEZE_LIFTER', 'trains the scaler alone and needs TRAIN.USE_SCALER true', 'turn it on')
     if cfg.TRAIN.SUPERVISED and cfg.TRAIN.USE_SCALER:
         bad('TRAIN.SUPERVISED', 'does not combine with TRAIN.USE_SCALER', 'turn one off')
 

@@ -25,6 +25,7 @@ from lib.core.lifting import lift_across_ranks
 from lib.data import skeleton as sk
 from lib.data.dataset import head_root_length
 from lib.data.formats import H36M, get_spec
+from lib.data.scale_prior import scale_mids
 from lib.models.scaler import scaler_features
 from lib.utils import distributed as dist
 from lib.utils.safe_io import atomic_write
@@ -78,6 +79,15 @@ def compute_metrics(pred, gt_m, groups, batch=1024, same_norm_3d=False, chunk=65
     return res, err
 
 
+def true_scale_mean(x, gt_m):
+    """The mean of the scale the test frames call for, by the formula of the scale prior
+    (:func:`lib.data.scale_prior.scale_mids`, with the split's mean head-root length): what a
+    scaler's mean ``scale`` should come near.  ``x``: the normalised 2D input (tensor)."""
+    gt_rc = gt_m - gt_m[:, sk.ROOT:sk.ROOT + 1]
+    scale, _ = scale_mids(x.float().cpu().numpy(), gt_m, float((head_root_length(gt_rc) - 1e-8).mean()))
+    return float(np.nanmean(scale)) if len(scale) else float('nan')
+
+
 def best_key(cfg):
     """The result that selects ``model_best.pth.tar``: the original's printed P-MPJPE (the mean
     of 1024-frame batch means, ``COMPAT.BEST_BY_BATCHMEAN``) or the per-frame mean."""
@@ -127,6 +137,7 @@ def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True, use_
     if scale is not None:
         res['scale_mean'] = float(scale.mean())
         res['scale_std'] = float(scale.std())
+    res['scale_true_mean'] = true_scale_mean(x, gt)
     if extra:
         res.update(extra)
     if write and out_dir is not None:

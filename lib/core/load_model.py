@@ -28,11 +28,30 @@ def load_pose_model(cfg, path, device='cpu', log=print, use_ema=False, explicit=
                      'TRAIN.USE_SCALER' in explicit, path, log)
     apply_architecture(cfg, {k: v for k, v in arch.items() if k != 'USE_SCALER'}, log)
     cfg.TRAIN.USE_SCALER = use
+    apply_lift_settings(cfg, ck.get('config'), explicit, log)
     if not use:
         sd = {k: v for k, v in sd.items() if not k.startswith('scaler.')}
     model = get_pose_model(cfg)
     load_state_strict(model, sd, path)
     return model.to(device).eval()
+
+
+# settings that change how a model lifts but cannot be read off its weights: taken from the
+# checkpoint's own config, when it has one (a key given with --opts wins)
+LIFT_KEYS = ('TRAIN.SCALE_ON_3D', 'TRAIN.LEARN_SYMMETRY')
+
+
+def apply_lift_settings(cfg, ck_cfg, explicit=(), log=print):
+    """Make ``cfg`` lift as the checkpoint was trained to (:data:`LIFT_KEYS`), noting each change."""
+    if not isinstance(ck_cfg, dict):
+        return
+    for key in LIFT_KEYS:
+        sec, k = key.split('.')
+        value = ck_cfg.get(sec, {}).get(k) if isinstance(ck_cfg.get(sec), dict) else None
+        if key in explicit or not isinstance(value, bool) or value == cfg[sec][k]:
+            continue
+        log('note: checkpoint has %s = %s (config said %s); using the checkpoint\'s' % (key, value, cfg[sec][k]))
+        cfg[sec][k] = value
 
 
 def use_scaler(has_scaler, bypassed, asked, explicit, path, log=print):

@@ -42,12 +42,20 @@ def loss_bone(X, Y, mode='vectors'):
     ``vectors`` (the original): mean over batch and bones of
     ||(X_j - X_p(j)) - (Y_j - Y_p(j))||, which also penalises limbs *rotating*
     between the two frames, not only changing length.  ``lengths`` (fix):
-    mean |(||X_j - X_p(j)|| - ||Y_j - Y_p(j)||)|.
+    mean |(||X_j - X_p(j)|| - ||Y_j - Y_p(j)||)|.  Both shrink with the pose: a
+    scaler minimising them alone drives the scale to 0, and only the KL prior
+    holds it.  ``log_lengths`` (new, scale-free): mean |log ||X_j - X_p(j)|| -
+    log ||Y_j - Y_p(j)|||, the same for any common scale of X and Y, so the bone
+    term constrains only the *relative* scale of the two frames and the prior
+    alone the absolute one.
     """
     bx, by = bone_vectors(X), bone_vectors(Y)
     if mode == 'vectors':
         return _euclid(bx - by).mean()
-    return (torch.norm(bx, dim=-1) - torch.norm(by, dim=-1)).abs().mean()
+    lx, ly = torch.norm(bx, dim=-1), torch.norm(by, dim=-1)
+    if mode == 'log_lengths':
+        return (torch.log(lx + 1e-8) - torch.log(ly + 1e-8)).abs().mean()
+    return (lx - ly).abs().mean()
 
 
 def kl_criterion(mu1, sigma1, mu2, sigma2):

@@ -25,7 +25,9 @@ from lib.core.config import config_changes, to_dict
 from lib.core.evaluate import best_key, evaluate, format_table
 from lib.core.state import TrainState
 from lib.data.batches import TensorSplit
+from lib.data import scale_prior
 from lib.data.dataset import load_splits
+from lib.data.formats import get_spec
 from lib.utils import distributed as dist
 from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,
                                   load_state_strict, pose_state_dict, save_checkpoint)
@@ -114,8 +116,10 @@ def train(run, device, resume=None, save_final=None):
                 state.epoch, state.step_in_epoch = epoch + 1, 0
                 if cfg.EVAL.EVERY_EPOCH or epoch == cfg.TRAIN.NUM_EPOCHS - 1:
                     res = _evaluate_epoch(run, state, test_data, epoch)
+                    _record_curve(run, state, test_data, epoch, res)
                 else:
                     _save(run, state)
+                    _record_curve(run, state, test_data, epoch)
                 if stop() and epoch < cfg.TRAIN.NUM_EPOCHS - 1:
                     return _stopped(run, state, stop)
     finally:
@@ -149,10 +153,16 @@ def _build(run, device, resume):
     for name, s in splits.items():
         log.info('%s: %d frames from %s%s' % (name, len(s), s.source,
                                              ', %d non-finite dropped' % s.num_dropped if s.num_dropped else ''))
+    scale_prior.resolve(cfg, cfg.DATA_DIR, splits['train'], get_spec(cfg.DATA.DATASET_NAME), log.info)
     warm = read_warm_start(cfg, log) if resume is None and cfg.TRAIN.PRETRAIN_LIFTER else None
     state = TrainState(cfg, device, run.rank, run.world)
+    fresh_scaler = state.model.scaler is not None and (warm is None or not warm[1]['USE_SCALER'])
     if warm is not None:
         warm_start(state.model, *warm, cfg.TRAIN.LIFTER_PRETRAIN_PATH, log)
+    if fresh_scaler and cfg.TRAIN.SCALER_INIT_PRIOR and resume is None:
+        init_scaler_at_prior(state.model.scaler, cfg.DATA.SCALE_MID_MEAN)
+        log.info('scaler: starts at the prior, scale_mid %.6g for every pose (TRAIN.SCALER_INIT_PRIOR)'
+                 % cfg.DATA.SCALE_MID_MEAN)
     train_data = TensorSplit.from_split(splits.pop('train'), cfg, device, train=True)  # frees the float64 copy
     run.test_split = splits['test']
     test_data = TensorSplit.from_split(run.test_split, cfg, device, train=False)
@@ -192,6 +202,15 @@ def read_warm_start(cfg, log):
                              ('LIFTER_RES_BLOCKS', 'NUM_CHANNELS', 'BN_TRACK')}, log.info)
     cfg.TRAIN.USE_SCALER = use_scaler
     return sd, arch
+
+
+def init_scaler_at_prior(scaler, scale_mid_mean):
+    """TRAIN.SCALER_INIT_PRIOR: zero the scaler's output weights and set its bias to the prior's
+    mean, so a new scaler starts at scale_mid = the prior mean for every pose (with
+    LEARN_SYMMETRY, scale = 2 scale_mid - (h + w) / 2) instead of at random values around 0."""
+    with torch.no_grad():
+        scaler.out.weight.zero_()
+        scaler.out.bias.fill_(float(scale_mid_mean))
 
 
 def warm_start(model, sd, arch, path, log):
@@ -287,6 +306,33 @@ def _evaluate_epoch(run, state, test_data, epoch):
     if is_best and run.rank == 0:
         atomic_copy(run.ckpt_path, os.path.join(run.out_dir, 'model_best.pth.tar'))
     return res
+
+
+CURVE_KEYS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_mean', 'scale_std', 'scale_true_mean')
+
+
+def _record_curve(run, state, test_data, epoch, res=None):
+    """EVAL.CURVE_EVERY: every N epochs (and after the last) add the test metrics of the model as
+    it is to ``curve.json`` (rank 0).  Recorded only: nothing selects a model by them.  ``res``:
+    this epoch's evaluation, when the run made one anyway."""
+    cfg = run.cfg
+    k = cfg.EVAL.CURVE_EVERY
+    if not k or ((epoch + 1) % k and epoch != cfg.TRAIN.NUM_EPOCHS - 1):
+        return
+    if res is None:
+        res = evaluate(state.model, test_data, run.test_split, cfg, None, write=False,
+                       use_scaler=T.epoch_scheme(cfg, epoch) != 'adv')
+    if run.rank != 0:
+        return
+    path = os.path.join(run.out_dir, 'curve.json')
+    points = []
+    if os.path.isfile(path):                           # a resumed run keeps the points before it
+        with open(path) as f:
+            points = [p for p in json.load(f) if p['epoch'] <= epoch]
+    points.append(dict({'epoch': epoch + 1, 'scheme': T.epoch_scheme(cfg, epoch)},
+                       **{m: res[m] for m in CURVE_KEYS if m in res}))
+    with atomic_write(path, 'w') as f:
+        json.dump(points, f, indent=1)
 
 
 def _save(run, state, last=None):

@@ -5,7 +5,9 @@ Words used throughout:
 * **scheme** -- how an epoch trains (:func:`epoch_scheme`): ``adv`` (the baseline: cycle + GAN,
   scaler bypassed; also the ``TRAIN.WARM_START_EPOCHS`` of a warm start), ``joint`` (all losses
   in every step, the original's function1), ``alternating`` (``USE_CYCLE``: the original's
-  function2) or ``supervised`` (the reference model, L2 on 3D labels).
+  function2), ``scale_fit`` (``TRAIN.FREEZE_LIFTER``, new: the scaler alone learns KL + bone on
+  a frozen lifter in eval mode, so the lifter's structure is kept exactly) or ``supervised``
+  (the reference model, L2 on 3D labels).
 * **phase** -- what one step of that scheme trains (:func:`step_phase`): in the alternating
   scheme ``SUBNET_CRITICS`` ``subnet`` steps (scaler: KL + bone) then ``MAINNET_CRITICS``
   ``mainnet`` steps (lifter: cycle + GAN + temporal), with the original's off-by-one
@@ -53,11 +55,15 @@ def epoch_scheme(cfg, epoch):
         return 'supervised'
     if epoch < cfg.TRAIN.WARM_START_EPOCHS:
         return 'adv'
+    if cfg.TRAIN.FREEZE_LIFTER:
+        return 'scale_fit'
     return 'alternating' if cfg.TRAIN.USE_CYCLE else 'joint'
 
 
 def step_phase(cfg, scheme_name, k):
     """(phase, lifter trainable, scaler trainable) of the epoch's ``k``-th step."""
+    if scheme_name == 'scale_fit':
+        return scheme_name, False, True
     if scheme_name != 'alternating':
         return scheme_name, True, True
     S, M = cfg.TRAIN.SUBNET_CRITICS, cfg.TRAIN.MAINNET_CRITICS
@@ -92,14 +98,22 @@ def batch_needs(cfg, scheme_name):
     t = cfg.TRAIN
     losses = scheme_name in ('joint', 'alternating')
     return BatchNeeds(losses and bool(t.USE_TEMP or t.USE_NEW_TEMP),
-                      losses and bool(t.USE_SCALER or t.USE_BONE_NOSCALE))
+                      scheme_name == 'scale_fit' or (losses and bool(t.USE_SCALER or t.USE_BONE_NOSCALE)))
+
+
+def freeze_lifter_mode(model):
+    """The ``scale_fit`` scheme: the lifter runs in eval mode (no dropout, BatchNorm on its
+    running statistics, which stay as they are), exactly as it lifts at test time."""
+    model = getattr(model, 'module', model)
+    model.lifter_before.eval()
+    model.lifter_after.eval()
 
 
 # --- losses of one step -------------------------------------------------------
 
 def _kl_values(cfg, phase, out, out_far):
     mode = cfg.COMPAT.KL_ON_DIFF2
-    two = (mode == 'always') or (mode == 'by_scheme' and phase == 'subnet')
+    two = (mode == 'always') or (mode == 'by_scheme' and phase in ('subnet', 'scale_fit'))
     if two and out_far is not None:
         return torch.cat([out.scale_mid, out_far.scale_mid], 0)
     return out.scale_mid
@@ -127,6 +141,8 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
         terms['sup3d'] = (1.0, L.loss_supervised(pred, supervised_target(batch.gt_3d)))
         return terms
 
+    if phase == 'scale_fit':
+        return scale_fit_losses(model, batch, cfg)
     use_scaler = has_scaler(model) and phase != 'adv'      # adv: the scaler is bypassed (s = 1)
     out = model(batch.x, batch.rot, use_scaler=use_scaler)
     # the bone partner is lifted for the scaler's losses only (subnet steps, joint steps)
@@ -158,6 +174,18 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
     if phase == 'joint':
         _joint_scaler_terms(model, batch, cfg, terms, out, out_far, out_nb, use_scaler)
     return terms
+
+
+def scale_fit_losses(model, batch, cfg):
+    """The ``scale_fit`` step: lift the frame and its bone partner as at test time (no rotation
+    cycle), and weigh the scaler's two terms: the KL of the batch's scale_mid (both frames) against
+    the prior, and bone consistency between the two scaled lifts."""
+    ws, wbone = cfg.TRAIN.SCALE_LOSS_WEIGHTS[:2]
+    out = model(batch.x, use_scaler=True)
+    out_far = model(batch.x_far, use_scaler=True)
+    return {'kl': (ws, L.loss_kl_scale(_kl_values(cfg, 'scale_fit', out, out_far), cfg.DATA.SCALE_MID_MEAN,
+                                       cfg.DATA.SCALE_MID_STD, cfg.TRAIN.SCALER_MEAN_ONLY)),
+            'bone': (wbone, L.loss_bone(out.est_3d, out_far.est_3d, cfg.COMPAT.BONE_LOSS))}
 
 
 def _joint_scaler_terms(model, batch, cfg, terms, out, out_far, out_nb, use_scaler):
@@ -311,6 +339,8 @@ def train_epoch(state, data, cfg, epoch, progress=None, logger=None, stop_flag=N
     if state.step_in_epoch == 0:
         state.gan_step = 0                        # the discriminator cadence restarts per epoch
     state.model.train(); state.D.train(); state.Dt.train()
+    if scheme_name == 'scale_fit':
+        freeze_lifter_mode(state.model)
     t0 = time.time()
     for k in range(state.step_in_epoch, n_steps):
         batch = data.batch(perm[k * B:(k + 1) * B], cfg, state.sampling_rng, need.neighbour,

@@ -226,3 +226,5 @@ def convert_bvh_tree(src, out, name, fps=50, test_subjects=(), camera_subject='S
     meta2 = {'layout_name': 'h36m', 'num_joints': 17, 'keypoints_symmetry': KEYPOINTS_SYMMETRY,
              'camera_subject': camera_subject}
     write_archives(out, name, positions_3d, positions_2d, meta3, meta2, say)
+    from lib.data.scale_prior import write_for_dataset
+    write_for_dataset(out, name, say)

@@ -266,3 +266,54 @@ def load_authors_code(path=None):
                         'put their release at ../shared/original beside the repository or set %s'
                         % ENV_VAR)
     return AuthorsCode(root)
+
+
+
+@contextlib.contextmanager
+def _in_folder(path, argv):
+    cwd, old_argv = os.getcwd(), sys.argv
+    os.chdir(path)
+    sys.argv = list(argv)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        sys.argv = old_argv
+
+
+def their_scale_mids(h5_path, script='validate_project.py', prefix='mpi', mode='train', path=None):
+    """Run one of the authors' scripts that computed their scale prior on ``h5_path`` and
+    return its per-frame ``(scales, scale_mids)`` (N,) from the script's own variables.
+
+    * ``validate_project.py`` (Human3.6M): reads ``../../unsupervised_mesh/data/
+      h36m_valid_pred_3d_mesh.h5`` (keys ``joint_2d_gt``, ``joint_3d_pre``, ``joint_3d_gt``,
+      ours joint order, metres) and a factor pickle it then replaces by 0.680019; one 2D factor
+      for the whole file;
+    * ``mpi_validate_project.py --prefix P --mode M``: reads ``../data/P_M_pred3.h5`` (MPI joint
+      order for ``mpi``, 3D in millimetres); each frame's 2D divided by its own head-root length.
+
+    The script runs as it is (``runpy``) with the working directory in a temporary folder laid
+    out as it expects, so every file it reads or writes is there."""
+    import pickle
+    import runpy
+    root = find_authors_dir(path)
+    if root is None:
+        raise UserError('the authors\' code is not found', path or DEFAULT_DIR, 'see load_authors_code')
+    tmp = tempfile.mkdtemp(prefix='their_scale_')
+    try:
+        scripts = os.path.join(tmp, 'a', 'scripts')
+        for d in (scripts, os.path.join(tmp, 'a', 'data'), os.path.join(tmp, 'unsupervised_mesh', 'data')):
+            os.makedirs(d)
+        argv = [script]
+        if script == 'validate_project.py':
+            shutil.copyfile(h5_path, os.path.join(tmp, 'unsupervised_mesh', 'data', 'h36m_valid_pred_3d_mesh.h5'))
+            with open(os.path.join(tmp, 'a', 'data', 'h36m_test_factor_3d.pkl'), 'wb') as f:
+                pickle.dump(0.680019, f)
+        else:
+            shutil.copyfile(h5_path, os.path.join(tmp, 'a', 'data', '%s_%s_pred3.h5' % (prefix, mode)))
+            argv += ['--prefix', prefix, '--mode', mode]
+        with _in_folder(scripts, argv), contextlib.redirect_stdout(open(os.devnull, 'w')):
+            g = runpy.run_path(os.path.join(root, 'scripts', script), run_name='__main__')
+        return np.asarray(g['scales']).reshape(-1), np.asarray(g['scale_mids']).reshape(-1)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
