@@ -166,11 +166,3 @@ def load_state_strict(module, sd, path, what='pose model'):
     module.load_state_dict(sd, strict=True)
 
 
-def checkpoint_stem(path):
-    """The checkpoint's file name without its extension ('model_best' for
-    .../model_best.pth.tar): names the folder of an evaluation."""
-    name = os.path.basename(path)
-    for ext in ('.pth.tar', '.tar', '.pth', '.pt'):
-        if name.endswith(ext):
-            return name[:-len(ext)] or name
-    return name
