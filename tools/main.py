@@ -15,12 +15,12 @@ import argparse
 import os
 
 from lib.core.config import load_run_config
-from lib.utils.errors import UserError, run_main
+from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.runtime import apply_threads, cli_path, make_logger, one_line_warnings, timestamp
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Unsupervised 2D-to-3D pose lifting (Yu et al., ICCV 2021).')
+    p = ArgumentParser(description='Unsupervised 2D-to-3D pose lifting (Yu et al., ICCV 2021).')
     p.add_argument('--cfg', required=True, help='YAML config (cfg/*.yaml)')
     p.add_argument('--gpu', default='0', help='CUDA device index, -1 for CPU (default 0)')
     p.add_argument('--eval', action='store_true', help='evaluate --pretrain on the test split and exit')

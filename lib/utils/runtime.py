@@ -53,7 +53,7 @@ def resolve_threads(flag=None, cfg_value=0):
     except (TypeError, ValueError):
         count = 0
     if not 1 <= count <= MAX_THREADS:
-        raise UserError('thread count must be an integer from 1 to %d, got %r' % (MAX_THREADS, n), where,
+        raise UserError('thread count must be a positive integer (at most %d), got %r' % (MAX_THREADS, n), where,
                         'use e.g. --threads 1 on a shared machine, up to the number of cores on your own')
     return count, where
 
