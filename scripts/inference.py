@@ -36,9 +36,15 @@ atomically:
   plane behind the 3D skeleton);
 * ``<stem>.gif``: for a keypoint sequence; ``<stem>.mp4`` (``--gif``: .gif)
   for a video;
-* ``<stem>.bvh`` with ``--bvh`` (lib/data/bvh_export.py).
+* ``<stem>.bvh`` with ``--bvh`` (lib/data/bvh_export.py): the lifted frames only; the
+  JSON's ``bvh_frames`` gives the input frame of each BVH frame.
 
-A file that cannot be used gets one line ``error: ... (<file>): <fix>`` on
+``--outdir`` must be new or empty (``--force`` writes into a non-empty one) and
+is neither an input folder nor the folder of the input video; it is created
+when the first result is written.
+
+A bad path or option is one ``error:`` line before anything is printed or
+created.  A file that cannot be used gets one line ``error: ... (<file>): <fix>`` on
 stderr and the others still run; an image with nobody in it is listed as
 skipped.  Exit status 2 if any file failed or nothing could be lifted, or for
 a bad option, config, checkpoint or an empty input; 0 otherwise.  Paths on

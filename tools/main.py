@@ -90,10 +90,7 @@ def main(argv=None):
     out_dir = os.path.join(cfg.OUTPUT_DIR, stem)
     if args.eval:          # an evaluation never writes over the training run's files
         out_dir = os.path.join(out_dir, 'eval_' + checkpoint_stem(cfg.TRAIN.LIFTER_PRETRAIN_PATH))
-    rank0 = os.environ.get('RANK', '0') == '0'
-    resume = check_inputs(args, cfg, out_dir) if rank0 else (
-        (os.path.join(out_dir, 'checkpoint.pth.tar') if args.resume == 'auto' else cli_path(args.resume))
-        if args.resume is not None else None)
+    resume = check_inputs(args, cfg, out_dir)      # on every rank (read-only): all refuse together
     threads = apply_threads(args.threads, cfg.THREADS)
     # torch loads only now: --help and a config mistake answer without waiting for it
     import torch
