@@ -17,5 +17,21 @@ PYTHON="${PYTHON:-python}"
 REF=../../shared/original/scripts/demo_output
 if [ -d "$REF" ]; then set -- --reference "$REF"; else set --; fi
 
-rm -rf demo_output
-"$PYTHON" inference.py --indir demo_input --outdir demo_output "$@"
+# The run writes into a new folder; the earlier demo_output is replaced only by a run that
+# succeeded (exit 0).  A run with failed inputs keeps the earlier results and leaves its own
+# (the inputs that did lift) in demo_output.new; without earlier results they become demo_output.
+NEW=demo_output.new
+rm -rf "$NEW" demo_output.old         # this script's own folders, left by an interrupted demo
+rc=0
+"$PYTHON" inference.py --indir demo_input --outdir "$NEW" "$@" || rc=$?
+if [ -d "$NEW" ]; then
+    if [ "$rc" -eq 0 ] || [ ! -e demo_output ]; then
+        if [ -e demo_output ]; then mv demo_output demo_output.old; fi
+        mv "$NEW" demo_output
+        rm -rf demo_output.old
+        echo "results in $(pwd)/demo_output"
+    else
+        echo "demo_output kept as it was; this run's results are in $(pwd)/$NEW" >&2
+    fi
+fi
+exit "$rc"

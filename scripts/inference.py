@@ -36,9 +36,15 @@ atomically:
   plane behind the 3D skeleton);
 * ``<stem>.gif``: for a keypoint sequence; ``<stem>.mp4`` (``--gif``: .gif)
   for a video;
-* ``<stem>.bvh`` with ``--bvh`` (lib/data/bvh_export.py).
+* ``<stem>.bvh`` with ``--bvh`` (lib/data/bvh_export.py): the lifted frames only; the
+  JSON's ``bvh_frames`` gives the input frame of each BVH frame.
 
-A file that cannot be used gets one line ``error: ... (<file>): <fix>`` on
+``--outdir`` must be new or empty (``--force`` writes into a non-empty one) and
+is neither an input folder nor the folder of the input video; it is created
+when the first result is written.
+
+A bad path or option is one ``error:`` line before anything is printed or
+created.  A file that cannot be used gets one line ``error: ... (<file>): <fix>`` on
 stderr and the others still run; an image with nobody in it is listed as
 skipped.  Exit status 2 if any file failed or nothing could be lifted, or for
 a bad option, config, checkpoint or an empty input; 0 otherwise.  Paths on
@@ -46,20 +52,24 @@ the command line are relative to the current directory.
 """
 import _init_paths  # noqa: F401
 import argparse
+import math
 
 from lib.core.demo import run_demo
 from lib.data.joint_orders import ORDERS
-from lib.utils.errors import UserError, run_main
+from lib.utils.errors import ArgumentParser, UserError, run_main
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+    p = ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument('--indir', help='folder of keypoint files')
     src.add_argument('--images', help='folder of images: detect the person in each (MediaPipe)')
     src.add_argument('--video', help='video file: detect the person in each frame (MediaPipe)')
-    p.add_argument('--outdir', required=True, help='output folder (created if needed)')
+    p.add_argument('--outdir', required=True,
+                   help='output folder: new or empty (created when the first result is written)')
+    p.add_argument('--force', action='store_true',
+                   help='write into a non-empty --outdir (files of the same name are replaced, others kept)')
     p.add_argument('--cfg', help='YAML config the model was trained with (needed with --pretrain)')
     p.add_argument('--pretrain', help='checkpoint (.pth.tar); default: see lib/utils/model_choice.py')
     p.add_argument('--gpu', default='-1', help='CUDA device index; -1 = CPU (default)')
@@ -82,10 +92,13 @@ def parse_args(argv):
                    help='longer sequences are subsampled to this many GIF frames (default 100)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     args = p.parse_args(argv)
-    if args.gif_fps < 1 or args.gif_frames < 1:
-        raise UserError('--gif-fps and --gif-frames must be at least 1', '--gif-fps/--gif-frames',
+    if not (1 <= args.gif_fps <= 100 and 1 <= args.gif_frames <= 10000):
+        raise UserError('--gif-fps must be 1 to 100 and --gif-frames 1 to 10000', '--gif-fps/--gif-frames',
                         'use e.g. --gif-fps 10 --gif-frames 100')
-    if args.smooth < 0 or args.step < 1 or (args.max_frames is not None and args.max_frames < 1):
+    if not (math.isfinite(args.min_confidence) and 0 <= args.min_confidence <= 1):
+        raise UserError('--min-confidence must be in [0, 1], got %r' % args.min_confidence, '--min-confidence',
+                        'use e.g. 0.1')
+    if not 0 <= args.smooth <= 1000 or args.step < 1 or (args.max_frames is not None and args.max_frames < 1):
         raise UserError('--smooth must be >= 0, --step and --max-frames >= 1', '--smooth/--step/--max-frames',
                         'use e.g. --smooth 2 --step 1')
     return args

@@ -398,8 +398,8 @@ def test_train_and_eval_end_to_end(tiny_data, fmt):
     assert 'history' in json.load(open(out / 'results.json'))      # the training's results survive
     if fmt == 'npz':                                  # opt-in bf16 evaluation: labelled, close
         r3 = main_process(['--cfg', str(cfg), '--gpu', '-1', '--eval', '--pretrain',
-                       str(out / 'checkpoint.pth.tar'), '--opts', 'DATA.FORMAT', fmt,
-                       'EVAL.PRECISION', 'bf16'])
+                       str(out / 'checkpoint.pth.tar'), '--force', '--opts', 'DATA.FORMAT', fmt,
+                       'EVAL.PRECISION', 'bf16'])        # --force: replaces the fp32 evaluation
         assert r3.returncode == 0, r3.stderr
         assert 'EVAL.PRECISION bf16' in r3.stdout
         res3 = check_results_against_predictions(str(ev))
@@ -510,11 +510,12 @@ def test_warm_start_checkpoint_evaluates_as_training_printed(warm_run):
     assert (ev / 'results.json').exists() and (ev / 'predictions.npz').exists() and str(ev) in r.stdout
     assert json.load(open(ev / 'results.json'))['MPJPE'] == pytest.approx(epoch_line(stdout, 2)[0], abs=0.006)
     # an explicit --opts wins over the checkpoint, with a note
-    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', ck1,
+    # (--force: these replace the evaluations above, in the same eval_<checkpoint> folders)
+    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', ck1, '--force',
             '--opts', 'DATA.FORMAT', 'npz', 'TRAIN.USE_SCALER', 'true')
     assert r.returncode == 0 and 'note: --opts TRAIN.USE_SCALER true' in r.stdout
     assert all_frames(r.stdout) != pytest.approx(epoch_line(stdout, 1), abs=0.011)
-    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', ck2,
+    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--eval', '--pretrain', ck2, '--force',
             '--opts', 'DATA.FORMAT', 'npz', 'TRAIN.USE_SCALER', 'false')
     assert r.returncode == 0 and 'note: --opts TRAIN.USE_SCALER false' in r.stdout
 
@@ -551,26 +552,32 @@ def test_inference_of_a_warm_start_checkpoint_bypasses_its_scaler(warm_run):
     assert json.load(open(tmp / 'o' / 'p_3d.json'))['scale'] is None
 
 
-def test_failed_run_logs_its_error_and_a_second_run_warns(warm_run):
+def test_failed_run_leaves_nothing_and_a_second_run_needs_force(warm_run):
+    """A run refused on its input (missing data, a bad key) leaves no log or folder behind; a run
+    over a finished one is refused without --force (the earlier results unchanged) and, with it,
+    warns that it replaces them."""
     cfg, tmp, stdout, ck1, ck2 = warm_run
     out = ck2.parent
-    logs = set(os.listdir(out))
-    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--threads', '3',
+    before = {f: (out / f).read_bytes() for f in os.listdir(out) if os.path.isfile(out / f)}
+    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--threads', '3', '--force',
                         '--opts', 'DATA.DATASET_NAME', 'none')
-    assert r.returncode == 2 and 'threads: 3 (--threads)' in r.stdout
+    assert r.returncode == 2
     # missing data: one line naming where each layout comes from
     assert len(r.stderr.strip().splitlines()) == 1
     assert 'sites.google.com/view/ambiguity-aware-hpe' in r.stderr and 'prepare_data_h36m.py' in r.stderr
-    new = [f for f in set(os.listdir(out)) - logs if f.endswith('.log')]
-    assert len(new) == 1 and (out / new[0]).read_text().strip().endswith(r.stderr.strip())
     r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'TRAIN.NUM_EPOCS', '1')
-    assert r.returncode == 2
-    assert not [f for f in os.listdir(out) if f.endswith('.log') and not (out / f).read_text().strip()]
-    env = {k: v for k, v in ENV.items() if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    assert r.returncode == 2 and r.stdout == ''
     r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--opts', 'DATA.FORMAT', 'npz',
-            'TRAIN.NUM_EPOCHS', '0', env=env)              # a run over the finished one
+                        'TRAIN.NUM_EPOCHS', '0')               # a run over the finished one
+    assert r.returncode == 2 and 'holds a finished run' in r.stderr and '--force' in r.stderr and r.stdout == ''
+    assert {f: (out / f).read_bytes() for f in os.listdir(out) if os.path.isfile(out / f)} == before
+    env = {k: v for k, v in ENV.items() if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    r = run_repo_script('tools/main.py', '--cfg', cfg, '--gpu', '-1', '--force', '--opts', 'DATA.FORMAT', 'npz',
+                        'TRAIN.NUM_EPOCHS', '0', env=env)
     assert r.returncode == 0 and 'holds an earlier run' in r.stdout
     assert 'threads: 1 (default' in r.stdout
+    logs = [f for f in os.listdir(out) if f.endswith('.log') and f not in before]
+    assert len(logs) == 1 and 'threads: 1 (default' in (out / logs[0]).read_text()   # the held lines reach it
 
 
 # --- start-up: arguments and config are checked before torch loads ------------------------

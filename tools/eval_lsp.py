@@ -30,12 +30,12 @@ import argparse
 import os
 
 from lib.core.lsp_eval import default_lsp_root, run_lsp_eval
-from lib.utils.errors import UserError, run_main
+from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.runtime import REPO_ROOT, cli_path
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+    p = ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--cfg', help='YAML config the model was trained with (needed with --pretrain)')
     p.add_argument('--pretrain', help='checkpoint; default: the authors\' models/tmc_klbone.pth.tar, else '
@@ -52,18 +52,23 @@ def parse_args(argv):
     p.add_argument('--batch-size', type=int, default=256, help='poses per forward pass')
     p.add_argument('--sheet', type=int, default=48, help='figures on contact_sheet.png (default 48)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--force', action='store_true',
+                   help='write into a non-empty --out (files of the same name are replaced, others kept)')
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         raise UserError('--limit must be at least 1, got %d' % args.limit, '--limit', 'omit it for all images')
-    if args.batch_size < 1:
-        raise UserError('--batch-size must be at least 1', '--batch-size', 'use e.g. 256')
+    if not 1 <= args.batch_size <= 1000000:
+        raise UserError('--batch-size must be 1 to 1000000', '--batch-size', 'use e.g. 256')
+    if not 0 <= args.sheet <= 10000:
+        raise UserError('--sheet must be 0 to 10000', '--sheet', 'use e.g. 48, or 0 for no contact sheet')
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     return run_lsp_eval(cli_path(args.out), cli_path(args.pretrain), cli_path(args.cfg), cli_path(args.lsp_root),
-                        args.gpu, args.threads, args.limit, args.batch_size, args.sheet, args.quiet)
+                        args.gpu, args.threads, args.limit, args.batch_size, args.sheet, args.quiet,
+                        args.force)
 
 
 if __name__ == '__main__':

@@ -8,21 +8,25 @@ The result loads wherever a checkpoint is accepted for evaluation or inference
 (``--eval --pretrain``, scripts/inference.py, tools/eval_lsp.py), not for --resume.
 """
 import _init_paths  # noqa: F401
-import argparse
 import os
 
-from lib.utils.errors import run_main
+from lib.utils.errors import ArgumentParser, UserError, run_main
+from lib.utils.outputs import check_output_file
 from lib.utils.runtime import cli_path
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--pretrain', required=True, help='training checkpoint (.pth.tar)')
-    p.add_argument('--out', required=True, help='file to write')
+    p.add_argument('--out', required=True, help='file to write (never the --pretrain file itself)')
+    p.add_argument('--force', action='store_true', help='replace an existing --out file')
     args = p.parse_args(argv)
+    src = cli_path(args.pretrain)
+    if not os.path.isfile(src):
+        raise UserError('checkpoint not found', src, 'check the --pretrain path')
+    dst = check_output_file(cli_path(args.out), '--out', inputs=[src], force=args.force)
     from lib.utils.checkpoint import export_inference_checkpoint  # loads torch
-    dst = cli_path(args.out)
-    small = export_inference_checkpoint(cli_path(args.pretrain), dst)
+    small = export_inference_checkpoint(src, dst)
     print('wrote %s (%.2f MB; epoch %s, scaler %s)' % (dst, os.path.getsize(dst) / 1e6, small.get('epoch', '?'),
                                                       'bypassed' if small['scaler_bypassed'] else 'used'))
     return 0

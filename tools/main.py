@@ -15,13 +15,12 @@ import argparse
 import os
 
 from lib.core.config import load_run_config
-from lib.utils.errors import UserError, run_main
+from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.runtime import apply_threads, cli_path, make_logger, one_line_warnings, timestamp
-from lib.utils.safe_io import check_writable_dir
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Unsupervised 2D-to-3D pose lifting (Yu et al., ICCV 2021).')
+    p = ArgumentParser(description='Unsupervised 2D-to-3D pose lifting (Yu et al., ICCV 2021).')
     p.add_argument('--cfg', required=True, help='YAML config (cfg/*.yaml)')
     p.add_argument('--gpu', default='0', help='CUDA device index, -1 for CPU (default 0)')
     p.add_argument('--eval', action='store_true', help='evaluate --pretrain on the test split and exit')
@@ -36,6 +35,8 @@ def parse_args(argv=None):
     p.add_argument('--use-ema', action='store_true', help='with --eval: use the EMA weights if present')
     p.add_argument('--save-final', metavar='PATH', help='copy the final checkpoint to PATH')
     p.add_argument('--quiet', action='store_true', help='no progress bar, warnings only')
+    p.add_argument('--force', action='store_true',
+                   help='replace the finished run (results, checkpoints) already in the output folder')
     p.add_argument('--threads', type=int, metavar='N',
                    help='CPU threads (default: THREADS in the config, else $OMP_NUM_THREADS, else 1)')
     p.add_argument('--opts', nargs=argparse.REMAINDER, default=[],
@@ -47,6 +48,35 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def check_inputs(args, cfg, out_dir):
+    """Every path of the run checked before anything is printed or created: the data folder,
+    the checkpoints named, the output and log folders.  Returns the --resume checkpoint or None."""
+    from lib.utils.outputs import check_output_dir, check_output_file
+    if not os.path.isdir(cfg.DATA_DIR):
+        raise UserError('data folder not found', cfg.DATA_DIR,
+                        'set DATA_DIR (or --data_dir) to the folder with the data files')
+    if args.pretrain and not os.path.isfile(cfg.TRAIN.LIFTER_PRETRAIN_PATH):
+        raise UserError('checkpoint not found', cfg.TRAIN.LIFTER_PRETRAIN_PATH, 'check the --pretrain path')
+    resume = None
+    if args.resume is not None:
+        resume = os.path.join(out_dir, 'checkpoint.pth.tar') if args.resume == 'auto' else cli_path(args.resume)
+        if not os.path.isfile(resume):
+            raise UserError('nothing to resume: no checkpoint', resume,
+                            'start without --resume, or pass --resume PATH to a checkpoint.pth.tar')
+    # a resumed run continues its own folder; any other run must not replace a finished one
+    finished = () if resume else (('results.json', 'predictions.npz') if args.eval else
+                                  ('results.json', 'checkpoint.pth.tar', 'model_best.pth.tar'))
+    inputs = [] if args.eval or not args.pretrain else [cfg.TRAIN.LIFTER_PRETRAIN_PATH]
+    check_output_dir(out_dir, 'OUTPUT_DIR', 'output folder (OUTPUT_DIR)', inputs=inputs, force=args.force,
+                     finished=finished)
+    if not args.eval:
+        check_output_dir(cfg.LOG_DIR, 'LOG_DIR', 'log folder (LOG_DIR)')
+        if args.save_final:
+            check_output_file(cli_path(args.save_final), '--save-final', 'final checkpoint (--save-final)',
+                              inputs=[cfg.TRAIN.LIFTER_PRETRAIN_PATH, resume], force=args.force)
+    return resume
+
+
 def main(argv=None):
     args = parse_args(argv)
     one_line_warnings()            # e.g. a key the original accepts and never uses
@@ -54,37 +84,45 @@ def main(argv=None):
                           args.use_gt, args.pretrain, args.gpu)
     if args.eval and not args.pretrain:
         raise UserError('--eval needs --pretrain PATH', '--eval', 'name the checkpoint to evaluate')
+    from lib.utils.runtime import resolve_threads
+    resolve_threads(args.threads, cfg.THREADS)          # a bad value fails here, before anything is made
+    stem = os.path.splitext(os.path.basename(args.cfg))[0]
+    out_dir = os.path.join(cfg.OUTPUT_DIR, stem)
+    if args.eval:          # an evaluation never writes over the training run's files
+        out_dir = os.path.join(out_dir, 'eval_' + checkpoint_stem(cfg.TRAIN.LIFTER_PRETRAIN_PATH))
+    resume = check_inputs(args, cfg, out_dir)      # on every rank (read-only): all refuse together
     threads = apply_threads(args.threads, cfg.THREADS)
     # torch loads only now: --help and a config mistake answer without waiting for it
     import torch
 
     from lib.core import run as R
     from lib.utils import distributed as dist
-    from lib.utils.checkpoint import checkpoint_stem
     from lib.utils.runtime import select_device
 
     rank, world = dist.init(cpu=str(args.gpu).strip().startswith('-'))   # gloo for --gpu -1
-    stem = os.path.splitext(os.path.basename(args.cfg))[0]
-    out_dir = os.path.join(cfg.OUTPUT_DIR, stem)
-    if args.eval:          # an evaluation never writes over the training run's files
-        out_dir = os.path.join(out_dir, 'eval_' + checkpoint_stem(cfg.TRAIN.LIFTER_PRETRAIN_PATH))
-    if rank == 0:
-        check_writable_dir(out_dir, 'output folder (OUTPUT_DIR)')
+    # the log file opens (and the output folder is made) only once the inputs are read and good
     log = make_logger(os.path.join(out_dir, '%s_%s.log' % (stem, timestamp())) if rank == 0 else None,
-                      args.quiet, rank)
+                      args.quiet, rank, deferred=True)
     log.info('threads: %d (%s)' % threads)
     device = select_device(args.gpu, log)
     if world > 1 and device.type == 'cuda':
         device = torch.device('cuda', dist.local_rank())
     R.setup_torch(cfg, device)
-    run = R.Run(cfg, stem, out_dir, log, rank, world, cfg_arg=args.cfg, quiet=args.quiet)
+    run = R.Run(cfg, stem, out_dir, log, rank, world, cfg_arg=args.cfg, quiet=args.quiet, force=args.force)
     if args.eval:
         return R.evaluate_checkpoint(run, device, cfg.TRAIN.LIFTER_PRETRAIN_PATH, args.use_ema,
                                      explicit=set(args.opts[0::2]), shown=args.pretrain)
-    resume = None
-    if args.resume is not None:
-        resume = run.ckpt_path if args.resume == 'auto' else cli_path(args.resume)
     return R.train(run, device, resume, cli_path(args.save_final) if args.save_final else None)
+
+
+def checkpoint_stem(path):
+    """The checkpoint's file name without its extension ('model_best' for
+    .../model_best.pth.tar): names the folder of an evaluation."""
+    name = os.path.basename(path)
+    for ext in ('.pth.tar', '.tar', '.pth', '.pt'):
+        if name.endswith(ext):
+            return name[:-len(ext)] or name
+    return name
 
 
 if __name__ == '__main__':

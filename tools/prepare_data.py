@@ -31,33 +31,48 @@ SURREAL files (``mpi_{train,valid}_pred3.h5`` / ``surreal_...``)::
 """
 import _init_paths  # noqa: F401
 import argparse
+import math
+import os
 
 from lib.data.bvh_convert import convert_bvh_tree
 from lib.data.scale_prior import write_for_dataset
-from lib.utils.errors import ArgumentParser, run_main
-from lib.utils.safe_io import check_writable_dir
+from lib.utils.errors import ArgumentParser, UserError, run_main
+from lib.utils.outputs import check_output_dir
+from lib.utils.runtime import cli_path
 
 
 def convert_bvh(args):
     """``bvh``: a folder of BVH clips -> data_3d_<name>.npz + data_2d_<name>_gt.npz."""
-    convert_bvh_tree(args.src, args.out, args.name, args.fps, args.test_subjects, args.camera_subject,
-                     args.min_seconds)
+    convert_bvh_tree(cli_path(args.src), cli_path(args.out), args.name, args.fps, args.test_subjects,
+                     args.camera_subject, args.min_seconds, force=args.force)
     return 0
 
 
 def convert_layout(args):
     """``layout``: a data_3d_<name>.npz archive -> the authors' MPI-INF-3DHP or SURREAL h5 files."""
     from lib.data.layouts import archives_to_layout
-    check_writable_dir(args.out)
-    for split, (path, n) in archives_to_layout(args.src, args.dataset, args.out, args.distance).items():
+    src = cli_path(args.src)
+    if not os.path.isfile(src):
+        raise UserError('3D archive not found', src, 'pass a data_3d_<name>.npz written by tools/prepare_data.py bvh')
+    if args.distance is not None and not (math.isfinite(args.distance) and 0 < args.distance <= 40):
+        raise UserError('--distance must be in (0, 40] metres, got %g' % args.distance, '--distance',
+                        'omit it (4.5 m for mpi, 6 m for surreal) or give e.g. 5')
+    out = check_output_dir(cli_path(args.out), '--out', inputs=[src], force=args.force,
+                           will_write=['%s_%s_pred3.h5' % (args.dataset, s) for s in ('train', 'valid')]
+                           + ['scale_prior_%s.json' % args.dataset])
+    for split, (path, n) in archives_to_layout(src, args.dataset, out, args.distance).items():
         print('%s: %d frames -> %s' % (split, n, path))
-    write_for_dataset(args.out, args.dataset)
+    write_for_dataset(out, args.dataset)
     return 0
 
 
 def write_prior(args):
     """``prior``: the scale prior of a dataset already in DATA_DIR -> scale_prior_<name>.json."""
-    write_for_dataset(args.data_dir, args.name, use_gt=not args.detected)
+    data_dir = cli_path(args.data_dir)
+    if not os.path.isdir(data_dir):
+        raise UserError('data folder not found', data_dir, 'pass --data-dir with the dataset\'s files')
+    check_output_dir(data_dir, '--data-dir', force=args.force, will_write=['scale_prior_%s.json' % args.name])
+    write_for_dataset(data_dir, args.name, use_gt=not args.detected)
     return 0
 
 
@@ -78,6 +93,7 @@ def build_parser():
     p.add_argument('--camera-subject', default='S9', help='H36M subject whose 4 cameras see every clip (default S9)')
     p.add_argument('--min-seconds', type=float, default=2.0,
                    help='keep in-view runs at least this long (default 2 s)')
+    p.add_argument('--force', action='store_true', help='replace archives of the same --name in --out')
     p.set_defaults(func=convert_bvh)
     q = sub.add_parser('layout', help='data_3d_<name>.npz -> mpi_/surreal_{train,valid}_pred3.h5 (authors\' layouts)',
                        description='Write the clips of a data_3d_<name>.npz archive in the authors\' MPI-INF-3DHP '
@@ -88,6 +104,7 @@ def build_parser():
     q.add_argument('--out', required=True, help='output folder (use it as DATA_DIR)')
     q.add_argument('--distance', type=float, default=None,
                    help='camera distance in metres (default 4.5 for mpi, 6 for surreal; farther if needed)')
+    q.add_argument('--force', action='store_true', help='replace the layout\'s files already in --out')
     q.set_defaults(func=convert_layout)
     r = sub.add_parser('prior', help='the scale prior of a dataset in DATA_DIR -> scale_prior_<name>.json',
                        description='Compute the distribution of scale_mid on the training split of a dataset '
@@ -97,6 +114,7 @@ def build_parser():
     r.add_argument('--data-dir', required=True, help='the folder with the dataset (DATA_DIR)')
     r.add_argument('--name', required=True, help='DATA.DATASET_NAME (h36m, mpi, surreal, or a converted name)')
     r.add_argument('--detected', action='store_true', help='use the detected 2D (default: ground-truth 2D)')
+    r.add_argument('--force', action='store_true', help='replace an existing scale_prior_<name>.json')
     r.set_defaults(func=write_prior)
     return parser
 

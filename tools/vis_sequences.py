@@ -26,9 +26,12 @@ def parse_args(argv=None):
     p.add_argument('--max-frames', type=int, default=60, help='subsample longer sequences to N frames (default 60)')
     p.add_argument('--fps', type=float, default=10, help='frames per second of the animation (default 10)')
     p.add_argument('--format', choices=('gif', 'mp4'), default='gif', help='gif (Pillow) or mp4 (needs ffmpeg)')
+    p.add_argument('--force', action='store_true', help='replace animations of the same name in --out')
     args = p.parse_args(argv)
-    if args.max_frames < 1 or args.num_seqs < 1 or not args.fps > 0:
-        raise UserError('--max-frames, --num-seqs and --fps must be positive', 'command line', 'see --help')
+    if not (1 <= args.max_frames <= 10000 and 1 <= args.num_seqs <= 10000):
+        raise UserError('--max-frames and --num-seqs must be 1 to 10000', '--max-frames/--num-seqs', 'see --help')
+    if not 0.1 <= args.fps <= 100:        # a GIF frame lasts 0.01 s to 655 s
+        raise UserError('--fps must be 0.1 to 100, got %g' % args.fps, '--fps', 'use e.g. --fps 10')
     return args
 
 
@@ -36,7 +39,7 @@ def main(argv=None):
     args = parse_args(argv)
     from lib.vis.sequence_anim import render_sequences      # loads matplotlib
     render_sequences(cli_path(args.pred), cli_path(args.out), args.seq, args.num_seqs, args.max_frames,
-                     args.fps, args.format)
+                     args.fps, args.format, force=args.force)
     return 0
 
 

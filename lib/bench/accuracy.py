@@ -197,8 +197,9 @@ def train_variant(out, data, seed, variant, gpu='-1', threads=0, extra_opts=()):
     res_path = results_path(out, seed, variant)
     if not os.path.isfile(res_path):
         run_dir = os.path.join(out, 'seed%d' % seed, variant)
+        # --force: a run without results.json (an interrupted one) is trained again from scratch
         cmd = [sys.executable, 'tools/main.py', '--cfg', os.path.join('cfg', spec['cfg']), '--gpu', gpu,
-               '--quiet', '--data_dir', data, '--model_dir', run_dir, '--log_dir', os.path.join(out, 'log')]
+               '--quiet', '--force', '--data_dir', data, '--model_dir', run_dir, '--log_dir', os.path.join(out, 'log')]
         if spec['warm_from']:
             warm = os.path.join(os.path.dirname(results_path(out, seed, spec['warm_from'])), 'checkpoint.pth.tar')
             cmd += ['--pretrain', warm]

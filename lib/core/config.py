@@ -177,6 +177,47 @@ _C.CUDNN.BENCHMARK = True
 _C.CUDNN.DETERMINISTIC = False   # on CUDA also torch.use_deterministic_algorithms (docs/RELIABILITY.md)
 _C.CUDNN.ENABLED = True
 
+# --- the range of every number above: '[lo, hi]' with ( ) for an open end, inf allowed as an
+# end; a value outside its range (or NaN / inf) is refused by validate(), naming the key
+INF = math.inf
+RANGES = {
+    'PRINT_INTERVAL': '[0, inf)', 'NUM_WORKERS': '[0, inf)', 'BATCH_SIZE': '[1, 10000000]',
+    'RANDOM_SEED': '[0, 4294967295]',            # what NumPy's and torch's seeds accept
+    'THREADS': '[0, 1024]',
+    'DATA.FRAME_INTERVAL': '[0, 100000]', 'DATA.EXP_TMC_START': '[0, 100000]',
+    'DATA.EXP_TMC_INTERVAL': '[1, 100000]', 'DATA.NUM_FRAMES': '[1, 100001]', 'DATA.NUM_JOINTS': '[17, 17]',
+    'DATA.MIN_DIFF_DIST': '[1, 100000]', 'DATA.SCALE_MID_MEAN': '(0, 10]', 'DATA.SCALE_MID_STD': '(0, 10]',
+    'DATA.NUM_NEIGHBOUR_FRAMES': '[0, 100000]', 'DATA.NUM_NEIGHBOUR_TUPLES': '[0, 100000]',
+    'NETWORK.NUM_CHANNELS': '[1, 65536]', 'NETWORK.DROPOUT': '[0, 1)', 'NETWORK.LIFTER_RES_BLOCKS': '[0, 64]',
+    'NETWORK.DIS_RES_BLOCKS': '[0, 64]', 'NETWORK.DIS_TEMP_RES_BLOCKS': '[0, 64]',
+    'NETWORK.DIS_NUM_CHANNELS': '[0, 65536]', 'NETWORK.SCALER_INPUT_SIZE': '[1, 37]',
+    'NETWORK.SCALER_RES_BLOCKS': '[0, 64]',
+    'TRAIN.SCHEDULER_STEP_SIZE': '[1, 1000000]', 'TRAIN.SCHEDULER_GAMMA': '(0, 1]',
+    'TRAIN.CAMERA_SKELETON_DISTANCE': '(0, 10000]', 'TRAIN.SUBNET_CRITICS': '[1, 10000]',
+    'TRAIN.MAINNET_CRITICS': '[1, 10000]', 'TRAIN.POSE_LR': '(0, inf)', 'TRAIN.DIS_LR': '(0, inf)',
+    'TRAIN.TEMP_LR': '(0, inf)', 'TRAIN.NUM_CRITICS': '[1, 10000]', 'TRAIN.NUM_CRITICS_TEMP': '[1, 10000]',
+    'TRAIN.NUM_EPOCHS': '[0, 1000000]', 'TRAIN.BOUND_AZIM': '[0, 3.1416]', 'TRAIN.BOUND_ELEV': '[0, 3.1416]',
+    'TRAIN.EMA_DECAY': '[0, 1)', 'TRAIN.MAX_STEPS_PER_EPOCH': '[0, inf)', 'TRAIN.CHECKPOINT_EVERY': '[0, inf)',
+    'TRAIN.WARM_START_EPOCHS': '[0, 1000000]',
+    'TRAIN.SCALE_LOSS_WEIGHTS': '[0, inf)', 'TRAIN.LOSS_WEIGHTS': '[0, inf)',   # each element; huge ones provoke a non-finite loss on purpose
+    'EVAL.STRIDE': '[1, inf)', 'EVAL.BATCH_SIZE': '[1, 10000000]', 'EVAL.CURVE_EVERY': '[0, 100000]',
+    'VIS.SCALE_MID_NUM_SEQ': '[0, 100000]',
+}
+
+
+def _parse_range(text):
+    lo, hi = text[1:-1].split(',')
+    return float(lo), float(hi), text[0] == '(', text[-1] == ')'
+
+
+def in_range(value, text):
+    """Whether the number ``value`` lies in the range ``text`` ('[0, 1)' ...); NaN and inf never do."""
+    lo, hi, lo_open, hi_open = _parse_range(text)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return False
+    return (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+
+
 # keys the original accepted and never used: accepted, ignored
 DEAD_KEYS = {
     'DATA.DIFF_SUFFIX', 'DATA.USE_EXTRA_DATA', 'DATA.USE_RANDOM_DIFF', 'DATA.USE_IDEAL_SCALE',
@@ -339,6 +380,7 @@ def validate(cfg, source='config'):
     def bad(key, msg, fix):
         raise UserError('%s %s' % (key, msg), source, fix)
 
+
     if cfg.BATCH_SIZE <= 0:
         bad('BATCH_SIZE', 'must be positive, got %r' % cfg.BATCH_SIZE, 'set BATCH_SIZE >= 1')
     if cfg.EVAL.BATCH_SIZE <= 0:
@@ -382,16 +424,20 @@ def validate(cfg, source='config'):
         if cfg[sec][k] not in choices:
             bad(key, 'must be one of %s, got %r' % ('/'.join(choices), cfg[sec][k]),
                 'pick one of those')
-    for key in AUTO_KEYS:
-        v = cfg.DATA[key.split('.')[1]]
-        if v != 'auto' and not v > 0:
-            bad(key, 'must be positive or auto, got %r' % (v,), "use the dataset's prior: auto")
-    if cfg.EVAL.CURVE_EVERY < 0:
-        bad('EVAL.CURVE_EVERY', 'must be >= 0', 'use 0 (off) or N to record every N epochs')
     if cfg.TRAIN.FREEZE_LIFTER and not cfg.TRAIN.USE_SCALER:
         bad('TRAIN.FREEZE_LIFTER', 'trains the scaler alone and needs TRAIN.USE_SCALER true', 'turn it on')
     if cfg.TRAIN.SUPERVISED and cfg.TRAIN.USE_SCALER:
         bad('TRAIN.SUPERVISED', 'does not combine with TRAIN.USE_SCALER', 'turn one off')
+    # every number: its range (RANGES, next to the defaults)
+    for key, text in RANGES.items():
+        sec, _, k = key.rpartition('.')
+        value = (cfg[sec] if sec else cfg)[k]
+        if key in AUTO_KEYS and value == 'auto':          # found at run time (lib/data/scale_prior.py)
+            continue
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            if not in_range(v, text):
+                bad(key, 'must be in %s, got %r' % (text, v), 'use a value in that range (the default is %r; '
+                    'see lib/core/config.py)' % ((_C[sec] if sec else _C)[k],))
 
 
 def to_dict(cfg):

@@ -17,9 +17,9 @@ from lib.core.config import get_default, update_config
 from lib.data.demo_io import INPUT_SUFFIXES, list_inputs, output_stems, read_input
 from lib.data.media_io import list_images
 from lib.utils.errors import UserError
-from lib.utils.model_choice import choose_model
-from lib.utils.runtime import apply_threads, cli_path, one_line_warnings
-from lib.utils.safe_io import check_writable_dir
+from lib.utils.model_choice import check_model_file, choose_model
+from lib.utils.outputs import check_output_dir, create_output_dir
+from lib.utils.runtime import apply_threads, cli_path, one_line_warnings, resolve_threads
 from lib.vis.plot import contact_sheet
 
 
@@ -40,6 +40,8 @@ def input_jobs(args, detector, show):
         return [(p, s, lambda p=p: demo_input.detect_image(detector(), p))
                 for p, s in zip(paths, output_stems(paths))], []
     path = cli_path(args.video)
+    if not os.path.isfile(path):
+        raise UserError('video not found', path, 'check the --video path')
     bar = (lambda it: tqdm(it, desc='detect', unit='frame', disable=not show))
     return [(path, os.path.splitext(os.path.basename(path))[0],
              lambda: demo_input.detect_video(detector, path, args.smooth, args.step, args.max_frames, bar))], []
@@ -70,12 +72,16 @@ def lift_inputs(model, cfg, todo, show):
 
 
 def write_all(lifted, out_dir, args, show, failed, camera_distance):
-    """The outputs of every lifted input; one that cannot be written is added to ``failed``.
-    Returns how many were written."""
+    """The outputs of every lifted input; one that cannot be written (or whose picture cannot be
+    read) is added to ``failed`` and the others still run.  Returns how many were written."""
     done = 0
     for inp, stem, pose, scale, factor in tqdm(lifted, desc='draw', unit='file', disable=not show):
         try:
             demo_input.write_outputs(inp, stem, out_dir, pose, scale, factor, args, camera_distance, show)
+        except UserError as e:
+            tqdm.write(e.line(), file=sys.stderr)
+            failed.append(inp.path)
+            continue
         except OSError as e:
             print(UserError('cannot write the outputs (%s)' % (e.strerror or e), inp.path,
                             'check the free space and permissions of --outdir').line(), file=sys.stderr)
@@ -110,10 +116,13 @@ def report(done, docs, skipped, notes, failed, out_dir):
 
 def load_demo_model(args):
     """The model chosen by lib/utils/model_choice.py and its config, checked before torch loads."""
-    one_line_warnings()
-    ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=print)
+    said = []                          # printed once the config and the thread count are known good
+    ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=said.append)
     cfg = get_default()
     update_config(cfg, cfg_file)
+    resolve_threads(args.threads, cfg.THREADS)
+    check_model_file(ckpt)
+    print('\n'.join(said))
     print('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
     from lib.core.load_model import load_pose_model       # loads torch
     from lib.utils.runtime import select_device
@@ -121,10 +130,16 @@ def load_demo_model(args):
     return model, cfg
 
 
+def input_paths(args):
+    """The input folder or file the command line names (an output must be none of them)."""
+    return [cli_path(p) for p in (args.indir, args.images, args.video, args.reference) if p]
+
+
 def run_demo(args):
     """The whole of scripts/inference.py after its arguments; returns the exit status (2 if any
-    file failed or nothing was lifted, else 0)."""
-    out_dir = cli_path(args.outdir)
+    file failed or nothing was lifted, else 0).  Partial results: the inputs that lift are
+    written, each that fails gets its ``error:`` line and is counted in the summary."""
+    one_line_warnings()
     show = not args.quiet and sys.stderr.isatty()
     holder = []
 
@@ -134,20 +149,24 @@ def run_demo(args):
             holder.append(PoseDetector())
         return holder[0]
 
+    # every path first: nothing is printed, loaded or created for a bad one
     todo, docs = input_jobs(args, detector, show)
+    if args.reference and not os.path.isdir(cli_path(args.reference)):
+        raise UserError('reference folder not found', cli_path(args.reference),
+                        'pass --reference with a folder of <stem>_out.jpg figures, or omit it')
+    out_dir = check_output_dir(cli_path(args.outdir), '--outdir', inputs=input_paths(args), force=args.force,
+                               empty=True)
     model, cfg = load_demo_model(args)
-    existed = os.path.isdir(out_dir)
-    check_writable_dir(out_dir, 'output folder (--outdir)')
-    lifted, failed, skipped, notes = lift_inputs(model, cfg, todo, show)
-    for h in holder:
-        h.close()
-    done = write_all(lifted, out_dir, args, show, failed, cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
-    if not done and not existed:
-        try:
-            os.rmdir(out_dir)          # nothing was written: leave no empty folder behind
-        except OSError:
-            pass
+    try:
+        lifted, failed, skipped, notes = lift_inputs(model, cfg, todo, show)
+    finally:
+        for h in holder:
+            h.close()
+    done = 0
+    if lifted:                         # the folder is made only when there is something to write
+        create_output_dir(out_dir, '--outdir')
+        done = write_all(lifted, out_dir, args, show, failed, cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
     if args.reference and done:
         sheet_with_reference(out_dir, cli_path(args.reference), [s for _, s, _, _, _ in lifted])
-    report(done, docs, skipped, notes, failed, out_dir)
+    report(done, docs, skipped, notes, failed, out_dir if done else '%s not created' % out_dir)
     return 2 if failed or not done else 0

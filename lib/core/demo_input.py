@@ -102,6 +102,9 @@ def lift_input(model, inp, cfg):
     else:
         x, factor = normalise_pixels(inp.px_ours[valid], cfg)
     pred, s = lift_in_batches(model, x)
+    if not (np.isfinite(pred).all() and (s is None or np.isfinite(s).all())):
+        raise UserError('the model lifts this input to NaN or inf', inp.path,
+                        'check the keypoints and the checkpoint (--pretrain)')
     T = len(inp.px_ours)
     pose = np.full((T, sk.NUM_JOINTS, 3), np.nan, np.float32)
     pose[valid] = pred
@@ -117,8 +120,10 @@ def _rows(a, valid, one):
     return rows[0] if one else rows
 
 
-def record(inp, pose_ours, scale, factor):
-    """The ``<stem>_3d.json`` content: v3d order, names, units, 2D and 3D, skipped frames."""
+def record(inp, pose_ours, scale, factor, bvh=False):
+    """The ``<stem>_3d.json`` content: v3d order, names, units, 2D and 3D, skipped frames; with
+    ``bvh``, ``bvh_frames``: the input frame of each frame of ``<stem>.bvh`` (which holds only
+    the lifted frames)."""
     one = not inp.sequence
     valid = inp.valid
     rec = {
@@ -137,6 +142,8 @@ def record(inp, pose_ours, scale, factor):
         'filled_joints': None if inp.missing is None else
         [[sk.V3D_NAMES[j] for j in np.where(sk.ours_to_v3d(m[:, None])[:, 0])[0]] for m in inp.missing],
     }
+    if bvh:
+        rec['bvh_frames'] = np.where(valid)[0].astype(int).tolist()
     if inp.fps:
         rec['fps'] = inp.fps
     if inp.warning:
@@ -144,13 +151,13 @@ def record(inp, pose_ours, scale, factor):
     return rec
 
 
-def write_arrays(inp, stem, out_dir, pose_ours, scale, factor):
+def write_arrays(inp, stem, out_dir, pose_ours, scale, factor, bvh=False):
     """``<stem>_3d.npy`` (v3d, NaN for skipped frames) and ``<stem>_3d.json``."""
     pose_v3d = sk.ours_to_v3d(pose_ours).astype(np.float32)
     with atomic_write(os.path.join(out_dir, stem + '_3d.npy')) as f:
         np.save(f, pose_v3d if inp.sequence else pose_v3d[0])
     with atomic_write(os.path.join(out_dir, stem + '_3d.json'), 'w') as f:
-        f.write(json_text(record(inp, pose_ours, scale, factor)))
+        f.write(json_text(record(inp, pose_ours, scale, factor, bvh)))
 
 
 def write_bvh(inp, stem, out_dir, pose_ours):
@@ -213,7 +220,7 @@ def write_figures(inp, stem, out_dir, pose, scale, opts, camera_distance, show=F
 
 def write_outputs(inp, stem, out_dir, pose, scale, factor, opts, camera_distance, show=False):
     """Everything one lifted input gets: the arrays, the figures and, with ``opts.bvh``, the BVH."""
-    write_arrays(inp, stem, out_dir, pose, scale, factor)
+    write_arrays(inp, stem, out_dir, pose, scale, factor, bool(opts.bvh))
     write_figures(inp, stem, out_dir, pose, scale, opts, camera_distance, show)
     if opts.bvh:
         write_bvh(inp, stem, out_dir, pose)

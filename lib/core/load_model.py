@@ -6,7 +6,7 @@ blocks, width, presence of the scaler) is read from the checkpoint's state dict,
 one-line note when it overrides the config; the weights then load strictly.
 """
 from lib.models.pose_model import get_pose_model
-from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,
+from lib.utils.checkpoint import (apply_architecture, check_finite_weights, infer_architecture, load_checkpoint,
                                   load_state_strict, pose_state_dict)
 from lib.utils.errors import UserError
 
@@ -23,6 +23,7 @@ def load_pose_model(cfg, path, device='cpu', log=print, use_ema=False, explicit=
     sd = pose_state_dict(ck, path)
     if use_ema and 'ema_state_dict' in ck:
         sd = ck['ema_state_dict']
+        check_finite_weights(sd, path)
     arch = infer_architecture(sd, path)
     use = use_scaler(arch['USE_SCALER'], bool(ck.get('scaler_bypassed', False)), cfg.TRAIN.USE_SCALER,
                      'TRAIN.USE_SCALER' in explicit, path, log)

@@ -16,11 +16,12 @@ from tqdm import tqdm
 from lib.core.config import get_default, update_config
 from lib.data import skeleton as sk
 from lib.data.demo_io import UNITS, json_text
-from lib.data.lsp import LSP_NAMES, load_lsp, read_image
+from lib.data.lsp import LSP_NAMES, image_folder, load_lsp, read_image
 from lib.utils.errors import UserError
-from lib.utils.model_choice import choose_model
-from lib.utils.runtime import REPO_ROOT, apply_threads, one_line_warnings
-from lib.utils.safe_io import atomic_write, check_writable_dir
+from lib.utils.model_choice import check_model_file, choose_model
+from lib.utils.runtime import REPO_ROOT, apply_threads, one_line_warnings, resolve_threads
+from lib.utils.outputs import check_output_dir, create_output_dir
+from lib.utils.safe_io import atomic_write
 
 
 def default_lsp_root():
@@ -139,19 +140,24 @@ def draw_images(data, poses, scales, out_dir, camera_distance, quiet=False):
 
 
 def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1', threads=None, limit=None,
-                 batch_size=256, sheet=48, quiet=False):
+                 batch_size=256, sheet=48, quiet=False, force=False):
     """The whole of ``tools/eval_lsp.py`` after its arguments (paths absolute); returns the exit
-    status: 2 when an image failed, else 0."""
-    check_writable_dir(out_dir, 'output folder (--out)')
+    status: 2 when an image failed, else 0.  Every path is checked before anything is printed or
+    made; the output folder is made once the annotations are read and lifted."""
     note = lambda m: print(m, file=sys.stderr)     # noqa: E731
     one_line_warnings()
-    ckpt, cfg_file, _ = choose_model(pretrain, cfg_file, log=print)
-    cfg = get_default()
-    update_config(cfg, cfg_file)
     root = lsp_root or default_lsp_root()
     if not os.path.isfile(os.path.join(root, 'joints.mat')):
         raise UserError('no joints.mat in the LSP folder', root,
                         'pass --lsp-root with a folder holding joints.mat and images/')
+    out_dir = check_output_dir(out_dir, '--out', inputs=[root, image_folder(root)], force=force, empty=True)
+    said = []                          # printed once the config and the thread count are known good
+    ckpt, cfg_file, _ = choose_model(pretrain, cfg_file, log=said.append)
+    cfg = get_default()
+    update_config(cfg, cfg_file)
+    resolve_threads(threads, cfg.THREADS)
+    check_model_file(ckpt)
+    print('\n'.join(said))
     print('threads: %d (%s)' % apply_threads(threads, cfg.THREADS))
     from lib.core.lifting import lift_in_batches   # loads torch
     from lib.core.load_model import load_pose_model
@@ -159,7 +165,11 @@ def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1',
     from lib.vis.plot import contact_sheet
     model = load_pose_model(cfg, ckpt, select_device(gpu), log=note)
     data = load_lsp(root, limit, anisotropic=cfg.COMPAT.LSP_ANISOTROPIC, same_norm=cfg.DATA.USE_SAME_NORM_2D)
+    if not data.usable:
+        raise UserError('none of the %d images can be lifted (%s)' % (len(data.images), data.images[0].reason),
+                        root, 'check joints.mat and images/')
     poses, scales = lift_in_batches(model, data.x_norm, batch_size)
+    create_output_dir(out_dir, '--out')
     done, pngs = draw_images(data, poses.astype(np.float32), scales, out_dir,
                              cfg.TRAIN.CAMERA_SKELETON_DISTANCE, quiet)
     for im in data.images:

@@ -32,9 +32,9 @@ from lib.utils import distributed as dist
 from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,
                                   load_state_strict, pose_state_dict, save_checkpoint)
 from lib.utils.errors import UserError
-from lib.utils.runtime import StopFlag, timestamp
+from lib.utils.outputs import create_output_dir
+from lib.utils.runtime import StopFlag, start_log_file, timestamp
 from lib.utils.safe_io import atomic_copy, atomic_write, remove_stale_temps
-from lib.utils.safe_io import check_writable_dir as check_writable
 
 # what the log line and tensorboard report of an evaluation
 REPORTED = ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale', 'auc', 'pckh5', 'auc_p2', 'pckh5_p2')
@@ -53,11 +53,20 @@ class Run:
     world: int = 1
     cfg_arg: str = ''
     quiet: bool = False
+    force: bool = False
     test_split: object = field(default=None, repr=False)
 
     @property
     def ckpt_path(self):
         return os.path.join(self.out_dir, 'checkpoint.pth.tar')
+
+    def start_files(self):
+        """Make the output folder and open the log file: called once the inputs (config, data,
+        checkpoints, device) are read and good, so that a run refused on its input creates nothing
+        (tools/main.py checked the folder itself beforehand, lib/utils/outputs.py)."""
+        if self.rank == 0:
+            create_output_dir(self.out_dir, 'OUTPUT_DIR', 'output folder (OUTPUT_DIR)')
+            start_log_file(self.log)
 
 
 def setup_torch(cfg, device):
@@ -83,6 +92,7 @@ def evaluate_checkpoint(run, device, path, use_ema=False, explicit=(), shown=Non
     model = load_pose_model(cfg, path, device, run.log.info, use_ema, explicit=explicit)
     splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))
     test = TensorSplit.from_split(splits['test'], cfg, device, train=False)
+    run.start_files()
     res = evaluate(model, test, splits['test'], cfg, run.out_dir if run.rank == 0 else None,
                    {'checkpoint': path}, pred_file=True)
     if run.rank == 0:
@@ -99,7 +109,9 @@ def train(run, device, resume=None, save_final=None):
     """Train ``run.cfg`` from scratch, from a warm start, or from ``resume`` (a checkpoint
     path); returns the exit code (0, or 130 / 143 after SIGINT / SIGTERM)."""
     cfg = run.cfg
-    _prepare_folders(run, resume)
+    if resume is not None and not os.path.isfile(resume):
+        raise UserError('nothing to resume: no checkpoint', resume,
+                        'start without --resume, or pass --resume PATH to a checkpoint.pth.tar')
     state, train_data, test_data = _build(run, device, resume)
     dist.wrap(state)
     res = None
@@ -131,16 +143,15 @@ def train(run, device, resume=None, save_final=None):
 
 
 def _prepare_folders(run, resume):
-    """Refuse a resume without a checkpoint; check the folders; warn before replacing a run."""
-    if resume is not None and not os.path.isfile(resume):
-        raise UserError('nothing to resume: no checkpoint', resume,
-                        'start without --resume, or pass --resume PATH to a checkpoint.pth.tar')
+    """Once the inputs are good: make the output and log folders, open the log; say when this
+    run replaces an earlier one (only with --force: tools/main.py refuses it otherwise)."""
     if run.rank != 0:
         return
-    check_writable(run.cfg.LOG_DIR, 'log folder (LOG_DIR)')
+    run.start_files()
+    create_output_dir(run.cfg.LOG_DIR, 'LOG_DIR', 'log folder (LOG_DIR)')
     if resume is None and os.path.isfile(run.ckpt_path):
         run.log.warning('warning: %s holds an earlier run, whose checkpoints and results this run '
-                        'replaces (--model_dir DIR keeps it; --resume continues it)' % run.out_dir)
+                        'replaces (--force; --model_dir DIR keeps it; --resume continues it)' % run.out_dir)
     if remove_stale_temps(run.out_dir, 'checkpoint.pth.tar'):
         run.log.info('removed temporary files of an interrupted checkpoint write in %s' % run.out_dir)
 
@@ -168,6 +179,7 @@ def _build(run, device, resume):
     test_data = TensorSplit.from_split(run.test_split, cfg, device, train=False)
     if resume is not None:
         _resume(run, state, resume)
+    _prepare_folders(run, resume)
     if run.rank == 0:
         from tensorboardX import SummaryWriter
         state.writer = SummaryWriter(os.path.join(cfg.LOG_DIR, '%s_%s' % (run.stem, timestamp())))

@@ -362,6 +362,9 @@ def _parse_joint(toks, kind, parent, out):
         raise UserError('BVH: joint %r has no OFFSET' % name, toks.where(line), _fix_hint())
 
 
+MIN_FRAME_TIME, MAX_FRAME_TIME = 1e-4, 1.0   # 10 kHz to 1 Hz: motion capture, not a typo
+
+
 def _header_value(lines, i, label, path, convert):
     """Parse ``<label> <value>`` on line index ``i`` (0-based)."""
     if i >= len(lines):
@@ -398,6 +401,14 @@ def parse_bvh(text, path='<bvh>'):
     n_frames = _header_value(lines, i, 'Frames:', path, int)
     frame_time = _header_value(lines, i + 1, 'Frame Time:', path, float)
     frames_line = i + 1
+    if n_frames < 1:
+        raise UserError('BVH: Frames: %d, the file holds no motion' % n_frames, '%s:%d' % (path, i + 1),
+                        'export the clip with its frames, or remove the file')
+    if not MIN_FRAME_TIME <= frame_time <= MAX_FRAME_TIME:
+        raise UserError('BVH: Frame Time: %g s is outside [%g, %g] s (%g to %g frames per second)'
+                        % (frame_time, MIN_FRAME_TIME, MAX_FRAME_TIME, 1 / MAX_FRAME_TIME, 1 / MIN_FRAME_TIME),
+                        '%s:%d' % (path, i + 2), 'the Frame Time is the seconds per frame, e.g. 0.00833333 '
+                        'for 120 Hz: fix it')
 
     C = sum(len(c) for c in out['channels'])
     rows, row_lines = [], []

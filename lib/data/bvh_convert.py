@@ -38,7 +38,8 @@ from lib.data.bvh import h36m17_positions, load_bvh
 from lib.data.camera import H36M_CAMERAS, get_cameras, in_view, optical_axes_meeting_point, project_views, \
     world_to_camera
 from lib.utils.errors import UserError
-from lib.utils.safe_io import atomic_write, check_writable_dir
+from lib.utils.outputs import check_output_dir, create_output_dir
+from lib.utils.safe_io import atomic_write
 
 #: BVH joints whose lowest point per frame defines the floor
 FOOT_JOINTS = ('lFoot', 'rFoot', 'lFoot_End', 'rFoot_End')
@@ -196,6 +197,7 @@ def write_archives(out, name, positions_3d, positions_2d, meta3, meta2, say=prin
     blob2 = _npz_bytes(positions_2d=positions_2d, metadata=meta2)
     out3 = os.path.join(out, 'data_3d_%s.npz' % name)
     out2 = os.path.join(out, 'data_2d_%s_gt.npz' % name)
+    create_output_dir(out, '--out')
     umask = os.umask(0)
     os.umask(umask)
     for path, blob in ((out3, blob3), (out2, blob2)):
@@ -205,13 +207,19 @@ def write_archives(out, name, positions_3d, positions_2d, meta3, meta2, say=prin
     say('wrote %s (%.1f MB) and %s (%.1f MB)' % (out3, len(blob3) / 1e6, out2, len(blob2) / 1e6))
 
 
-def convert_bvh_tree(src, out, name, fps=50, test_subjects=(), camera_subject='S9', min_seconds=2.0, say=print):
+def convert_bvh_tree(src, out, name, fps=50, test_subjects=(), camera_subject='S9', min_seconds=2.0, say=print,
+                     force=False):
     """Convert the BVH tree ``src`` (one sub-folder per pseudo-subject) into the two archives
-    ``out/data_3d_<name>.npz`` and ``out/data_2d_<name>_gt.npz`` (see the module docstring)."""
+    ``out/data_3d_<name>.npz`` and ``out/data_2d_<name>_gt.npz`` (see the module docstring).
+    ``out`` is checked first and made only when the archives are ready; existing archives of
+    that name are replaced only with ``force``."""
     check_options(name, fps, min_seconds, camera_subject)
+    if not os.path.isdir(src):
+        list_subjects(src, say)               # its one-line error for a missing folder
+    out = check_output_dir(out, '--out', inputs=[src], force=force,
+                           will_write=['data_3d_%s.npz' % name, 'data_2d_%s_gt.npz' % name, 'scale_prior_%s.json' % name])
     subjects = list_subjects(src, say)
     train, test = split_subjects(subjects, test_subjects, src)
-    check_writable_dir(out)
     cams = get_cameras(camera_subject)
     positions_3d = convert_subjects(subjects, src, fps, cams, min_seconds, say)
     positions_2d = {s: {a: project_views(X, cams) for a, X in acts.items()} for s, acts in positions_3d.items()}

@@ -42,6 +42,8 @@ H36M_TEST_SUBJECTS = ['S9', 'S11']
 
 HEAD_ROOT_2D = 0.1      # 1 / TRAIN.CAMERA_SKELETON_DISTANCE
 MAX_TRIM = 10           # frames a 2D sequence may be shorter than its mocap
+MAX_PIXELS = 1e6        # 2D beyond this is not pixels (normalising would overflow)
+MAX_METRES = 1e4        # 3D beyond this (10 km from the camera) is not a person in metres
 
 WHERE_TO_GET = ('put into DATA_DIR the authors\' <name>_{train,valid}_pred3.h5 (from their project page, '
                 'https://sites.google.com/view/ambiguity-aware-hpe) or the VideoPose3D archives '
@@ -94,6 +96,12 @@ class PoseSplit:
             self.num_dropped = int(bad.sum())
         if len(self) == 0:
             raise UserError('no usable frames', self.source, 'check the data files and the subject split')
+        for name, a, top, unit in (('2D keypoints', self.pose_2d_px, MAX_PIXELS, 'pixels'),
+                                   ('3D joints', self.pose_3d, MAX_METRES, 'm')):
+            big = np.abs(a).max()
+            if big >= top:
+                raise UserError('%s reach %.3g %s, beyond %g: not %s' % (name, big, unit, top, unit), self.source,
+                                'check the file\'s units and values')
         n = len(self)
         change = np.zeros(n, bool)                   # column by column: no per-frame string keys
         change[0] = True
@@ -167,6 +175,28 @@ def h5_paths(data_dir, name, debug=False):
             os.path.join(data_dir, '%s_valid_pred3.h5' % name))
 
 
+def h5_array(f, key, path, fix, text=False):
+    """Dataset ``key`` of the open h5 file ``f`` as float64 (``text``: as str), checked: a dataset
+    (not a group), of numbers (or strings), with at least one row; UserError naming the key."""
+    import h5py
+    obj = f[key]
+    if not isinstance(obj, h5py.Dataset):
+        raise UserError('%s is a %s, not a dataset' % (key, type(obj).__name__.lower()), path, fix)
+    kind = obj.dtype.kind
+    if (kind not in 'SOU') if text else (kind not in 'fiu'):
+        raise UserError('%s has dtype %s, expected %s' % (key, obj.dtype, 'strings' if text else 'numbers'),
+                        path, fix)
+    if obj.shape == () or obj.shape[0] == 0:
+        raise UserError('%s has no rows (shape %s)' % (key, obj.shape), path, fix)
+    a = obj[()]
+    if not text:
+        return np.asarray(a, np.float64)
+    try:
+        return np.array([n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(a)])
+    except UnicodeDecodeError:
+        raise UserError('%s holds names that are not UTF-8 text' % key, path, fix) from None
+
+
 def read_h5(path, use_gt=True):
     import h5py
     if not os.path.isfile(path):
@@ -179,9 +209,10 @@ def read_h5(path, use_gt=True):
                     raise UserError('data file has no dataset %r' % k, path,
                                     'use the authors\' *_pred3.h5 files (keys imagename, joint_2d_gt, '
                                     'joint_2d_pre, joint_3d_gt)')
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in f['imagename'][()]]
-            p2 = np.asarray(f[key2d][()], np.float64)
-            p3 = np.asarray(f['joint_3d_gt'][()], np.float64)
+            fix = 'use the authors\' *_pred3.h5 files (keys imagename, joint_2d_gt, joint_2d_pre, joint_3d_gt)'
+            names = list(h5_array(f, 'imagename', path, fix, text=True))
+            p2 = h5_array(f, key2d, path, fix)
+            p3 = h5_array(f, 'joint_3d_gt', path, fix)
             positions = _read_positions(f, len(names), path)
     except OSError as e:
         raise UserError('cannot read HDF5 file (%s)' % str(e).split('\n')[0], path,
@@ -197,8 +228,11 @@ def read_h5(path, use_gt=True):
         if len(parts) < 4:
             raise UserError('imagename %r is not <subject>/<action>/<camera>/<frame>' % n, path,
                             'use the authors\' file format')
+        if not parts[-2].isdigit():
+            raise UserError('imagename %r: camera %r is not a number' % (n, parts[-2]), path,
+                            'use the authors\' file format (<subject>/<action>/<camera>/<frame>)')
         subj.append(parts[-4]); act.append(parts[-3])
-        cam.append(int(parts[-2])); frm.append(int(re.sub(r'\D', '', parts[-1]) or 0))
+        cam.append(int(parts[-2])); frm.append(int(re.sub(r'\D', '', parts[-1])[:18] or 0))
     split = PoseSplit(sk.v3d_to_ours(p2[..., :2]), sk.v3d_to_ours(p3[..., :3]),
                       np.array(subj), np.array(act), np.array(cam), np.array(frm), source=path)
     split.index_in_seq, split.seqlen = positions or _positions_from_names(names, split.frame)
@@ -210,7 +244,8 @@ def _read_positions(f, n, path):
     """The file's ``index_in_seq`` / ``seqlen`` (the original reads them), or None."""
     if 'index_in_seq' not in f or 'seqlen' not in f:
         return None
-    pos, lens = np.asarray(f['index_in_seq'][()]).reshape(-1), np.asarray(f['seqlen'][()]).reshape(-1)
+    fix = 'the file is inconsistent: remove index_in_seq and seqlen to recompute them'
+    pos, lens = h5_array(f, 'index_in_seq', path, fix).reshape(-1), h5_array(f, 'seqlen', path, fix).reshape(-1)
     if len(pos) != n or len(lens) != n:
         raise UserError('index_in_seq / seqlen have %d / %d rows, the poses %d' % (len(pos), len(lens), n),
                         path, 'the file is inconsistent: remove those two datasets to recompute them')

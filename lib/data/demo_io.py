@@ -134,6 +134,20 @@ def split_keypoints(arr, where, what='keypoints'):
     return a[..., :2], conf, seq
 
 
+#: keypoints beyond this many pixels from the origin are not pixel coordinates (a unit mix-up, or
+#: garbage): normalising them would overflow to inf and a factor of 0
+MAX_PIXELS = 1e6
+
+
+def check_magnitude(a, where, what='keypoints'):
+    """UserError when finite keypoints ``a`` reach :data:`MAX_PIXELS`."""
+    a = np.asarray(a, np.float64)
+    top = np.abs(a[np.isfinite(a)]).max() if np.isfinite(a).any() else 0.0
+    if top >= MAX_PIXELS:
+        raise UserError('%s reach %.3g, beyond %g: not pixel coordinates' % (what, top, MAX_PIXELS), where,
+                        'give pixel keypoints (an image is at most a few thousand pixels wide)')
+
+
 def check_keypoints(arr, where, what='keypoints', v3d=True):
     """-> float64 (T, 17, 2) and whether the input was a sequence; UserError otherwise.
 
@@ -149,6 +163,7 @@ def check_keypoints(arr, where, what='keypoints', v3d=True):
                         % (what, int(bad.sum()), len(a), int(np.argmax(bad))), where,
                         'remove or interpolate the frames with undetected joints, or give a confidence '
                         'column (T, J, 3) with 0 for them')
+    check_magnitude(a, where, what)
     if v3d and not np.linalg.norm(a[:, sk.V3D_HEAD] - a[:, sk.V3D_ROOT], axis=-1).mean() > 0:
         raise UserError('%s are degenerate: head and hip coincide in every frame' % what, where,
                         'check the joint order (v3d: 0 Hip ... 10 Head)')
@@ -269,6 +284,7 @@ def keypoints_input(path, kps, conf, sequence, order='h36m', min_conf=MIN_CONF, 
                         % (int(bad.any(1).sum()), len(kps), t), path,
                         'remove or interpolate the frames with undetected joints, or give a confidence '
                         'column (T, J, 3) with 0 for them')
+    check_magnitude(np.where(used[..., None], kps, 0.0), path)
     try:
         px, miss = to_v3d17(kps, order, conf, min_conf)
     except UserError as e:
@@ -309,8 +325,10 @@ UNITS = ('root-centred camera frame (x right, y down, z forward), network units:
 def json_text(obj):
     """JSON with one top-level key per line and each value on that line (compact, diff-able)."""
     if not isinstance(obj, dict):
-        return json.dumps(obj) + '\n'
-    rows = ['  %s: %s' % (json.dumps(str(k)), json.dumps(v, separators=(', ', ': '))) for k, v in obj.items()]
+        return json.dumps(obj, allow_nan=False) + '\n'
+    # allow_nan=False: strict JSON (no bare NaN / Infinity); the writers refuse non-finite values first
+    rows = ['  %s: %s' % (json.dumps(str(k)), json.dumps(v, separators=(', ', ': '), allow_nan=False))
+            for k, v in obj.items()]
     return '{\n' + ',\n'.join(rows) + '\n}\n'
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from lib.data import skeleton as sk
 from lib.data.formats import OURS_TO_MPI
 from lib.utils.errors import UserError
+from lib.utils.outputs import create_output_dir
 from lib.utils.safe_io import atomic_path
 
 
@@ -69,11 +70,16 @@ def world_to_view(X_world, cam, distance=4.0, pitch_deg=15.0, max_distance=40.0)
     rel = np.stack([level[..., 0], c * level[..., 1] - s * level[..., 2],
                     s * level[..., 1] + c * level[..., 2]], -1)           # pitched down
     d = float(distance)
-    while d <= max_distance:
+    if not 0 < d <= max_distance:
+        raise UserError('camera distance %g m is outside (0, %g]' % (d, max_distance), '--distance',
+                        'give a distance in metres, e.g. 4.5')
+    for _ in range(int(np.ceil(np.log(max_distance / d) / np.log(1.1))) + 1):   # at most ~60 tries
         Xc = rel + np.array([0.0, 0.0, d])
         if Xc[..., 2].min() > 0.5 and cam.in_view(cam.project(Xc)):
             return Xc
         d *= 1.1
+        if d > max_distance:
+            break
     raise UserError('the clip does not fit in a %dx%d image from up to %g m'
                     % (cam.width, cam.height, max_distance), 'world_to_view', 'use a shorter clip')
 
@@ -123,6 +129,22 @@ def write_layout(path, dataset_name, clips, noise_px=2.0, seed=0):
     return path
 
 
+def _clip(X, where):
+    """One clip of a data_3d archive as (T, 17, 3) world metres; UserError if it is not one."""
+    try:
+        X = np.asarray(X, np.float64)
+    except (TypeError, ValueError):
+        raise UserError('clip is not numbers', where, 'use a data_3d_<name>.npz written by tools/prepare_data.py '
+                        'bvh') from None
+    if X.ndim != 3 or X.shape[1] not in (17, 32) or X.shape[2] != 3 or len(X) == 0:
+        raise UserError('clip has shape %s, expected (T >= 1, 17 or 32, 3)' % (X.shape,), where,
+                        'use a data_3d_<name>.npz of 17 (or H36M 32) joints, world metres')
+    if not np.isfinite(X).all() or np.abs(X).max() > 1e4:
+        raise UserError('clip holds NaN, inf or coordinates beyond 10 km', where,
+                        'give world metres (check the units), without missing values')
+    return X[:, sk.H36M32_TO_V3D] if X.shape[1] == 32 else X
+
+
 def archives_to_layout(path_3d, dataset_name, out_dir, distance=None):
     """Convert a ``data_3d_<name>.npz`` archive (world metres, z up, v3d order; its
     metadata's train / test subjects) to ``<dataset>_{train,valid}_pred3.h5`` in ``out_dir``.
@@ -138,19 +160,26 @@ def archives_to_layout(path_3d, dataset_name, out_dir, distance=None):
         raise UserError('3D archive has no positions_3d dict', path_3d, 'use the VideoPose3D layout')
     meta = a.get('metadata') if isinstance(a.get('metadata'), dict) else {}
     cam = CAMERAS[dataset_name]
-    d = distance or (4.5 if dataset_name == 'mpi' else 6.0)
-    out = {}
+    d = (4.5 if dataset_name == 'mpi' else 6.0) if distance is None else distance
+    todo = {}
     for split, subjects in (('train', meta.get('train_subjects') or H36M_TRAIN_SUBJECTS),
                             ('valid', meta.get('test_subjects') or H36M_TEST_SUBJECTS)):
         clips = {}
         for s in subjects:
-            for act, X in sorted(a['positions_3d'].get(s, {}).items()):
-                X = np.asarray(X, np.float64)
-                X = X[:, sk.H36M32_TO_V3D] if X.shape[1] == 32 else X
+            acts = a['positions_3d'].get(s, {})
+            if not isinstance(acts, dict):
+                raise UserError('positions_3d[%r] is not a dict of clips' % s, path_3d, 'use the VideoPose3D layout')
+            for act, X in sorted(acts.items()):
+                X = _clip(X, '%s: positions_3d/%s/%s' % (path_3d, s, act))
                 clips['%s/%s' % (s, act)] = world_to_view(X, cam, d)
         if not clips:
             raise UserError('no clips for the %s split (subjects %s)' % (split, subjects), path_3d,
                             'give the archive train_subjects / test_subjects in its metadata')
+        todo[split] = clips
+    # everything is read and placed: only now is the output folder made and written
+    create_output_dir(out_dir, '--out')
+    out = {}
+    for split, clips in todo.items():
         path = os.path.join(out_dir, '%s_%s_pred3.h5' % (dataset_name, split))
         write_layout(path, dataset_name, clips)
         out[split] = (path, sum(len(c) for c in clips.values()))

@@ -118,10 +118,19 @@ def detect_layout(arr, where='joints.mat'):
     else:
         raise UserError('LSP joints array has shape %s, expected (3, 14, N) or (14, 3, N)'
                         % (a.shape,), where, 'use the joints.mat of LSP or LSP extended')
-    if not np.issubdtype(j.dtype, np.number):
+    if not np.issubdtype(j.dtype, np.number) or np.iscomplexobj(j):
         raise UserError('LSP joints array is not numeric (%s)' % j.dtype, where,
                         'use the joints.mat of LSP or LSP extended')
-    return j.astype(np.float64), layout
+    j = j.astype(np.float64)
+    if len(j) == 0:
+        raise UserError('LSP joints array holds no images (shape %s)' % (a.shape,), where,
+                        'use the joints.mat of LSP or LSP extended')
+    if not np.isfinite(j).all():
+        raise UserError('LSP joints hold NaN or inf (image %d)' % int(np.argmax(~np.isfinite(j).all((1, 2)))),
+                        where, 'use an intact joints.mat of LSP or LSP extended')
+    from lib.data.demo_io import check_magnitude
+    check_magnitude(j[..., :2], where, 'LSP joints')
+    return j, layout
 
 
 def read_joints_mat(path):
@@ -133,9 +142,11 @@ def read_joints_mat(path):
                         'pass --lsp-root with a folder holding joints.mat and images/')
     try:
         mat = scipy.io.loadmat(path)
-    except (ValueError, OSError, TypeError, NotImplementedError) as e:
-        raise UserError('cannot read the MATLAB file (%s)' % str(e).split('\n')[0][:120], path,
-                        'use the joints.mat of LSP or LSP extended') from None
+    except Exception as e:   # noqa: BLE001 -- a damaged file can make the reader raise anything
+        msg = str(e).split('\n')[0][:120]
+        raise UserError('cannot read the MATLAB file (%s)' % ('%s: %s' % (type(e).__name__, msg) if msg else
+                                                             type(e).__name__), path,
+                        'the file is damaged or not MATLAB: use the joints.mat of LSP or LSP extended') from None
     if 'joints' not in mat:
         keys = sorted(k for k in mat if not k.startswith('__'))
         raise UserError('no variable "joints" in the MATLAB file (has: %s)' % (', '.join(keys) or 'none'),

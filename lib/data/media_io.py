@@ -19,6 +19,18 @@ from lib.utils.errors import UserError
 from lib.utils.safe_io import atomic_path
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+MIN_SIDE = 16                  # smaller images and video frames cannot show a person to detect
+MAX_PIXELS = 100_000_000       # larger ones are refused before decoding (a 60000x60000 PNG is 10.8 GB)
+
+
+def check_frame_size(width, height, path, what='image'):
+    """UserError for a picture too small to show a person or too large to decode."""
+    if min(width, height) < MIN_SIDE:
+        raise UserError('%s is %dx%d pixels, too small to find a person in' % (what, width, height), path,
+                        'use pictures at least %d pixels on each side' % MIN_SIDE)
+    if width * height > MAX_PIXELS:
+        raise UserError('%s is %dx%d pixels, more than %d million' % (what, width, height, MAX_PIXELS // 10 ** 6),
+                        path, 'scale it down first')
 
 
 @contextmanager
@@ -51,10 +63,11 @@ def read_image(path, upright=True, where='check the path'):
         raise UserError('image not found', path, where)
     try:
         with Image.open(path) as im:
+            check_frame_size(im.width, im.height, path)          # from the header, before decoding
             if upright:
                 im = ImageOps.exif_transpose(im)
             return np.asarray(im.convert('RGB'))
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise UserError('unreadable image (%s)' % str(e).split('\n')[0][:100], path,
                         'replace the file with an intact image (JPEG, PNG, ...)') from None
 
@@ -98,6 +111,8 @@ def read_video(path, step=1, max_frames=None):
                 ok, bgr = cap.read()
             if not ok:
                 break
+            if not frames and k == 0:
+                check_frame_size(bgr.shape[1], bgr.shape[0], path, 'the video frame')
             if k % step == 0:
                 frames.append(np.ascontiguousarray(bgr[:, :, ::-1]))
             k += 1

@@ -28,13 +28,9 @@ import os
 
 import numpy as np
 
-from lib.data.dataset import PoseSplit
+from lib.data.dataset import PoseSplit, h5_array
 from lib.data.formats import get_spec
 from lib.utils.errors import UserError
-
-
-def _decode(a):
-    return np.array([n.decode() if isinstance(n, bytes) else str(n) for n in a])
 
 
 def _read_arrays(path, spec, use_gt):
@@ -50,10 +46,10 @@ def _read_arrays(path, spec, use_gt):
             for k in ('imagename', key2d, 'joint_3d_gt'):
                 if k not in f:
                     raise UserError('data file has no dataset %r' % k, path, fix)
-            names = _decode(f['imagename'][()])
-            seqname = _decode(f['seqname'][()]) if 'seqname' in f else None
-            p2 = np.asarray(f[key2d][()], np.float64)
-            p3 = np.asarray(f['joint_3d_gt'][()], np.float64)
+            names = h5_array(f, 'imagename', path, fix, text=True)
+            seqname = h5_array(f, 'seqname', path, fix, text=True) if 'seqname' in f else None
+            p2 = h5_array(f, key2d, path, fix)
+            p3 = h5_array(f, 'joint_3d_gt', path, fix)
     except OSError as e:
         raise UserError('cannot read HDF5 file (%s)' % str(e).split('\n')[0], path,
                         'the file is truncated or not HDF5: download it again') from None

@@ -35,6 +35,12 @@ def load_checkpoint(path, map_location='cpu'):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise UserError('checkpoint not found', path, 'check the --pretrain / --resume path')
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    # torch.save writes a zip archive (PK..), older PyTorch a pickle (protocol 2+: 0x80)
+    if head and not (head.startswith(b'PK\x03\x04') or head[:1] == b'\x80'):
+        raise UserError('not a PyTorch checkpoint (the file starts with %r)' % head, path,
+                        'pass a .pth.tar written by tools/main.py or the authors\' release')
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -70,7 +76,19 @@ def pose_state_dict(ckpt, path):
         raise UserError('checkpoint has no pose_model_state_dict (keys: %s)'
                         % ', '.join(sorted(ckpt)[:8]), path,
                         'pass a checkpoint saved by tools/main.py or the authors\' release')
-    return {k[7:] if k.startswith('module.') else k: v for k, v in sd.items()}
+    sd = {k[7:] if k.startswith('module.') else k: v for k, v in sd.items()}
+    check_finite_weights(sd, path)
+    return sd
+
+
+def check_finite_weights(sd, path):
+    """UserError when a floating-point tensor of the state dict holds NaN or inf: such a model
+    lifts every pose to NaN."""
+    for k, v in sd.items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise UserError('checkpoint weights are not finite (%s holds NaN or inf)' % k, path,
+                            'use a checkpoint saved before training diverged (tools/main.py never saves '
+                            'non-finite weights), or retrain with a lower TRAIN.POSE_LR')
 
 
 def infer_architecture(sd, path='checkpoint'):
@@ -166,11 +184,3 @@ def load_state_strict(module, sd, path, what='pose model'):
     module.load_state_dict(sd, strict=True)
 
 
-def checkpoint_stem(path):
-    """The checkpoint's file name without its extension ('model_best' for
-    .../model_best.pth.tar): names the folder of an evaluation."""
-    name = os.path.basename(path)
-    for ext in ('.pth.tar', '.tar', '.pth', '.pt'):
-        if name.endswith(ext):
-            return name[:-len(ext)] or name
-    return name

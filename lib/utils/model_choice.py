@@ -47,10 +47,19 @@ def choose_model(pretrain=None, cfg=None, root=REPO_ROOT, log=None):
         if found[0]:
             what += ' (%s not found)' % ', '.join(c for c, _, _ in CANDIDATES[:found[0]])
         ckpt, default_cfg = os.path.join(root, ckpt), os.path.join(root, default_cfg)
+        if cfg and not os.path.isfile(cfg):
+            raise UserError('config file not found', cfg, 'check the --cfg path')
         choice = (ckpt, cfg or default_cfg, what)
     if log is not None:
         log('model: %s, %s; config %s' % (_rel(choice[0], root), choice[2], _rel(choice[1], root)))
     return choice
+
+
+def check_model_file(ckpt):
+    """The chosen checkpoint must exist (checked once its config has been read, before anything
+    is printed)."""
+    if not os.path.isfile(ckpt):
+        raise UserError('checkpoint not found', ckpt, 'check the --pretrain path')
 
 
 def _rel(path, root):

@@ -29,6 +29,7 @@ def cfg_path(p):
 
 
 DEFAULT_THREADS = 1     # safe when the cores are shared (see set_threads)
+MAX_THREADS = 1024      # more is a typo, not a machine
 
 
 def resolve_threads(flag=None, cfg_value=0):
@@ -48,13 +49,13 @@ def resolve_threads(flag=None, cfg_value=0):
     else:
         return DEFAULT_THREADS, 'default; --threads N to change'
     try:
-        n = int(n)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise UserError('thread count must be a positive integer, got %r' % (n,), where,
+        count = int(n)
+    except (TypeError, ValueError):
+        count = 0
+    if not 1 <= count <= MAX_THREADS:
+        raise UserError('thread count must be a positive integer (at most %d), got %r' % (MAX_THREADS, n), where,
                         'use e.g. --threads 1 on a shared machine, up to the number of cores on your own')
-    return n, where
+    return count, where
 
 
 def set_threads(n):
@@ -97,7 +98,31 @@ def select_device(gpu, log=None):
     return torch.device('cuda', index)
 
 
-def make_logger(log_file=None, quiet=False, rank=0):
+class DeferredFileHandler(logging.FileHandler):
+    """A log file that does not exist until :meth:`start`: records before it are kept in memory
+    and written first.  A run that fails on its input (before it starts) leaves no log behind."""
+
+    def __init__(self, path):
+        super().__init__(path, delay=True)
+        self.started = False
+        self.held = []
+
+    def emit(self, record):
+        if self.started:
+            super().emit(record)
+        else:
+            self.held.append(record)
+
+    def start(self):
+        self.started = True
+        for r in self.held:
+            super().emit(r)
+        self.held = []
+
+
+def make_logger(log_file=None, quiet=False, rank=0, deferred=False):
+    """The 'uvhpe' logger: INFO (WARNING with ``quiet``) to stdout, everything to ``log_file``.
+    ``deferred``: the file is created only by :func:`start_log_file`."""
     logger = logging.getLogger('uvhpe')
     logger.handlers.clear()
     logger.setLevel(logging.DEBUG)
@@ -108,12 +133,20 @@ def make_logger(log_file=None, quiet=False, rank=0):
         h.setFormatter(logging.Formatter('%(message)s'))
         logger.addHandler(h)
         if log_file:
-            fh = logging.FileHandler(log_file, delay=True)   # no file until there is a line
+            fh = DeferredFileHandler(log_file) if deferred else \
+                logging.FileHandler(log_file, delay=True)       # no file until there is a line
             fh.setLevel(logging.DEBUG)
             fh.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s'))
             logger.addHandler(fh)
     warnings.showwarning = lambda m, c, f, l, file=None, line=None: logger.warning('warning: %s' % m)
     return logger
+
+
+def start_log_file(logger):
+    """Open the deferred log file of ``logger`` (see :class:`DeferredFileHandler`)."""
+    for h in logger.handlers:
+        if isinstance(h, DeferredFileHandler):
+            h.start()
 
 
 def one_line_warnings():

@@ -15,7 +15,8 @@ from matplotlib.lines import Line2D
 
 from lib.data import skeleton as sk
 from lib.utils.errors import UserError
-from lib.utils.safe_io import atomic_path, check_writable_dir
+from lib.utils.outputs import check_output_dir, create_output_dir
+from lib.utils.safe_io import atomic_path
 from lib.vis.plot import draw_2d, fit_radius, joint_colour, legend_handles, new_figure, setup_3d, to_plot_frame
 from lib.vis.sequences import file_stem, load_sequences, select
 
@@ -96,11 +97,16 @@ def render(seq, path, max_frames=60, fps=10, fmt='gif'):
     return path
 
 
-def render_sequences(pred_path, out_dir, names=None, count=1, max_frames=60, fps=10, fmt='gif', say=print):
+def render_sequences(pred_path, out_dir, names=None, count=1, max_frames=60, fps=10, fmt='gif', say=print,
+                     force=False):
     """``tools/vis_sequences.py``: animate the sequences ``names`` (or the first ``count``) of an
-    evaluation's predictions file into ``out_dir/<sequence>.<fmt>``, one line each."""
+    evaluation's predictions file into ``out_dir/<sequence>.<fmt>``, one line each.  The file is
+    read and the output checked (an animation of the same name is replaced only with ``force``)
+    before the folder is made."""
     seqs = select(load_sequences(pred_path), names, count)
-    check_writable_dir(out_dir, '--out folder')
-    for s in seqs:
-        path = render(s, os.path.join(out_dir, '%s.%s' % (file_stem(s.name), fmt)), max_frames, fps, fmt)
+    files = ['%s.%s' % (file_stem(s.name), fmt) for s in seqs]
+    out_dir = check_output_dir(out_dir, '--out', inputs=[pred_path], force=force, will_write=files)
+    create_output_dir(out_dir, '--out')
+    for s, name in zip(seqs, files):
+        path = render(s, os.path.join(out_dir, name), max_frames, fps, fmt)
         say('%s: %d frames, mean MPJPE %.1f mm -> %s' % (s.name, len(s.pred), s.error_mm.mean(), path))

@@ -49,13 +49,31 @@ def _need(arrays, keys, path):
                         'pass predictions.npz or <dataset>_valid_pred_3d.h5 written by tools/main.py --eval')
 
 
+FIX = 'pass a prediction file of 17-joint poses written by tools/main.py --eval'
+
+
 def _check(a, path, key, dims):
+    try:
+        a = np.asarray(a, np.float64)
+    except (TypeError, ValueError):
+        raise UserError('%s is not numbers (dtype %s)' % (key, np.asarray(a).dtype), path, FIX) from None
     if a.ndim != 3 or a.shape[1] != 17 or a.shape[2] < dims:
         raise UserError('%s has shape %s, expected (N, 17, %d)' % (key, a.shape, dims), path,
                         'pass a prediction file of 17-joint poses written by tools/main.py --eval')
+    if len(a) == 0:
+        raise UserError('%s has no frames' % key, path, 'evaluate again to rewrite the file')
     if not np.isfinite(a).all():
         raise UserError('%s holds NaN or inf values' % key, path, 'evaluate again to rewrite the file')
-    return np.asarray(a[..., :dims], np.float64)
+    if np.abs(a).max() >= 1e7:
+        raise UserError('%s reaches %.3g, not poses in mm, m or pixels' % (key, np.abs(a).max()), path, FIX)
+    return a[..., :dims]
+
+
+def _same_length(path, **arrays):
+    lens = {k: len(v) for k, v in arrays.items() if v is not None}
+    if len(set(lens.values())) > 1:
+        raise UserError('the arrays differ in length (%s)' % ', '.join('%s %d' % kv for kv in lens.items()), path,
+                        'evaluate again to rewrite the file')
 
 
 def _root_centred(a):
@@ -68,8 +86,13 @@ def _read_npz(path):
     _need(z, ('pred', 'gt', 'subject', 'action', 'camera', 'frame'), path)
     gt = _root_centred(sk.v3d_to_ours(_check(np.asarray(z['gt']), path, 'gt', 3))) / 1000.0
     pred = _root_centred(sk.v3d_to_ours(_check(np.asarray(z['pred']), path, 'pred', 3)))
-    pred = pred * head_root_length(gt)[:, None, None]
     p2 = sk.v3d_to_ours(_check(np.asarray(z['pose_2d_px']), path, 'pose_2d_px', 2)) if 'pose_2d_px' in z else None
+    cols = {k: np.ravel(np.asarray(z[k])) for k in ('subject', 'action', 'camera', 'frame')}
+    _same_length(path, pred=pred, gt=gt, pose_2d_px=p2, **cols)
+    pred = pred * head_root_length(gt)[:, None, None]
+    if cols['frame'].dtype.kind not in 'iuf':
+        raise UserError('frame is not numbers (dtype %s)' % cols['frame'].dtype, path, FIX)
+    z = dict(z, **cols)
     seq = np.array(['%s/%s/%s' % k for k in zip(z['subject'], z['action'], z['camera'])])
     frame = np.asarray(z['frame'])
     return seq, frame, p2, pred, gt
@@ -77,21 +100,22 @@ def _read_npz(path):
 
 def _read_h5(path):
     import h5py
+
+    from lib.data.dataset import h5_array
     try:
         with h5py.File(path, 'r') as f:
             _need(f, ('joint_3d_pre', 'joint_3d_gt', 'joint_2d_gt', 'imagename'), path)
-            arrays = {k: f[k][()] for k in ('joint_3d_pre', 'joint_3d_gt', 'joint_2d_gt', 'imagename')}
-            names = f['seqname'][()] if 'seqname' in f else None
+            arrays = {k: h5_array(f, k, path, FIX) for k in ('joint_3d_pre', 'joint_3d_gt', 'joint_2d_gt')}
+            names = h5_array(f, 'imagename', path, FIX, text=True)
+            seq = h5_array(f, 'seqname', path, FIX, text=True) if 'seqname' in f else None
     except OSError as e:
         raise UserError('cannot read HDF5 file (%s)' % str(e).split('\n')[0], path,
                         'the file is truncated or not HDF5: evaluate again') from None
-    dec = lambda a: np.array([n.decode() if isinstance(n, bytes) else str(n) for n in a])
-    seq = dec(names) if names is not None else np.array([n.rsplit('/', 1)[0] for n in dec(arrays['imagename'])])
-    pred = _root_centred(_check(np.asarray(arrays['joint_3d_pre']), path, 'joint_3d_pre', 3))
-    gt = _root_centred(_check(np.asarray(arrays['joint_3d_gt']), path, 'joint_3d_gt', 3))
-    p2 = _check(np.asarray(arrays['joint_2d_gt']), path, 'joint_2d_gt', 2)
-    if not len(seq) == len(pred) == len(gt) == len(p2):
-        raise UserError('the arrays differ in length', path, 'evaluate again to rewrite the file')
+    seq = seq if seq is not None else np.array([n.rsplit('/', 1)[0] for n in names])
+    pred = _root_centred(_check(arrays['joint_3d_pre'], path, 'joint_3d_pre', 3))
+    gt = _root_centred(_check(arrays['joint_3d_gt'], path, 'joint_3d_gt', 3))
+    p2 = _check(arrays['joint_2d_gt'], path, 'joint_2d_gt', 2)
+    _same_length(path, sequence_names=seq, joint_3d_pre=pred, joint_3d_gt=gt, joint_2d_gt=p2)
     return seq, np.arange(len(seq)), p2, pred, gt
 
 
