@@ -36,6 +36,8 @@ def parse_args(argv=None):
     p.add_argument('--use-ema', action='store_true', help='with --eval: use the EMA weights if present')
     p.add_argument('--save-final', metavar='PATH', help='copy the final checkpoint to PATH')
     p.add_argument('--quiet', action='store_true', help='no progress bar, warnings only')
+    p.add_argument('--verbose', action='store_true',
+                   help='also print what goes only to the log file (e.g. the unused keys the authors\' configs set)')
     p.add_argument('--threads', type=int, metavar='N',
                    help='CPU threads (default: THREADS in the config, else $OMP_NUM_THREADS, else 1)')
     p.add_argument('--opts', nargs=argparse.REMAINDER, default=[],
@@ -49,7 +51,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    one_line_warnings()            # e.g. a key the original accepts and never uses
+    one_line_warnings(args.verbose)    # e.g. a key the original accepts and never uses
     cfg = load_run_config(args.cfg, args.opts, args.model_dir, args.data_dir, args.log_dir, args.debug,
                           args.use_gt, args.pretrain, args.gpu)
     if args.eval and not args.pretrain:
@@ -71,7 +73,7 @@ def main(argv=None):
     if rank == 0:
         check_writable_dir(out_dir, 'output folder (OUTPUT_DIR)')
     log = make_logger(os.path.join(out_dir, '%s_%s.log' % (stem, timestamp())) if rank == 0 else None,
-                      args.quiet, rank)
+                      args.quiet, rank, args.verbose)
     log.info('threads: %d (%s)' % threads)
     device = select_device(args.gpu, log)
     if world > 1 and device.type == 'cuda':

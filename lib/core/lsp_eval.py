@@ -139,12 +139,12 @@ def draw_images(data, poses, scales, out_dir, camera_distance, quiet=False):
 
 
 def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1', threads=None, limit=None,
-                 batch_size=256, sheet=48, quiet=False):
+                 batch_size=256, sheet=48, quiet=False, verbose=False):
     """The whole of ``tools/eval_lsp.py`` after its arguments (paths absolute); returns the exit
     status: 2 when an image failed, else 0."""
     check_writable_dir(out_dir, 'output folder (--out)')
     note = lambda m: print(m, file=sys.stderr)     # noqa: E731
-    one_line_warnings()
+    one_line_warnings(verbose)
     ckpt, cfg_file, _ = choose_model(pretrain, cfg_file, log=print)
     cfg = get_default()
     update_config(cfg, cfg_file)
@@ -152,7 +152,9 @@ def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1',
     if not os.path.isfile(os.path.join(root, 'joints.mat')):
         raise UserError('no joints.mat in the LSP folder', root,
                         'pass --lsp-root with a folder holding joints.mat and images/')
-    print('threads: %d (%s)' % apply_threads(threads, cfg.THREADS))
+    threads = apply_threads(threads, cfg.THREADS)
+    if verbose:
+        print('threads: %d (%s)' % threads)
     from lib.core.lifting import lift_in_batches   # loads torch
     from lib.core.load_model import load_pose_model
     from lib.utils.runtime import select_device
