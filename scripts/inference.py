@@ -81,6 +81,8 @@ def parse_args(argv):
     p.add_argument('--gif-frames', type=int, default=100,
                    help='longer sequences are subsampled to this many GIF frames (default 100)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--verbose', action='store_true',
+                   help='also print the thread count and the unused keys the authors\' configs set')
     args = p.parse_args(argv)
     if args.gif_fps < 1 or args.gif_frames < 1:
         raise UserError('--gif-fps and --gif-frames must be at least 1', '--gif-fps/--gif-frames',
