@@ -18,6 +18,9 @@ Inputs (one of):
   found by an offline detector (MediaPipe Pose, lib/data/detector.py).
 * ``--video``: a video file; the person is found in every frame.
 
+``--images`` and ``--video`` need ``pip install -r requirements-media.txt`` (the
+detector and OpenCV); without it they stop with one line saying so.
+
 Without --pretrain the model is chosen by the rule of lib/utils/model_choice.py
 (the authors' models/tmc_klbone.pth.tar, else the quick start's
 output/quickstart/model_best.pth.tar, else the shipped
@@ -35,7 +38,8 @@ atomically:
 * ``<stem>_out.jpg``: with an image, the authors' figure (the image on a
   plane behind the 3D skeleton);
 * ``<stem>.gif``: for a keypoint sequence; ``<stem>.mp4`` (``--gif``: .gif)
-  for a video;
+  for a video, through OpenCV (no system ffmpeg; a GIF and one line why where
+  OpenCV cannot encode MP4);
 * ``<stem>.bvh`` with ``--bvh`` (lib/data/bvh_export.py).
 
 A file that cannot be used gets one line ``error: ... (<file>): <fix>`` on

@@ -21,9 +21,9 @@ from PIL import Image
 
 import synth
 from conftest import REPO
-from helpers import (ENV, HAVE_DETECTOR, HAVE_OPENCV, H, STANDING, W, Evil, assert_one_error_line, make_state_checkpoint,
-                     need_script, needs_bvhio, needs_detector, needs_opencv, run_repo_script, run_script, run_without,
-                     v3d_pose, write_cfg, write_lsp)
+from helpers import (ENV, HAVE_DETECTOR, HAVE_OPENCV, H, STANDING, W, Evil, assert_one_error_line,
+                     make_state_checkpoint, need_script, needs_bvhio, needs_detector, needs_opencv, run_repo_script,
+                     run_script, run_without, v3d_pose, write_cfg, write_lsp)
 from lib.core.detector_eval import demo_agreement, limb_errors, lsp_agreement
 from lib.data import bvh_export as bx
 from lib.data import joint_orders as jo

@@ -26,8 +26,8 @@ def parse_args(argv=None):
     p.add_argument('--out', default=os.path.join(REPO_ROOT, 'vis'), help='output folder (default <repo>/vis)')
     p.add_argument('--max-frames', type=int, default=60, help='subsample longer sequences to N frames (default 60)')
     p.add_argument('--fps', type=float, default=10, help='frames per second of the animation (default 10)')
-    p.add_argument('--format', choices=('gif', 'mp4'), default='gif', help='gif (Pillow) or mp4 (OpenCV, requirements-media.txt; '
-                   'without it a GIF)')
+    p.add_argument('--format', choices=('gif', 'mp4'), default='gif',
+                   help='gif (Pillow) or mp4 (OpenCV, requirements-media.txt; without it a GIF)')
     args = p.parse_args(argv)
     if args.max_frames < 1 or args.num_seqs < 1 or not args.fps > 0:
         raise UserError('--max-frames, --num-seqs and --fps must be positive', 'command line', 'see --help')

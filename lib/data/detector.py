@@ -53,8 +53,8 @@ def require_detector(what='--images / --video'):
     import importlib.util
     missing = [m for m in ('mediapipe', 'cv2') if importlib.util.find_spec(m) is None]
     if missing:
-        raise UserError('the 2D detector that %s needs is not installed (no module %s)'
-                        % (what, ' or '.join(missing)), None, INSTALL_HINT)
+        raise UserError('the 2D detector that %s needs is not installed (missing: %s)'
+                        % (what, ', '.join(missing)), None, INSTALL_HINT)
 
 
 def _import_mediapipe():
