@@ -18,6 +18,9 @@ Inputs (one of):
   found by an offline detector (MediaPipe Pose, lib/data/detector.py).
 * ``--video``: a video file; the person is found in every frame.
 
+``--images`` and ``--video`` need ``pip install -r requirements-media.txt`` (the
+detector and OpenCV); without it they stop with one line saying so.
+
 Without --pretrain the model is chosen by the rule of lib/utils/model_choice.py
 (the authors' models/tmc_klbone.pth.tar, else the quick start's
 output/quickstart/model_best.pth.tar, else the shipped
@@ -35,7 +38,8 @@ atomically:
 * ``<stem>_out.jpg``: with an image, the authors' figure (the image on a
   plane behind the 3D skeleton);
 * ``<stem>.gif``: for a keypoint sequence; ``<stem>.mp4`` (``--gif``: .gif)
-  for a video;
+  for a video, through OpenCV (no system ffmpeg; a GIF and one line why where
+  OpenCV cannot encode MP4);
 * ``<stem>.bvh`` with ``--bvh`` (lib/data/bvh_export.py): the lifted frames only; the
   JSON's ``bvh_frames`` gives the input frame of each BVH frame.
 
@@ -91,6 +95,8 @@ def parse_args(argv):
     p.add_argument('--gif-frames', type=int, default=100,
                    help='longer sequences are subsampled to this many GIF frames (default 100)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--verbose', action='store_true',
+                   help='also print the thread count and the unused keys the authors\' configs set')
     args = p.parse_args(argv)
     if not (1 <= args.gif_fps <= 100 and 1 <= args.gif_frames <= 10000):
         raise UserError('--gif-fps must be 1 to 100 and --gif-frames 1 to 10000', '--gif-fps/--gif-frames',

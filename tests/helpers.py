@@ -4,6 +4,7 @@ contract, tiny configs and data, and the authors' joint-order facts.
 Fixtures shared by several files live in ``conftest.py``; synthetic data in ``synth.py``
 (Human3.6M-like) and ``layout_fixtures.py`` (MPI-INF-3DHP and SURREAL h5 layouts).
 """
+import importlib.util
 import os
 import re
 import subprocess
@@ -31,6 +32,33 @@ HAVE_BVH = os.path.isdir(lf.BVH_DIR)
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONHASHSEED='0')
 NPZ = ['DATA.FORMAT', 'npz']
 ERROR_LINE = re.compile(r'^error: .+ \(.+\): .+$')
+
+# optional packages: the detector and OpenCV (requirements-media.txt), bvhio (requirements-dev.txt)
+HAVE_DETECTOR = all(importlib.util.find_spec(m) is not None for m in ('mediapipe', 'cv2'))
+HAVE_OPENCV = importlib.util.find_spec('cv2') is not None
+needs_detector = pytest.mark.skipif(not HAVE_DETECTOR, reason='needs the 2D detector (mediapipe) and OpenCV: '
+                                    'pip install -r requirements-media.txt')
+needs_opencv = pytest.mark.skipif(not HAVE_OPENCV, reason='needs OpenCV: pip install -r requirements-media.txt')
+needs_bvhio = pytest.mark.skipif(importlib.util.find_spec('bvhio') is None,
+                                 reason='needs bvhio: pip install -r requirements-dev.txt')
+
+# Runs a script with some top-level modules made unimportable (as if not installed):
+# python -c BLOCKED 'mod1,mod2' script.py args...
+BLOCKED = '''
+import os, runpy, sys
+for m in sys.argv[1].split(','):
+    sys.modules[m] = None                 # `import m` now raises ImportError, find_spec gives None
+sys.argv = sys.argv[2:]
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+runpy.run_path(sys.argv[0], run_name='__main__')
+'''
+
+
+def run_without(modules, script, *args, cwd=REPO, env=ENV):
+    """``script`` (a path under the repository) run with ``modules`` blocked; the CompletedProcess."""
+    return subprocess.run([sys.executable, '-c', BLOCKED, ','.join(modules), os.path.join(REPO, script)]
+                          + [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
 
 # the authors' facts, restated
 MPI2H36M = [10, 9, 8, 11, 12, 13, 4, 3, 2, 5, 6, 7, 1, 14, 15, 16, 0]

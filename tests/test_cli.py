@@ -23,8 +23,8 @@ import layout_fixtures as lf
 import synth
 from conftest import REPO
 from helpers import (ENV, MAIN, NPZ, Evil, assert_one_error_line, edit_h5, main_process, make_state_checkpoint,
-                     need_script, rigid_align_reference, run_inproc, run_repo_script, run_script, set_nan, tiny_cfg_obj,
-                     write_cfg)
+                     need_script, rigid_align_reference, run_inproc, run_repo_script, run_script, run_without, set_nan,
+                     tiny_cfg_obj, write_cfg)
 from lib.data.camera import CAMERA_IDS
 from lib.utils.errors import UserError, run_main
 
@@ -664,3 +664,40 @@ def test_archive_without_test_subjects_names_the_key_and_the_subjects(tmp_path):
         read_npz_archives(str(p3), str(tmp_path / 'data_2d_synth_gt.npz'))
     msg = e.value.line()
     assert 'names no test subjects' in msg and 'set DATA.TEST_SUBJECTS to some of S1, S5' in msg
+
+
+# --- a quiet console, and the main job without the photo-and-video packages ---------------
+
+def test_shipped_config_says_nothing_of_its_unused_keys_unless_verbose(tmp_path):
+    """The authors' YAMLs set DATA.USE_RANDOM_DIFF and TRAIN.LOSS_TYPE, which their code never reads:
+    no console line for them by default; with --verbose, one each; a key the user adds still warns."""
+    args = ['tools/main.py', '--cfg', os.path.join('cfg', 'h36m_gt_adv.yaml'), '--gpu', '-1',
+            '--model_dir', tmp_path / 'out', '--opts', 'DATA_DIR', tmp_path / 'none']
+    r = run_repo_script(*args)
+    assert_one_error_line(r.returncode, r.stderr, 'data folder not found')
+    assert 'unused' not in r.stdout + r.stderr, r.stdout + r.stderr
+    r = run_repo_script(*(args[:1] + ['--verbose'] + args[1:]))
+    said = [ln for ln in (r.stdout + r.stderr).splitlines() if 'accepted but unused' in ln]
+    assert len(said) == 2 and 'DATA.USE_RANDOM_DIFF' in said[0] and 'TRAIN.LOSS_TYPE' in said[1], said
+    r = run_repo_script(*(args + ['TRAIN.WD', '0.1']))
+    said = [ln for ln in (r.stdout + r.stderr).splitlines() if 'accepted but unused' in ln]
+    assert said == ['warning: config key TRAIN.WD is accepted but unused (as in the original)'], said
+
+
+def test_main_path_imports_without_the_media_and_test_packages():
+    """Every lib module and every entry point's --help, with the packages of requirements-media.txt
+    and requirements-dev.txt made unimportable: requirements.txt is enough for the main job."""
+    blocked = ['mediapipe', 'cv2', 'jax', 'jaxlib', 'sounddevice', 'sentencepiece', 'bvhio', 'pytest']
+    code = ('import importlib, os, sys\n'
+            'for m in %r: sys.modules[m] = None\n'
+            'sys.path.insert(0, %r)\n'
+            'mods = [os.path.relpath(os.path.join(d, f), %r)[:-3].replace(os.sep, ".").replace(".__init__", "")\n'
+            '        for d, _, fs in os.walk(os.path.join(%r, "lib")) for f in fs if f.endswith(".py")]\n'
+            'for m in mods: importlib.import_module(m)\n'
+            'print(len(mods))\n' % (blocked, REPO, REPO, REPO))
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0 and int(r.stdout) > 60, r.stderr[-2000:]
+    for script in ('tools/main.py', 'tools/eval_lsp.py', 'tools/prepare_data.py', 'tools/vis_sequences.py',
+                   'tools/export_model.py', 'scripts/inference.py'):
+        r = run_without(blocked, script, '--help')
+        assert r.returncode == 0 and 'usage' in r.stdout, (script, r.stderr[-1000:])

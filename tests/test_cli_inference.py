@@ -21,8 +21,9 @@ from PIL import Image
 
 import synth
 from conftest import REPO
-from helpers import (ENV, H, STANDING, W, Evil, assert_one_error_line, make_state_checkpoint, need_script,
-                     run_repo_script, run_script, v3d_pose, write_cfg, write_lsp)
+from helpers import (ENV, HAVE_DETECTOR, HAVE_OPENCV, H, STANDING, W, Evil, assert_one_error_line,
+                     make_state_checkpoint, need_script, needs_bvhio, needs_detector, needs_opencv, run_repo_script,
+                     run_script, run_without, v3d_pose, write_cfg, write_lsp)
 from lib.core.detector_eval import demo_agreement, limb_errors, lsp_agreement
 from lib.data import bvh_export as bx
 from lib.data import joint_orders as jo
@@ -56,6 +57,8 @@ def tiny_model(tiny_checkpoint):
 
 @pytest.fixture(scope='module')
 def detector():
+    if not HAVE_DETECTOR:
+        pytest.skip('needs the 2D detector (mediapipe) and OpenCV: pip install -r requirements-media.txt')
     with PoseDetector() as det:
         yield det
 
@@ -217,6 +220,7 @@ def _mocap_poses():
     return P / np.linalg.norm(P[:, 10] - P[:, 0], axis=-1).mean()
 
 
+@needs_bvhio
 @pytest.mark.parametrize('frames', [40, 1])
 def test_bvh_round_trip_own_reader_and_bvhio(tmp_path, frames):
     import bvhio
@@ -241,6 +245,7 @@ def test_bvh_round_trip_own_reader_and_bvhio(tmp_path, frames):
 
 # --- the command line ----------------------------------------------------------------------------
 
+@needs_detector
 def test_images_end_to_end_with_bad_and_empty_images(tmp_path, tiny_model):
     src, out = tmp_path / 'imgs', tmp_path / 'out'
     src.mkdir()
@@ -264,6 +269,7 @@ def test_images_end_to_end_with_bad_and_empty_images(tmp_path, tiny_model):
     assert not [p for p in os.listdir(out) if p.startswith('.')]
 
 
+@needs_detector
 def test_nothing_lifted_exits_2_without_output(tmp_path, tiny_model):
     src = tmp_path / 'imgs'
     src.mkdir()
@@ -285,6 +291,7 @@ def test_nothing_lifted_exits_2_without_output(tmp_path, tiny_model):
     assert not (tmp_path / 'out').exists()
 
 
+@needs_detector
 def test_video_from_real_images(tmp_path, tiny_model):
     """A short video from a real image moving across a frame, with one empty frame: every other frame
     lifted, the empty one listed and null; MP4, BVH, smoothing."""
@@ -316,6 +323,62 @@ def test_video_from_real_images(tmp_path, tiny_model):
     x = np.array([rec['joints_2d'][t][0][0] for t in (0, 1, 2)])          # the hip moves right
     assert np.all(np.diff(x) > 0)
 
+
+
+# --- without the photo-and-video packages (requirements.txt only) ----------------------------
+
+MEDIA = ('mediapipe', 'cv2')
+
+
+@pytest.mark.parametrize('flag', ['--images', '--video'])
+def test_images_and_video_without_the_detector_name_the_file_to_install(tmp_path, tiny_model, flag):
+    """Without mediapipe / OpenCV: one line naming requirements-media.txt, exit 2, nothing created."""
+    src = DEMO
+    if flag == '--video':
+        src = str(tmp_path / 'clip.mp4')
+        open(src, 'wb').write(b'\0' * 64)
+    out = tmp_path / 'out'
+    r = run_without(MEDIA, 'scripts/inference.py', flag, src, '--outdir', out, *tiny_model)
+    assert r.stdout == '' and len(r.stderr.splitlines()) == 1, r.stdout + r.stderr
+    assert_one_error_line(r.returncode, r.stderr, 'pip install -r requirements-media.txt', 'not installed')
+    assert not out.exists()
+
+
+def test_indir_lifts_without_the_media_packages(tmp_path, tiny_model):
+    """Keypoint files (with the authors' image drawn under them) need neither mediapipe nor OpenCV."""
+    import shutil
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    for ext in ('.jpg', '.pkl'):
+        shutil.copy(os.path.join(DEMO, '0' + ext), src)
+    np.save(src / 'walk.npy', np.stack([v3d_pose(3.0 * t) for t in range(4)]))
+    r = run_without(MEDIA, 'scripts/inference.py', '--indir', src, '--outdir', out, '--bvh', *tiny_model)
+    assert r.returncode == 0, r.stderr
+    assert 'lifted 2, skipped 0, failed 0' in r.stdout, r.stdout
+    for f in ('0_3d.json', '0.png', '0_out.jpg', '0.bvh', 'walk_3d.npy', 'walk.gif'):
+        assert (out / f).is_file(), f
+
+
+def test_animation_is_an_mp4_through_opencv_else_a_gif_with_one_line(tmp_path, monkeypatch):
+    """The one rule of scripts/inference.py --video and tools/vis_sequences.py (no system ffmpeg)."""
+    from lib.data.media_io import write_animation
+    frames = [np.full((45, 61, 3), 40 * t, np.uint8) for t in range(5)]      # odd sides: padded to even
+    lines = []
+    if HAVE_OPENCV:
+        import cv2
+        path = write_animation(frames, str(tmp_path / 'a'), 10, 'mp4', say=lines.append)
+        assert path == str(tmp_path / 'a.mp4') and lines == []
+        cap = cv2.VideoCapture(path)
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 62
+        cap.release()
+    monkeypatch.setitem(sys.modules, 'cv2', None)                         # as without OpenCV
+    path = write_animation(frames, str(tmp_path / 'b'), 10, 'mp4', say=lines.append)
+    assert path == str(tmp_path / 'b.gif') and len(lines) == 1, lines
+    assert lines[0].startswith('warning: OpenCV is not installed') and 'requirements-media.txt' in lines[0]
+    with Image.open(path) as im:
+        assert im.n_frames == 5 and im.size == (61, 45)
+    assert path == write_animation(frames, str(tmp_path / 'b'), 10, 'gif', say=lines.append) and len(lines) == 1
+    assert not (tmp_path / 'b.mp4').exists() and not [p for p in os.listdir(tmp_path) if p.startswith('.')]
 
 def test_authors_demo_folder_draws_their_figure(tmp_path, tiny_model):
     """--indir with the authors' N.pkl + N.jpg pairs (two of the shipped ones): each gives N_out.jpg
@@ -786,6 +849,35 @@ def test_renders_a_gif_per_sequence(evaluated, tmp_path, name):
         assert im.n_frames == 3 and im.size[0] > 500
     assert seqs[0].name in r.stdout and 'mean MPJPE %.1f mm' % seqs[0].error_mm.mean() in r.stdout
 
+
+
+@needs_opencv
+def test_vis_sequences_mp4_without_ffmpeg_on_path(evaluated, tmp_path):
+    import shutil
+
+    import cv2
+    env = dict(ENV, PATH=str(tmp_path))                       # no ffmpeg (nor anything else) on PATH
+    assert shutil.which('ffmpeg', path=env['PATH']) is None
+    r = run_repo_script('tools/vis_sequences.py', '--pred', evaluated / 'predictions.npz', '--format', 'mp4',
+                        '--max-frames', '4', '--out', tmp_path / 'vis', env=env)
+    assert r.returncode == 0 and r.stderr == '', r.stderr
+    files = os.listdir(str(tmp_path / 'vis'))
+    assert len(files) == 1 and files[0].endswith('.mp4') and files[0] in r.stdout, files
+    cap = cv2.VideoCapture(str(tmp_path / 'vis' / files[0]))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) > 500
+    cap.release()
+
+
+def test_vis_sequences_mp4_without_opencv_is_a_gif_and_one_line(evaluated, tmp_path):
+    r = run_without(['cv2'], 'tools/vis_sequences.py', '--pred', evaluated / 'predictions.npz', '--format', 'mp4',
+                    '--max-frames', '3', '--out', tmp_path / 'vis')
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('warning: OpenCV is not installed'), r.stderr
+    files = os.listdir(str(tmp_path / 'vis'))
+    assert len(files) == 1 and files[0].endswith('.gif') and files[0] in r.stdout
+    with Image.open(str(tmp_path / 'vis' / files[0])) as im:
+        assert im.n_frames == 3
 
 def test_select_by_substring_and_unknown_name(evaluated):
     seqs = load_sequences(evaluated / 'predictions.npz')

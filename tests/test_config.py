@@ -204,3 +204,56 @@ def test_keys_the_original_acts_on_are_refused_unless_default():
             apply_opts(get_default(), [key, 'true'])
     with pytest.warns(UserWarning, match='accepted but unused'):
         apply_opts(cfg, ['TRAIN.LOSS_TYPE', 'ss_adv'])
+
+
+def test_authors_unused_keys_are_exactly_those_their_configs_set():
+    """AUTHORS_UNUSED (quiet on the console) holds the unused keys the authors' four configs set,
+    with the values they set: no more, so that any other unused key still warns."""
+    found = {}
+    for name in NAMES:
+        with open(os.path.join(REPO, 'cfg', name + '.yaml')) as f:
+            raw = yaml.safe_load(f)
+        for sec, v in raw.items():
+            for k, x in (v.items() if isinstance(v, dict) else [(None, v)]):
+                dotted = sec if k is None else sec + '.' + k
+                if dotted in C.DEAD_KEYS:
+                    assert found.setdefault(dotted, x) == x
+    assert found == C.AUTHORS_UNUSED
+
+
+def test_unused_keys_of_shipped_configs_go_to_the_log_user_added_ones_warn(tmp_path, capsys):
+    """A shipped config's two unused keys: not on the console, in the run's log file, on the console
+    with verbose; an unused key the user adds (or one of the two with another value): a warning."""
+    import logging
+    import warnings
+
+    from lib.utils.errors import QuietWarning
+    from lib.utils.runtime import make_logger, one_line_warnings
+    with warnings.catch_warnings():                  # restores warnings.showwarning afterwards
+        warnings.simplefilter('always')
+        for verbose in (False, True):
+            one_line_warnings(verbose)
+            cfg = C.update_config(get_default(), os.path.join(REPO, 'cfg', 'h36m_gt_adv.yaml'))
+            C.apply_opts(cfg, ['TRAIN.WD', '0.1', 'TRAIN.LOSS_TYPE', 'l1'])
+            err = capsys.readouterr().err.splitlines()
+            user = ['warning: config key %s is accepted but unused (as in the original)' % k
+                    for k in ('TRAIN.WD', 'TRAIN.LOSS_TYPE')]
+            authors = ['warning: config key %s is accepted but unused (as in the original)' % k
+                       for k in ('DATA.USE_RANDOM_DIFF', 'TRAIN.LOSS_TYPE')]
+            assert err == (authors + user if verbose else user), err
+            log = make_logger(str(tmp_path / ('run%d.log' % verbose)), verbose=verbose)
+            try:
+                log.info('started')
+                warnings.warn('config key TRAIN.LOSS_TYPE is accepted but unused', QuietWarning)
+                out = capsys.readouterr().out.splitlines()
+                assert out == (['started', 'warning: config key TRAIN.LOSS_TYPE is accepted but unused']
+                               if verbose else ['started']), out
+            finally:
+                for h in log.handlers:
+                    h.close()
+                log.handlers.clear()
+            text = (tmp_path / ('run%d.log' % verbose)).read_text()
+            for line in authors:                      # written into the file when it was made
+                assert line in text
+            assert 'TRAIN.WD' not in text and text.count('TRAIN.LOSS_TYPE') == 2
+    logging.getLogger('uvhpe').handlers.clear()

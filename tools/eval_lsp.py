@@ -54,6 +54,8 @@ def parse_args(argv):
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     p.add_argument('--force', action='store_true',
                    help='write into a non-empty --out (files of the same name are replaced, others kept)')
+    p.add_argument('--verbose', action='store_true',
+                   help='also print the thread count and the unused keys the authors\' configs set')
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         raise UserError('--limit must be at least 1, got %d' % args.limit, '--limit', 'omit it for all images')
@@ -68,7 +70,7 @@ def main(argv=None):
     args = parse_args(argv)
     return run_lsp_eval(cli_path(args.out), cli_path(args.pretrain), cli_path(args.cfg), cli_path(args.lsp_root),
                         args.gpu, args.threads, args.limit, args.batch_size, args.sheet, args.quiet,
-                        args.force)
+                        args.force, args.verbose)
 
 
 if __name__ == '__main__':

@@ -37,6 +37,8 @@ def parse_args(argv=None):
     p.add_argument('--quiet', action='store_true', help='no progress bar, warnings only')
     p.add_argument('--force', action='store_true',
                    help='replace the finished run (results, checkpoints) already in the output folder')
+    p.add_argument('--verbose', action='store_true',
+                   help='also print what goes only to the log file (e.g. the unused keys the authors\' configs set)')
     p.add_argument('--threads', type=int, metavar='N',
                    help='CPU threads (default: THREADS in the config, else $OMP_NUM_THREADS, else 1)')
     p.add_argument('--opts', nargs=argparse.REMAINDER, default=[],
@@ -79,7 +81,7 @@ def check_inputs(args, cfg, out_dir):
 
 def main(argv=None):
     args = parse_args(argv)
-    one_line_warnings()            # e.g. a key the original accepts and never uses
+    one_line_warnings(args.verbose)    # e.g. a key the original accepts and never uses
     cfg = load_run_config(args.cfg, args.opts, args.model_dir, args.data_dir, args.log_dir, args.debug,
                           args.use_gt, args.pretrain, args.gpu)
     if args.eval and not args.pretrain:
@@ -102,7 +104,7 @@ def main(argv=None):
     rank, world = dist.init(cpu=str(args.gpu).strip().startswith('-'))   # gloo for --gpu -1
     # the log file opens (and the output folder is made) only once the inputs are read and good
     log = make_logger(os.path.join(out_dir, '%s_%s.log' % (stem, timestamp())) if rank == 0 else None,
-                      args.quiet, rank, deferred=True)
+                      args.quiet, rank, deferred=True, verbose=args.verbose)
     log.info('threads: %d (%s)' % threads)
     device = select_device(args.gpu, log)
     if world > 1 and device.type == 'cuda':

@@ -5,8 +5,9 @@
 
 Reads ``predictions.npz`` or the authors' ``<dataset>_valid_pred_3d.h5``, both
 written by ``tools/main.py --eval`` (see ``lib/vis/sequences.py`` for what is
-read and how). Writes one ``<sequence>.gif`` (``--format mp4``: ``.mp4``,
-needs ffmpeg) per sequence into ``--out``, atomically. Without ``--seq`` the
+read and how). Writes one ``<sequence>.gif`` (``--format mp4``: ``.mp4`` through
+OpenCV, no system ffmpeg needed; without OpenCV a ``.gif`` and one line saying why)
+per sequence into ``--out``, atomically. Without ``--seq`` the
 first ``--num-seqs`` sequences of the file are drawn (the authors' plot
 scripts' ``--seq_num``). Exit status 2 with one ``error:`` line for bad input.
 """
@@ -25,7 +26,8 @@ def parse_args(argv=None):
     p.add_argument('--out', default=os.path.join(REPO_ROOT, 'vis'), help='output folder (default <repo>/vis)')
     p.add_argument('--max-frames', type=int, default=60, help='subsample longer sequences to N frames (default 60)')
     p.add_argument('--fps', type=float, default=10, help='frames per second of the animation (default 10)')
-    p.add_argument('--format', choices=('gif', 'mp4'), default='gif', help='gif (Pillow) or mp4 (needs ffmpeg)')
+    p.add_argument('--format', choices=('gif', 'mp4'), default='gif',
+                   help='gif (Pillow) or mp4 (OpenCV, requirements-media.txt; without it a GIF)')
     p.add_argument('--force', action='store_true', help='replace animations of the same name in --out')
     args = p.parse_args(argv)
     if not (1 <= args.max_frames <= 10000 and 1 <= args.num_seqs <= 10000):

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from lib.core import demo_input
 from lib.core.config import get_default, update_config
 from lib.data.demo_io import INPUT_SUFFIXES, list_inputs, output_stems, read_input
+from lib.data.detector import require_detector
 from lib.data.media_io import list_images
 from lib.utils.errors import UserError
 from lib.utils.model_choice import check_model_file, choose_model
@@ -33,6 +34,7 @@ def input_jobs(args, detector, show):
                             'put keypoint files (%s) into it' % ', '.join(INPUT_SUFFIXES))
         return [(p, s, lambda p=p: read_input(p, args.joint_order, args.min_confidence))
                 for p, s in zip(paths, output_stems(paths))], docs
+    require_detector('--images' if args.images else '--video')
     if args.images:
         paths = list_images(cli_path(args.images))
         if not paths:
@@ -116,6 +118,7 @@ def report(done, docs, skipped, notes, failed, out_dir):
 
 def load_demo_model(args):
     """The model chosen by lib/utils/model_choice.py and its config, checked before torch loads."""
+    one_line_warnings(args.verbose)
     said = []                          # printed once the config and the thread count are known good
     ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=said.append)
     cfg = get_default()
@@ -123,7 +126,9 @@ def load_demo_model(args):
     resolve_threads(args.threads, cfg.THREADS)
     check_model_file(ckpt)
     print('\n'.join(said))
-    print('threads: %d (%s)' % apply_threads(args.threads, cfg.THREADS))
+    threads = apply_threads(args.threads, cfg.THREADS)
+    if args.verbose:
+        print('threads: %d (%s)' % threads)
     from lib.core.load_model import load_pose_model       # loads torch
     from lib.utils.runtime import select_device
     model = load_pose_model(cfg, ckpt, select_device(args.gpu), log=lambda m: print(m, file=sys.stderr))
@@ -139,7 +144,7 @@ def run_demo(args):
     """The whole of scripts/inference.py after its arguments; returns the exit status (2 if any
     file failed or nothing was lifted, else 0).  Partial results: the inputs that lift are
     written, each that fails gets its ``error:`` line and is counted in the summary."""
-    one_line_warnings()
+    one_line_warnings(args.verbose)
     show = not args.quiet and sys.stderr.isatty()
     holder = []
 

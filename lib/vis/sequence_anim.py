@@ -1,4 +1,5 @@
-"""Render one :class:`lib.vis.sequences.Sequence` as an animated GIF or MP4.
+"""Render one :class:`lib.vis.sequences.Sequence` as an animated GIF or MP4 (OpenCV, no system
+ffmpeg; a GIF when OpenCV is not installed).
 
 Three panels per frame: the 2D input (pixels, y down), the predicted 3D pose in
 the joint colours of :mod:`lib.vis.plot` drawn over the ground truth in grey
@@ -8,15 +9,14 @@ subsampled evenly to ``max_frames``.  The file is written to a temporary name in
 the target folder and renamed into place.
 """
 import os
+import sys
 
 import numpy as np
-from matplotlib.animation import FFMpegWriter, FuncAnimation, PillowWriter
 from matplotlib.lines import Line2D
 
 from lib.data import skeleton as sk
-from lib.utils.errors import UserError
+from lib.data.media_io import write_animation
 from lib.utils.outputs import check_output_dir, create_output_dir
-from lib.utils.safe_io import atomic_path
 from lib.vis.plot import draw_2d, fit_radius, joint_colour, legend_handles, new_figure, setup_3d, to_plot_frame
 from lib.vis.sequences import file_stem, load_sequences, select
 
@@ -58,11 +58,14 @@ def _layout(seq, r):
     return fig, ax2, ax3, marker
 
 
-def render(seq, path, max_frames=60, fps=10, fmt='gif'):
-    """Write the animation of ``seq`` to ``path`` (``fmt`` 'gif' or 'mp4'); returns the path."""
+def render(seq, path, max_frames=60, fps=10, fmt='gif', say=None):
+    """Write the animation of ``seq`` to ``path`` (``fmt`` 'gif' or 'mp4'); returns the path
+    written: for 'mp4' without OpenCV, the GIF beside it, and ``say`` gets one line why
+    (:func:`lib.data.media_io.write_animation`)."""
     idx = frame_indices(len(seq.pred), int(max_frames))
     r = fit_radius(np.concatenate([seq.pred[idx], seq.gt[idx]]), minimum=0.6, step=0.1)
     fig, ax2, ax3, marker = _layout(seq, r)
+    fig.set_dpi(72)
     head = fig.suptitle('', fontsize=11, y=0.985, va='top')
     if seq.pose_2d is not None:
         pts = seq.pose_2d[idx].reshape(-1, 2)
@@ -84,17 +87,12 @@ def render(seq, path, max_frames=60, fps=10, fmt='gif'):
         head.set_text('%s: frame %d / %d, MPJPE %.1f mm' % (seq.name, t + 1, len(seq.pred), seq.error_mm[t]))
         return []
 
-    anim = FuncAnimation(fig, update, frames=len(idx), blit=False, repeat=False)
-    if fmt == 'mp4':
-        if not FFMpegWriter.isAvailable():
-            raise UserError('ffmpeg is not installed', '--format mp4', 'install ffmpeg or use --format gif')
-        writer = FFMpegWriter(fps=fps)
-    else:
-        writer = PillowWriter(fps=fps)
-    path = os.fspath(path)
-    with atomic_path(path, suffix='.' + fmt) as tmp:
-        anim.save(tmp, writer=writer, dpi=72)
-    return path
+    frames = []
+    for n in range(len(idx)):
+        update(n)
+        fig.canvas.draw()
+        frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+    return write_animation(frames, os.path.splitext(os.fspath(path))[0], fps, fmt, say)
 
 
 def render_sequences(pred_path, out_dir, names=None, count=1, max_frames=60, fps=10, fmt='gif', say=print,
@@ -108,5 +106,6 @@ def render_sequences(pred_path, out_dir, names=None, count=1, max_frames=60, fps
     out_dir = check_output_dir(out_dir, '--out', inputs=[pred_path], force=force, will_write=files)
     create_output_dir(out_dir, '--out')
     for s, name in zip(seqs, files):
-        path = render(s, os.path.join(out_dir, name), max_frames, fps, fmt)
+        path = render(s, os.path.join(out_dir, name), max_frames, fps, fmt,
+                      say=lambda m: print(m, file=sys.stderr))
         say('%s: %d frames, mean MPJPE %.1f mm -> %s' % (s.name, len(s.pred), s.error_mm.mean(), path))
