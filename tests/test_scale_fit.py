@@ -120,15 +120,19 @@ def test_a_checkpoint_lifts_with_its_own_scale_on_3d(tmp_path):
 
 def test_a_new_scaler_can_start_at_the_prior(tmp_path, capsys, data_dir):
     """TRAIN.SCALER_INIT_PRIOR: a run warm-started from a lifter without a scaler starts its
-    scaler at scale_mid = the prior mean for every pose (checked on the run's first step by
-    hand: output weights 0, bias the mean); without the key the scaler starts at random."""
+    scaler near scale_mid = the prior mean for every pose, with a small spread: a batch of
+    identical values would make the KL term (log of the batch std) infinite at the first step."""
+    from lib.core import loss as L
     from lib.core.run import init_scaler_at_prior
     st = _state(*FIT)
+    with torch.no_grad():
+        _, before = st.model.scaler(tiny_split(32).pose_2d)
     init_scaler_at_prior(st.model.scaler, 0.57)
     st.model.eval()
     with torch.no_grad():
         scale, mid = st.model.scaler(tiny_split(32).pose_2d)
-    assert torch.allclose(mid, torch.full_like(mid, 0.57))
+    assert (mid - 0.57).abs().max() < 0.01 and 1e-6 < mid.std() < 0.02 * before.std()
+    assert torch.isfinite(L.loss_kl_scale(mid, 0.57, 0.05))
     cfg = write_cfg(tmp_path, data_dir)
     rc, _, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--model_dir', tmp_path / 'adv', '--opts',
                              'TRAIN.MAX_STEPS_PER_EPOCH', '1'], capsys)
@@ -137,4 +141,4 @@ def test_a_new_scaler_can_start_at_the_prior(tmp_path, capsys, data_dir):
                                '--opts', 'TRAIN.USE_SCALER', 'true', 'TRAIN.FREEZE_LIFTER', 'true',
                                'TRAIN.SCALER_INIT_PRIOR', 'true', 'DATA.SCALE_MID_MEAN', '0.6',
                                'TRAIN.NUM_EPOCHS', '0'], capsys)
-    assert rc == 0 and 'scaler: starts at the prior, scale_mid 0.6' in out + err
+    assert rc == 0 and 'scaler: starts near the prior, scale_mid 0.6' in out + err

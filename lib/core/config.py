@@ -127,8 +127,8 @@ _C.TRAIN.DIS_REAL_SCALED = False  # new: D's real samples are the scaled 2D the 
 _C.TRAIN.MAX_STEPS_PER_EPOCH = 0  # new: cap the steps of an epoch (0 = a full pass)
 _C.TRAIN.CHECKPOINT_EVERY = 0     # new: also save checkpoint.pth.tar every N steps (0 = per epoch)
 _C.TRAIN.WARM_START_EPOCHS = 0    # new: first N epochs train the adv baseline (s = 1), then the method
-_C.TRAIN.SCALER_INIT_PRIOR = False  # new: a scaler that starts from scratch predicts the prior's mean
-                                    # scale_mid for every pose (output weights 0, bias the mean)
+_C.TRAIN.SCALER_INIT_PRIOR = False  # new: a scaler that starts from scratch predicts about the prior's
+                                    # mean scale_mid for every pose (output weights x 0.01, bias the mean)
 _C.TRAIN.FREEZE_LIFTER = False    # new: the 'scale_fit' scheme: only the scaler trains (KL + bone), on a
                                   # frozen lifter in eval mode (lib/core/train.py; cfg/scale_after*.yaml)
 

@@ -172,7 +172,7 @@ def _build(run, device, resume):
         warm_start(state.model, *warm, cfg.TRAIN.LIFTER_PRETRAIN_PATH, log)
     if fresh_scaler and cfg.TRAIN.SCALER_INIT_PRIOR and resume is None:
         init_scaler_at_prior(state.model.scaler, cfg.DATA.SCALE_MID_MEAN)
-        log.info('scaler: starts at the prior, scale_mid %.6g for every pose (TRAIN.SCALER_INIT_PRIOR)'
+        log.info('scaler: starts near the prior, scale_mid %.6g for every pose (TRAIN.SCALER_INIT_PRIOR)'
                  % cfg.DATA.SCALE_MID_MEAN)
     train_data = TensorSplit.from_split(splits.pop('train'), cfg, device, train=True)  # frees the float64 copy
     run.test_split = splits['test']
@@ -216,12 +216,14 @@ def read_warm_start(cfg, log):
     return sd, arch
 
 
-def init_scaler_at_prior(scaler, scale_mid_mean):
-    """TRAIN.SCALER_INIT_PRIOR: zero the scaler's output weights and set its bias to the prior's
-    mean, so a new scaler starts at scale_mid = the prior mean for every pose (with
-    LEARN_SYMMETRY, scale = 2 scale_mid - (h + w) / 2) instead of at random values around 0."""
+def init_scaler_at_prior(scaler, scale_mid_mean, shrink=0.01):
+    """TRAIN.SCALER_INIT_PRIOR: shrink the scaler's output weights (x ``shrink``) and set its bias
+    to the prior's mean, so a new scaler starts near scale_mid = the prior mean for every pose
+    (with LEARN_SYMMETRY, scale = 2 scale_mid - (h + w) / 2) instead of at random values around 0.
+    The weights are shrunk, not zeroed: a batch of identical values has a standard deviation of
+    0, where the KL term (the log of the batch std) is infinite."""
     with torch.no_grad():
-        scaler.out.weight.zero_()
+        scaler.out.weight.mul_(shrink)
         scaler.out.bias.fill_(float(scale_mid_mean))
 
 
