@@ -7,7 +7,7 @@
 # the same for scripts/inference.py and tools/eval_lsp.py), and named when it starts:
 # the authors' ../models/tmc_klbone.pth.tar if present, else the quick start's
 # ../output/quickstart/model_best.pth.tar, else the small model shipped in
-# demo_model/quickstart.pth.tar.  Set PYTHON to choose the interpreter.
+# demo_model/demo.pth.tar.  Set PYTHON to choose the interpreter.
 set -e
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python}"

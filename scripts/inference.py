@@ -24,7 +24,7 @@ detector and OpenCV); without it they stop with one line saying so.
 Without --pretrain the model is chosen by the rule of lib/utils/model_choice.py
 (the authors' models/tmc_klbone.pth.tar, else the quick start's
 output/quickstart/model_best.pth.tar, else the shipped
-scripts/demo_model/quickstart.pth.tar) and named on stderr.
+scripts/demo_model/demo.pth.tar) and named on stderr.
 
 Pixel inputs are normalised like a training split, one factor per file /
 image / video.  For each input ``<stem>`` the output folder gets, written

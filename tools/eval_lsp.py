@@ -40,7 +40,7 @@ def parse_args(argv):
     p.add_argument('--cfg', help='YAML config the model was trained with (needed with --pretrain)')
     p.add_argument('--pretrain', help='checkpoint; default: the authors\' models/tmc_klbone.pth.tar, else '
                    'the quick start\'s output/quickstart/model_best.pth.tar, else the shipped '
-                   'scripts/demo_model/quickstart.pth.tar (lib/utils/model_choice.py)')
+                   'scripts/demo_model/demo.pth.tar (lib/utils/model_choice.py)')
     p.add_argument('--lsp-root', help='folder with joints.mat and images/ (default %s)'
                    % os.path.relpath(default_lsp_root(), REPO_ROOT))
     p.add_argument('--out', default=os.path.join(REPO_ROOT, 'vis', 'lsp'),

@@ -1,8 +1,8 @@
 """Write the inference part of a training checkpoint (the pose model's weights, the
 scaler-bypass flag, the epoch, its metrics and the config without machine paths).
 
-    python tools/export_model.py --pretrain output/quickstart/checkpoint.pth.tar \\
-        --out scripts/demo_model/quickstart.pth.tar
+    python tools/export_model.py --pretrain output/demo_model/bench_scale_after/checkpoint.pth.tar \\
+        --out scripts/demo_model/demo.pth.tar        (tools/make_demo_model.sh)
 
 The result loads wherever a checkpoint is accepted for evaluation or inference
 (``--eval --pretrain``, scripts/inference.py, tools/eval_lsp.py), not for --resume.

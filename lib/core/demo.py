@@ -50,13 +50,13 @@ def input_jobs(args, detector, show):
 
 
 def lift_inputs(model, cfg, todo, show):
-    """Read (or detect) and lift every input -> (lifted [(inp, stem, pose, scale, factor)],
+    """Read (or detect) and lift every input -> (lifted [(inp, stem, pose, scale, factor, depth)],
     failed paths, skipped descriptions, notes on the frames skipped inside inputs)."""
     lifted, failed, skipped, notes = [], [], [], []
     for path, stem, load in tqdm(todo, desc='lift', unit='file', disable=not show or len(todo) < 2):
         try:
             inp = load()
-            pose, scale, factor = demo_input.lift_input(model, inp, cfg)
+            pose, scale, factor, depth = demo_input.lift_input(model, inp, cfg)
         except demo_input.Skip as e:
             skipped.append('%s (%s)' % (os.path.basename(path), e))
             continue
@@ -69,17 +69,17 @@ def lift_inputs(model, cfg, todo, show):
         if inp.skipped:
             notes.append('%s: %d of %d frames skipped (%s)' % (inp.name, len(inp.skipped), len(pose),
                                                           ', '.join(sorted(set(inp.skipped.values())))))
-        lifted.append((inp, stem, pose, scale, factor))
+        lifted.append((inp, stem, pose, scale, factor, depth))
     return lifted, failed, skipped, notes
 
 
-def write_all(lifted, out_dir, args, show, failed, camera_distance):
+def write_all(lifted, out_dir, args, show, failed):
     """The outputs of every lifted input; one that cannot be written (or whose picture cannot be
     read) is added to ``failed`` and the others still run.  Returns how many were written."""
     done = 0
-    for inp, stem, pose, scale, factor in tqdm(lifted, desc='draw', unit='file', disable=not show):
+    for inp, stem, pose, scale, factor, depth in tqdm(lifted, desc='draw', unit='file', disable=not show):
         try:
-            demo_input.write_outputs(inp, stem, out_dir, pose, scale, factor, args, camera_distance, show)
+            demo_input.write_outputs(inp, stem, out_dir, pose, scale, factor, args, depth, show)
         except UserError as e:
             tqdm.write(e.line(), file=sys.stderr)
             failed.append(inp.path)
@@ -170,8 +170,8 @@ def run_demo(args):
     done = 0
     if lifted:                         # the folder is made only when there is something to write
         create_output_dir(out_dir, '--outdir')
-        done = write_all(lifted, out_dir, args, show, failed, cfg.TRAIN.CAMERA_SKELETON_DISTANCE)
+        done = write_all(lifted, out_dir, args, show, failed)
     if args.reference and done:
-        sheet_with_reference(out_dir, cli_path(args.reference), [s for _, s, _, _, _ in lifted])
+        sheet_with_reference(out_dir, cli_path(args.reference), [item[1] for item in lifted])
     report(done, docs, skipped, notes, failed, out_dir if done else '%s not created' % out_dir)
     return 2 if failed or not done else 0

@@ -93,7 +93,8 @@ def detect_video(detector, path, smooth=0, step=1, max_frames=None, progress=Non
 # --- lifting ----------------------------------------------------------------------
 
 def lift_input(model, inp, cfg):
-    """-> (pose (T, 17, 3) ours order with NaN in skipped frames, scale (T,) or None, factor)."""
+    """-> (pose (T, 17, 3) ours order with NaN in skipped frames, scale (T,) or None, factor,
+    root depth (T,): the camera distance of the figures' camera view)."""
     from lib.core.lifting import lift_in_batches          # loads torch
     valid = inp.valid
     factor = None
@@ -101,7 +102,7 @@ def lift_input(model, inp, cfg):
         x = inp.x_norm[valid]
     else:
         x, factor = normalise_pixels(inp.px_ours[valid], cfg)
-    pred, s = lift_in_batches(model, x)
+    pred, s, root_z = lift_in_batches(model, x, with_root_depth=True)
     if not (np.isfinite(pred).all() and (s is None or np.isfinite(s).all())):
         raise UserError('the model lifts this input to NaN or inf', inp.path,
                         'check the keypoints and the checkpoint (--pretrain)')
@@ -112,7 +113,9 @@ def lift_input(model, inp, cfg):
     if s is not None:
         scale = np.full(T, np.nan, np.float32)
         scale[valid] = s
-    return pose, scale, factor
+    depth = np.full(T, np.nan)
+    depth[valid] = root_z
+    return pose, scale, factor, depth
 
 
 def _rows(a, valid, one):
@@ -179,9 +182,11 @@ def write_video(inp, stem, out_dir, pose_ours, radius, gif=False, fps=None, prog
     write_animation(frames, os.path.join(out_dir, stem), fps or inp.fps or 10.0, 'gif' if gif else 'mp4')
 
 
-def write_figures(inp, stem, out_dir, pose, scale, opts, camera_distance, show=False):
+def write_figures(inp, stem, out_dir, pose, scale, opts, depth, show=False):
     """The figures of one lifted input (its middle usable frame) and its animation.
-    ``opts``: ``gif``, ``gif_fps``, ``gif_frames`` as scripts/inference.py takes them."""
+    ``opts``: ``gif``, ``gif_fps``, ``gif_frames`` as scripts/inference.py takes them;
+    ``depth`` (T,): each lift's root depth, the camera distance from which the root-centred
+    pose projects onto its 2D input (a model that scales its 3D moves it)."""
     from tqdm import tqdm
 
     from lib.vis.plot import CUBE_M, figure_2d_3d, save_gif, save_png
@@ -194,7 +199,7 @@ def write_figures(inp, stem, out_dir, pose, scale, opts, camera_distance, show=F
     image = inp.frames[t] if inp.frames else (read_image(inp.picture) if inp.picture else None)
     miss = None if inp.missing is None else inp.missing[t]
     fig = figure_2d_3d(inp.px_ours[t], pose[t], image=image, title=title, missing=miss,
-                       camera_distance=camera_distance)
+                       camera_distance=float(depth[t]))
     save_png(fig, os.path.join(out_dir, stem + '.png'))
     if image is not None:
         from lib.vis.authors_figure import authors_figure, save_jpg
@@ -205,12 +210,12 @@ def write_figures(inp, stem, out_dir, pose, scale, opts, camera_distance, show=F
     elif inp.sequence:
         ok = inp.valid
         save_gif(inp.px_ours[ok], pose[ok], os.path.join(out_dir, stem + '.gif'), fps=opts.gif_fps,
-                 max_frames=opts.gif_frames, title=inp.name, camera_distance=camera_distance)
+                 max_frames=opts.gif_frames, title=inp.name, camera_distance=float(np.nanmedian(depth)))
 
 
-def write_outputs(inp, stem, out_dir, pose, scale, factor, opts, camera_distance, show=False):
+def write_outputs(inp, stem, out_dir, pose, scale, factor, opts, depth, show=False):
     """Everything one lifted input gets: the arrays, the figures and, with ``opts.bvh``, the BVH."""
     write_arrays(inp, stem, out_dir, pose, scale, factor, bool(opts.bvh))
-    write_figures(inp, stem, out_dir, pose, scale, opts, camera_distance, show)
+    write_figures(inp, stem, out_dir, pose, scale, opts, depth, show)
     if opts.bvh:
         write_bvh(inp, stem, out_dir, pose)

@@ -13,7 +13,8 @@ from lib.data import skeleton as sk
 from lib.models.precision import bf16_inference_copy
 from lib.utils import distributed as dist
 
-def lift_in_batches(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32', use_scaler=True):
+def lift_in_batches(model, pose_2d, batch_size=None, as_tensor=False, precision='fp32', use_scaler=True,
+                    with_root_depth=False):
     """Lift a whole set of normalised 2D poses (N, 17, 2) with ``model`` in eval mode, batch by
     batch -> (root-centred 3D (N, 17, 3), scale (N,) or None), in network units, ours order.
 
@@ -25,6 +26,8 @@ def lift_in_batches(model, pose_2d, batch_size=None, as_tensor=False, precision=
     'fp32' (the default) lifts with ``model`` itself; 'bf16' with its bf16 inference copy
     (:func:`lib.models.precision.bf16_inference_copy`; the outputs are float32 either way).
     ``use_scaler=False`` bypasses the scaler (s = 1), as during the adv warm start.
+    ``with_root_depth``: also return each lift's root depth (N,), the camera distance from which
+    the root-centred pose projects onto its 2D input (for figures).
     """
     if not torch.is_tensor(pose_2d):
         pose_2d = torch.as_tensor(np.asarray(pose_2d, np.float32), device=next(model.parameters()).device)
@@ -41,6 +44,7 @@ def lift_in_batches(model, pose_2d, batch_size=None, as_tensor=False, precision=
     else:
         pred = np.empty((n, 17, 3), np.float64)
     scale = None
+    root_z = np.empty(n, np.float64) if with_root_depth else None
     was_training = model.training
     model.eval()
     try:
@@ -48,6 +52,8 @@ def lift_in_batches(model, pose_2d, batch_size=None, as_tensor=False, precision=
             for i in range(0, n, batch_size):
                 lifted = model.lift(pose_2d[i:i + batch_size], use_scaler)
                 Y, s = lifted.est_3d, lifted.scale
+                if with_root_depth:
+                    root_z[i:i + batch_size] = Y[:, sk.ROOT, 2].float().cpu().numpy()
                 Y = (Y - Y[:, sk.ROOT:sk.ROOT + 1]).float()
                 pred[i:i + batch_size] = Y if as_tensor else Y.cpu().numpy()
                 if s is not None:
@@ -56,9 +62,8 @@ def lift_in_batches(model, pose_2d, batch_size=None, as_tensor=False, precision=
                     scale[i:i + batch_size] = s.reshape(-1).float()
     finally:
         model.train(was_training)
-    if as_tensor:
-        return pred, scale
-    return pred, (scale.cpu().numpy() if scale is not None else None)
+    out = (pred, scale) if as_tensor else (pred, (scale.cpu().numpy() if scale is not None else None))
+    return out + (root_z,) if with_root_depth else out
 
 
 def lift_across_ranks(model, pose_2d, batch_size=None, precision='fp32', use_scaler=True):

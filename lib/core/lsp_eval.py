@@ -110,7 +110,7 @@ and were filled in (lib/data/lsp.py). {sheet}</p>
         f.write(page)
 
 
-def draw_images(data, poses, scales, out_dir, camera_distance, quiet=False):
+def draw_images(data, poses, scales, out_dir, depths, quiet=False):
     """``<stem>.png`` and ``<stem>.json`` of every usable image; an unreadable image is marked
     failed.  Returns (the images drawn, their png paths)."""
     from lib.vis.plot import figure_2d_3d, save_png
@@ -129,7 +129,7 @@ def draw_images(data, poses, scales, out_dir, camera_distance, quiet=False):
         title = '%s  (LSP #%d%s)' % (im.name, im.number, '' if scales is None else
                                      ', scale %.2f' % scales[n])
         fig = figure_2d_3d(im.px_ours, poses[n], image=image, title=title, missing=im.missing,
-                           camera_distance=camera_distance)
+                           camera_distance=float(depths[n]))
         png = save_png(fig, os.path.join(out_dir, im.stem + '.png'))
         write_json(image_record(im, data, poses[n], None if scales is None else scales[n]),
                    os.path.join(out_dir, im.stem + '.json'))
@@ -170,10 +170,10 @@ def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1',
     if not data.usable:
         raise UserError('none of the %d images can be lifted (%s)' % (len(data.images), data.images[0].reason),
                         root, 'check joints.mat and images/')
-    poses, scales = lift_in_batches(model, data.x_norm, batch_size)
+    poses, scales, depths = lift_in_batches(model, data.x_norm, batch_size, with_root_depth=True)
     create_output_dir(out_dir, '--out')
     done, pngs = draw_images(data, poses.astype(np.float32), scales, out_dir,
-                             cfg.TRAIN.CAMERA_SKELETON_DISTANCE, quiet)
+                             depths, quiet)
     for im in data.images:
         if im.status == 'failed':
             print(im.reason, file=sys.stderr)

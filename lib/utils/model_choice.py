@@ -8,9 +8,10 @@ exists of:
    best model (Human3.6M), downloaded by the user;
 2. ``output/quickstart/model_best.pth.tar`` with ``cfg/quickstart.yaml``: what
    the quick start (``python tools/main.py --cfg cfg/quickstart.yaml``) trained;
-3. ``scripts/demo_model/quickstart.pth.tar`` with ``cfg/quickstart.yaml``: the
-   small model shipped in the repository (trained the same way, inference
-   weights only), so the demo runs on a fresh clone without training.
+3. ``scripts/demo_model/demo.pth.tar`` with ``cfg/quickstart.yaml`` (the same
+   network size): the small model shipped in the repository, so the demo runs on
+   a fresh clone without training (the recommended recipe on all the shared
+   motion-capture clips, ``tools/make_demo_model.sh``; inference weights only).
 
 Paths are relative to the repository root.  Nothing here imports torch.
 """
@@ -22,8 +23,8 @@ from lib.utils.runtime import REPO_ROOT
 CANDIDATES = (
     ('models/tmc_klbone.pth.tar', 'cfg/h36m_gt_scale.yaml', "the authors' best model"),
     ('output/quickstart/model_best.pth.tar', 'cfg/quickstart.yaml', 'the model the quick start trained'),
-    ('scripts/demo_model/quickstart.pth.tar', 'cfg/quickstart.yaml', 'the small demo model shipped with the '
-                                                                      'repository'),
+    ('scripts/demo_model/demo.pth.tar', 'cfg/quickstart.yaml', 'the small demo model shipped with the '
+                                                                'repository'),
 )
 
 
