@@ -24,7 +24,7 @@ import synth
 from conftest import REPO
 from helpers import (ENV, MAIN, NPZ, Evil, assert_one_error_line, edit_h5, main_process, make_state_checkpoint,
                      need_script, rigid_align_reference, run_inproc, run_repo_script, run_script, run_without, set_nan,
-                     tiny_cfg_obj, write_cfg)
+                     tiny_cfg_obj, write_cfg, write_lsp)
 from lib.data.camera import CAMERA_IDS
 from lib.utils.errors import UserError, run_main
 
@@ -613,9 +613,11 @@ def test_bad_config_fails_before_torch_with_a_suggestion(tmp_path):
     indir = tmp_path / 'in'
     indir.mkdir()
     np.save(indir / 'p.npy', np.zeros((17, 2), np.float32))
+    lsp = tmp_path / 'lsp_in'                # an LSP folder of its own: the test needs no ../shared
+    write_lsp(str(lsp), np.full((1, 14, 2), 50.0), np.ones((1, 14)), 'lspet')
     for script, args in (('tools/main.py', ['--cfg', bad, '--gpu', '-1']),
                          ('tools/eval_lsp.py', ['--cfg', bad, '--pretrain', tmp_path / 'x.pth.tar',
-                                                '--out', tmp_path / 'lsp']),
+                                                '--lsp-root', lsp, '--out', tmp_path / 'lsp']),
                          ('scripts/inference.py', ['--cfg', bad, '--pretrain', tmp_path / 'x.pth.tar',
                                                    '--indir', indir, '--outdir', tmp_path / 'o'])):
         last, err = probe(script, *args)

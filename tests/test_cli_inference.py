@@ -546,7 +546,9 @@ def test_eval_lsp_unwritable_out_is_one_line_error(tmp_path, tiny_checkpoint):
     cfg, ckpt = tiny_checkpoint
     blocker = tmp_path / 'file'
     blocker.write_text('x')
-    r = run_python(['tools/eval_lsp.py', '--cfg', cfg, '--pretrain', ckpt, '--out', str(blocker / 'sub')])
+    write_lsp(str(tmp_path / 'lsp'), np.stack([STANDING]), np.ones((1, 14)), 'lspet')   # no ../shared needed
+    r = run_python(['tools/eval_lsp.py', '--cfg', cfg, '--pretrain', ckpt, '--lsp-root', str(tmp_path / 'lsp'),
+                    '--out', str(blocker / 'sub')])
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and 'not writable' in lines[0], r.stderr
