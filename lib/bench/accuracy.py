@@ -206,13 +206,13 @@ def train_variant(out, data, seed, variant, gpu='-1', threads=0, extra_opts=()):
         cmd += ['--opts', 'RANDOM_SEED', str(2019 + seed)] + spec['opts'] + list(extra_opts)
         print('seed %d: training %s' % (seed, variant), flush=True)
         os.makedirs(run_dir, exist_ok=True)
-        if spec.get('continue_from'):
+        if spec['continue_from']:
             cmd[cmd.index('--opts'):cmd.index('--opts')] = ['--resume', _continue_from(out, seed, variant)]
         t0 = time.time()
         _run(cmd, os.path.join(run_dir, 'run.log'), threads)
         res = json.load(open(res_path))
         res['seconds'] = time.time() - t0
-        if spec.get('continue_from'):
+        if spec['continue_from']:
             res['continued_from'] = spec['continue_from']
         with open(res_path, 'w') as f:
             json.dump(res, f, indent=2)
@@ -232,12 +232,17 @@ def _continue_from(out, seed, variant):
     return os.path.join(dst, 'checkpoint.pth.tar')
 
 
+def source_of(variant):
+    """The variant whose run this one starts from (warm start or resumed), or None."""
+    return VARIANTS[variant]['warm_from'] or VARIANTS[variant]['continue_from']
+
+
 def run_order(variants):
     """Variants in training order: a warm start's source first (added when not asked for)."""
     order = []
 
     def add(v):
-        src = VARIANTS[v]['warm_from'] or VARIANTS[v].get('continue_from')
+        src = source_of(v)
         if src and src not in order:
             add(src)
         if v not in order:

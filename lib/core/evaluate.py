@@ -83,8 +83,7 @@ def true_scale_mean(x, gt_m):
     """The mean of the scale the test frames call for, by the formula of the scale prior
     (:func:`lib.data.scale_prior.scale_mids`, with the split's mean head-root length): what a
     scaler's mean ``scale`` should come near.  ``x``: the normalised 2D input (tensor)."""
-    gt_rc = gt_m - gt_m[:, sk.ROOT:sk.ROOT + 1]
-    scale, _ = scale_mids(x.float().cpu().numpy(), gt_m, float((head_root_length(gt_rc) - 1e-8).mean()))
+    scale, _ = scale_mids(x.float().cpu().numpy(), gt_m)
     return float(np.nanmean(scale)) if len(scale) else float('nan')
 
 

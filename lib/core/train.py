@@ -111,12 +111,15 @@ def freeze_lifter_mode(model):
 
 # --- losses of one step -------------------------------------------------------
 
-def _kl_values(cfg, phase, out, out_far):
+def _kl_term(cfg, phase, out, out_far):
+    """The scaler's KL term (unweighted) of a step: the batch's scale_mid (with the partner's,
+    by COMPAT.KL_ON_DIFF2) against the prior N(DATA.SCALE_MID_MEAN, DATA.SCALE_MID_STD^2)."""
     mode = cfg.COMPAT.KL_ON_DIFF2
     two = (mode == 'always') or (mode == 'by_scheme' and phase in ('subnet', 'scale_fit'))
+    values = out.scale_mid
     if two and out_far is not None:
-        return torch.cat([out.scale_mid, out_far.scale_mid], 0)
-    return out.scale_mid
+        values = torch.cat([out.scale_mid, out_far.scale_mid], 0)
+    return L.loss_kl_scale(values, cfg.DATA.SCALE_MID_MEAN, cfg.DATA.SCALE_MID_STD, cfg.TRAIN.SCALER_MEAN_ONLY)
 
 
 def has_scaler(model):
@@ -152,9 +155,7 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
 
     if phase == 'subnet':
         if cfg.TRAIN.LEARN_SYMMETRY:
-            terms['kl'] = (ws, L.loss_kl_scale(_kl_values(cfg, phase, out, out_far),
-                                               cfg.DATA.SCALE_MID_MEAN, cfg.DATA.SCALE_MID_STD,
-                                               t.SCALER_MEAN_ONLY))
+            terms['kl'] = (ws, _kl_term(cfg, phase, out, out_far))
         terms['bone'] = (wbone, L.loss_bone(out.est_3d, out_far.est_3d, cfg.COMPAT.BONE_LOSS))
         return terms
 
@@ -183,8 +184,7 @@ def scale_fit_losses(model, batch, cfg):
     ws, wbone = cfg.TRAIN.SCALE_LOSS_WEIGHTS[:2]
     out = model(batch.x, use_scaler=True)
     out_far = model(batch.x_far, use_scaler=True)
-    return {'kl': (ws, L.loss_kl_scale(_kl_values(cfg, 'scale_fit', out, out_far), cfg.DATA.SCALE_MID_MEAN,
-                                       cfg.DATA.SCALE_MID_STD, cfg.TRAIN.SCALER_MEAN_ONLY)),
+    return {'kl': (ws, _kl_term(cfg, 'scale_fit', out, out_far)),
             'bone': (wbone, L.loss_bone(out.est_3d, out_far.est_3d, cfg.COMPAT.BONE_LOSS))}
 
 
@@ -197,9 +197,7 @@ def _joint_scaler_terms(model, batch, cfg, terms, out, out_far, out_nb, use_scal
         far2 = model(batch.x_far, batch.rot, use_scaler=use_scaler)
         terms['bone_noscale'] = (1.0, L.loss_bone(out.est_3d, far2.est_3d, cfg.COMPAT.BONE_LOSS))
     if use_scaler and out_far is not None:
-        terms['kl'] = (ws, L.loss_kl_scale(_kl_values(cfg, 'joint', out, out_far),
-                                           cfg.DATA.SCALE_MID_MEAN, cfg.DATA.SCALE_MID_STD,
-                                           t.SCALER_MEAN_ONLY))
+        terms['kl'] = (ws, _kl_term(cfg, 'joint', out, out_far))
         partner = out_nb if (out_nb is not None and cfg.COMPAT.JOINT_BONE_ON_NEIGHBOUR) else out_far
         terms['bone'] = (wbone, L.loss_bone(out.est_3d, partner.est_3d, cfg.COMPAT.BONE_LOSS))
 

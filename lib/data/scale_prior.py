@@ -41,11 +41,20 @@ def prior_path(data_dir, name):
     return os.path.join(data_dir, 'scale_prior_%s.json' % name)
 
 
-def scale_mids(x, pose_3d, factor_3d):
+def mean_head_root(pose_3d):
+    """The default ``factor_3d``: the mean head-root length (metres) of the frames."""
+    X = np.asarray(pose_3d, np.float64)
+    return float(np.linalg.norm(X[:, sk.HEAD] - X[:, sk.ROOT], axis=-1).mean())
+
+
+def scale_mids(x, pose_3d, factor_3d=None):
     """Per-frame (scale, scale_mid), each (N,).  ``x``: normalised 2D (N, 17, 2), ours order;
-    ``pose_3d``: camera-frame metres (N, 17, 3), ours order; ``factor_3d``: metres."""
+    ``pose_3d``: camera-frame metres (N, 17, 3), ours order; ``factor_3d``: metres (default
+    :func:`mean_head_root` of ``pose_3d``)."""
     x = np.asarray(x, np.float64)
     X = np.asarray(pose_3d, np.float64)
+    if factor_3d is None:
+        factor_3d = mean_head_root(X)
     X = (X - X[:, sk.ROOT:sk.ROOT + 1]) / factor_3d
     X[..., 2] += DEPTH
     p = X[..., :2] / X[..., 2:]
@@ -62,14 +71,13 @@ def compute(split, spec, factor_3d=None, same_norm_2d=True):
     scale_mid_mean, scale_mid_std, scale_mean, frames, factor_3d_m.  ``same_norm_2d``: the 2D
     normalised as the training input is (DATA.USE_SAME_NORM_2D: one factor per split, else each
     frame by its own head-root length)."""
-    from lib.data.dataset import head_root_length, normalise_2d
+    from lib.data.dataset import normalise_2d
     if len(split) == 0:
         raise UserError('cannot compute the scale prior of an empty split', split.source,
                         'check the data files')
     x, _ = normalise_2d(split.pose_2d_px, same_norm_2d, None, spec.centre, spec.focal)
-    gt = split.pose_3d - split.pose_3d[:, sk.ROOT:sk.ROOT + 1]
     if factor_3d is None:
-        factor_3d = float((head_root_length(gt) - 1e-8).mean())
+        factor_3d = mean_head_root(split.pose_3d)
     scale, mid = scale_mids(x, split.pose_3d, factor_3d)
     ok = np.isfinite(mid)
     if not ok.any():
