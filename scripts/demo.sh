@@ -3,7 +3,7 @@
 #
 #     cd scripts && sh demo.sh
 #
-# Nothing is trained.  The model is chosen by one rule (lib/utils/model_choice.py,
+# Nothing is trained.  The model is chosen by one rule (lib/inference/model_choice.py,
 # the same for scripts/inference.py and tools/eval_lsp.py), and named when it starts:
 # the authors' ../models/tmc_klbone.pth.tar if present, else the quick start's
 # ../output/quickstart/model_best.pth.tar, else the small model shipped in

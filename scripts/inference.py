@@ -7,7 +7,7 @@
 
 Inputs (one of):
 
-* ``--indir``: keypoint files (see lib/data/demo_io.py and
+* ``--indir``: keypoint files (see lib/inference/keypoints.py and
   scripts/demo_input/README.md): ``.npy``, ``.npz`` or ``.json`` pixel
   keypoints, one pose (J, 2) or a sequence (T, J, 2), in the order
   ``--joint-order`` (h36m, coco17, openpose25, mediapipe33; a third column is
@@ -15,13 +15,13 @@ Inputs (one of):
   pickles ``.pkl``.  An image with the same stem (``3.pkl`` + ``3.jpg``) is
   drawn under the 2D and gets the authors' figure ``<stem>_out.jpg``.
 * ``--images``: a folder of images; the person in each (the largest one) is
-  found by an offline detector (MediaPipe Pose, lib/data/detector.py).
+  found by an offline detector (MediaPipe Pose, lib/inference/detector.py).
 * ``--video``: a video file; the person is found in every frame.
 
 ``--images`` and ``--video`` need ``pip install -r requirements-media.txt`` (the
 detector and OpenCV); without it they stop with one line saying so.
 
-Without --pretrain the model is chosen by the rule of lib/utils/model_choice.py
+Without --pretrain the model is chosen by the rule of lib/inference/model_choice.py
 (the authors' models/tmc_klbone.pth.tar, else the quick start's
 output/quickstart/model_best.pth.tar, else the shipped
 scripts/demo_model/demo.pth.tar) and named on stderr.
@@ -40,7 +40,7 @@ atomically:
 * ``<stem>.gif``: for a keypoint sequence; ``<stem>.mp4`` (``--gif``: .gif)
   for a video, through OpenCV (no system ffmpeg; a GIF and one line why where
   OpenCV cannot encode MP4);
-* ``<stem>.bvh`` with ``--bvh`` (lib/data/bvh_export.py): the lifted frames only; the
+* ``<stem>.bvh`` with ``--bvh`` (lib/inference/bvh_export.py): the lifted frames only; the
   JSON's ``bvh_frames`` gives the input frame of each BVH frame.
 
 ``--outdir`` must be new or empty (``--force`` writes into a non-empty one) and
@@ -58,8 +58,8 @@ import _init_paths  # noqa: F401
 import argparse
 import math
 
-from lib.core.demo import run_demo
-from lib.data.joint_orders import ORDERS
+from lib.inference.demo import run_demo
+from lib.inference.joint_orders import ORDERS
 from lib.utils.errors import ArgumentParser, UserError, run_main
 
 
@@ -75,7 +75,7 @@ def parse_args(argv):
     p.add_argument('--force', action='store_true',
                    help='write into a non-empty --outdir (files of the same name are replaced, others kept)')
     p.add_argument('--cfg', help='YAML config the model was trained with (needed with --pretrain)')
-    p.add_argument('--pretrain', help='checkpoint (.pth.tar); default: see lib/utils/model_choice.py')
+    p.add_argument('--pretrain', help='checkpoint (.pth.tar); default: see lib/inference/model_choice.py')
     p.add_argument('--gpu', default='-1', help='CUDA device index; -1 = CPU (default)')
     p.add_argument('--threads', type=int, metavar='N',
                    help='CPU threads (default: THREADS in the config, else $OMP_NUM_THREADS, else 1)')

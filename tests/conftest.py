@@ -26,7 +26,7 @@ def tiny_data(tmp_path):
 def tiny_checkpoint(tmp_path_factory):
     """A tiny PoseModel (with scaler) checkpoint and a YAML that matches it: (yaml, ckpt)."""
     import torch
-    from lib.core.config import get_default
+    from lib.config.defaults import get_default
     from lib.models.pose_model import PoseModel
 
     d = tmp_path_factory.mktemp('tiny')

@@ -20,10 +20,11 @@ from PIL import Image
 import layout_fixtures as lf
 import synth
 from conftest import REPO
-from lib.core.config import apply_opts, get_default
+from lib.config.load import apply_opts
+from lib.config.defaults import get_default
 from lib.data import skeleton as sk
 from lib.data.batches import TensorSplit
-from lib.data.lsp import lsp14_to_ours17
+from lib.inference.lsp import lsp14_to_ours17
 
 MAIN = os.path.join(REPO, 'tools', 'main.py')
 SHARED_DATA = os.path.normpath(os.path.join(REPO, '..', 'shared', 'data'))
@@ -131,7 +132,7 @@ def write_cfg(tmp, data, name='tiny', text=None):
 
 
 def tiny_cfg_obj(path, **over):
-    from lib.core.config import update_config
+    from lib.config.load import update_config
     cfg = update_config(get_default(), str(path))
     for k, v in over.items():
         sec, _, key = k.rpartition('.')
@@ -141,8 +142,8 @@ def tiny_cfg_obj(path, **over):
 
 def make_state_checkpoint(cfg_path, dst, **over):
     """A complete training checkpoint of a fresh TrainState (no training)."""
-    from lib.core.state import TrainState
-    from lib.utils.checkpoint import save_checkpoint
+    from lib.train.state import TrainState
+    from lib.models.checkpoint import save_checkpoint
     st = TrainState(tiny_cfg_obj(cfg_path, **over), torch.device('cpu'))
     save_checkpoint(st.checkpoint(), str(dst))
     return st

@@ -1,10 +1,10 @@
 """MPI-INF-3DHP and SURREAL fixtures in the authors' h5 layouts, for tests.
 
-Two sources of motion, the same writer (:func:`lib.data.layouts.write_layout`):
+Two sources of motion, the same writer (:func:`lib.prep.layouts.write_layout`):
 
 * :func:`bvh_clips`: the shared CMU-derived BVH motion capture
   (``../shared/data/mocap_bvh``) through the project's forward kinematics
-  (:func:`lib.data.bvh.h36m17_positions`), windows of a few seconds;
+  (:func:`lib.prep.bvh.h36m17_positions`), windows of a few seconds;
 * :func:`synthetic_clips`: the walking skeleton of ``synth.py``, no files
   needed (the fallback when ``../shared`` is absent).
 """
@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 import synth
-from lib.data.layouts import CAMERAS, world_to_view, write_layout
+from lib.prep.layouts import CAMERAS, world_to_view, write_layout
 
 BVH_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
                                         'shared', 'data', 'mocap_bvh'))
@@ -32,7 +32,7 @@ def synthetic_clips(frames=(90, 70), seed=0):
 
 def bvh_clips(files=('salsa', 'martial'), frames=(90, 70), start=200):
     """Two world clips from the shared BVH files (first clip of each folder), z-up metres."""
-    from lib.data.bvh import h36m17_positions, load_bvh
+    from lib.prep.bvh import h36m17_positions, load_bvh
     out = []
     for folder, n in zip(files, frames):
         d = os.path.join(BVH_DIR, folder)

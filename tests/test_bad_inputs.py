@@ -745,7 +745,7 @@ def test_catalogue_covers_every_entry_point():
 
 def test_the_hang_ends_at_once(tmp_path):
     """--distance -5 used to loop forever at 100 % CPU; the camera placement's loop is bounded."""
-    from lib.data.layouts import CAMERAS, world_to_view
+    from lib.prep.layouts import CAMERAS, world_to_view
     from lib.utils.errors import UserError
     X = np.repeat(v3d_pose()[None, :, [0, 1, 0]] / 1000.0, 3, 0)
     for d in (-5.0, 0.0, 1e300):
@@ -787,7 +787,7 @@ def test_json_is_strict_and_bvh_frames_are_mapped(ctx_base, tmp_path, capsys):
     text = (tmp_path / 'o' / 's_3d.json').read_text()
     rec = json.loads(text, parse_constant=lambda c: pytest.fail('non-strict JSON constant %s' % c))
     assert rec['bvh_frames'] == [0, 1, 3, 4, 5] and list(rec['skipped_frames']) == ['2']
-    from lib.data.bvh import load_bvh
+    from lib.prep.bvh import load_bvh
     assert load_bvh(str(tmp_path / 'o' / 's.bvh')).num_frames == len(rec['bvh_frames'])
 
 

@@ -10,7 +10,8 @@ import torch
 
 from conftest import REPO
 from helpers import tiny_cfg, tiny_split
-from lib.core import train as T
+from lib.train import step as T
+from lib.train import schedule as TS
 
 
 # --- the speed benchmark's floor is the training step ---------------------------
@@ -19,11 +20,11 @@ def test_benchmark_floor_step_is_train_epochs_step():
     """The speed benchmark's floor runs the very step train_epoch runs (same weights
     after a period of the alternating schedule with scaler, TMC and discriminator steps)."""
     from lib.bench.speed import floor_step, schedule_period
-    from lib.core.state import TrainState, seed_everything
+    from lib.train.state import TrainState, seed_everything
     # the floor times steps: without the end-of-epoch forward, as the benchmark runs it
     cfg = tiny_cfg('TRAIN.USE_SCALER', 'true', 'TRAIN.USE_CYCLE', 'true', 'TRAIN.USE_NEW_TEMP', 'true',
                    'COMPAT.EPOCH_END_FORWARD', 'false')
-    sch = T.epoch_scheme(cfg, 0)
+    sch = TS.epoch_scheme(cfg, 0)
     n = schedule_period(cfg, sch)
     assert n == 6                                     # 2-step alternation x D every 3rd mainnet step
     cfg.TRAIN.MAX_STEPS_PER_EPOCH = n
@@ -35,8 +36,8 @@ def test_benchmark_floor_step_is_train_epochs_step():
     b = TrainState(cfg, torch.device('cpu'))
     g = torch.Generator()
     g.manual_seed(int(cfg.RANDOM_SEED))
-    perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, 0)
-    nb, far = T.batch_needs(cfg, sch)
+    perm = TS.epoch_permutation(len(data), cfg.RANDOM_SEED, 0)
+    nb, far = TS.batch_needs(cfg, sch)
     for k in range(n):
         floor_step(b, data.batch(perm[k * 16:(k + 1) * 16], cfg, g, nb, far), cfg, sch)
     assert (a.step, a.gan_step) == (b.step, b.gan_step) == (6, 3)

@@ -521,12 +521,13 @@ def test_warm_start_checkpoint_evaluates_as_training_printed(warm_run):
 
 
 def test_inference_of_a_warm_start_checkpoint_bypasses_its_scaler(warm_run):
-    """scripts/inference.py and tools/eval_lsp.py load through lib.core.load_model: the warm-start
+    """scripts/inference.py and tools/eval_lsp.py load through lib.eval.load_model: the warm-start
     checkpoint lifts as training's evaluation did (s = 1), the later one with its scaler."""
     import torch
-    from lib.core.config import get_default, update_config
-    from lib.core.lifting import lift_in_batches
-    from lib.core.load_model import load_pose_model
+    from lib.config.defaults import get_default
+    from lib.config.load import update_config
+    from lib.eval.lifting import lift_in_batches
+    from lib.eval.load_model import load_pose_model
     cfg, tmp, stdout, ck1, ck2 = warm_run
     x = np.random.RandomState(0).normal(0, 0.05, (5, 17, 2)).astype(np.float32)
     m1 = load_pose_model(update_config(get_default(), str(cfg)), str(ck1), log=lambda m: None)

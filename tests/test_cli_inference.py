@@ -24,14 +24,14 @@ from conftest import REPO
 from helpers import (ENV, HAVE_DETECTOR, HAVE_OPENCV, H, STANDING, W, Evil, assert_one_error_line,
                      make_state_checkpoint, need_script, needs_bvhio, needs_detector, needs_opencv, run_repo_script,
                      run_script, run_without, v3d_pose, write_cfg, write_lsp)
-from lib.core.detector_eval import demo_agreement, limb_errors, lsp_agreement
-from lib.data import bvh_export as bx
-from lib.data import joint_orders as jo
+from lib.inference.detector_eval import demo_agreement, limb_errors, lsp_agreement
+from lib.inference import bvh_export as bx
+from lib.inference import joint_orders as jo
 from lib.data import skeleton as sk
-from lib.data.bvh import parse_bvh
-from lib.data.demo_io import read_input
-from lib.data.detector import PoseDetector
-from lib.data.lsp import LSP_NAMES, lsp14_to_ours17, normalise_lsp
+from lib.prep.bvh import parse_bvh
+from lib.inference.keypoints import read_input
+from lib.inference.detector import PoseDetector
+from lib.inference.lsp import LSP_NAMES, lsp14_to_ours17, normalise_lsp
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz, safe_pickle_load
 from lib.vis.plot import contact_sheet, figure_2d_3d, save_gif, save_png
@@ -361,7 +361,7 @@ def test_indir_lifts_without_the_media_packages(tmp_path, tiny_model):
 
 def test_animation_is_an_mp4_through_opencv_else_a_gif_with_one_line(tmp_path, monkeypatch):
     """The one rule of scripts/inference.py --video and tools/vis_sequences.py (no system ffmpeg)."""
-    from lib.data.media_io import write_animation
+    from lib.utils.media_io import write_animation
     frames = [np.full((45, 61, 3), 40 * t, np.uint8) for t in range(5)]      # odd sides: padded to even
     lines = []
     if HAVE_OPENCV:
@@ -628,7 +628,7 @@ def test_inference_nonfinite_keypoints_fail_that_file_only(tmp_path, state_check
 
 def demo_pixels():
     """The 2D poses (ours order, pixels) of the demo inputs: one per file (a sequence's middle)."""
-    from lib.data.demo_io import list_inputs, read_input
+    from lib.inference.keypoints import list_inputs, read_input
     paths, _ = list_inputs(os.path.join(REPO, 'scripts', 'demo_input'))
     out = []
     for p in paths:
@@ -658,7 +658,7 @@ def similarity_residual(a, b):
 
 def back_projected(px, depth, c=10.0):
     """A 3D pose built as the network builds it: normalised 2D x, depth offsets d, z = d + c."""
-    from lib.data.dataset import normalise_2d
+    from lib.data.normalise import normalise_2d
     x, _ = normalise_2d(px[None].astype(np.float64), True)
     z = c + depth
     Y = np.concatenate([x[0] * z[:, None], z[:, None]], -1)
@@ -699,7 +699,7 @@ def test_3d_cube_is_metres_and_fixed():
 
 def test_model_choice_rule(tmp_path):
     from lib.utils.errors import UserError
-    from lib.utils.model_choice import CANDIDATES, choose_model
+    from lib.inference.model_choice import CANDIDATES, choose_model
     with pytest.raises(UserError, match='no trained model.*tools/main.py --cfg cfg/quickstart.yaml'):
         choose_model(root=str(tmp_path))
     lines = []
@@ -736,9 +736,10 @@ def readme_demo_figures():
 
 def test_shipped_demo_model_is_small_and_gives_the_readme_figures():
     import torch
-    from lib.core.config import get_default, update_config
-    from lib.core.evaluate import evaluate
-    from lib.core.load_model import load_pose_model
+    from lib.config.defaults import get_default
+    from lib.config.load import update_config
+    from lib.eval.evaluate import evaluate
+    from lib.eval.load_model import load_pose_model
     from lib.data.batches import TensorSplit
     from lib.data.dataset import load_splits
     from lib.utils.runtime import cfg_path
@@ -770,10 +771,11 @@ def test_eval_lsp_without_pretrain_uses_the_rule(tmp_path):
 
 
 def test_camera_view_of_the_shipped_models_lifts_shows_the_2d_input():
-    from lib.core.config import get_default, update_config
-    from lib.core.lifting import lift_in_batches
-    from lib.core.load_model import load_pose_model
-    from lib.data.demo_io import normalise_pixels
+    from lib.config.defaults import get_default
+    from lib.config.load import update_config
+    from lib.eval.lifting import lift_in_batches
+    from lib.eval.load_model import load_pose_model
+    from lib.data.normalise import normalise_pixels
     from lib.vis.plot import figure_2d_3d
     cfg = update_config(get_default(), os.path.join(REPO, 'cfg', 'quickstart.yaml'))
     model = load_pose_model(cfg, DEMO_MODEL, log=lambda m: None)

@@ -4,7 +4,7 @@ this code does not reproduce are refused; a bad config is a one-line error.
 
 The comparison with the authors goes through both loaders: the authors' ``lib/core/config.py``
 (its defaults, imported from ``../shared/original`` at test time, with the file merged the way
-its ``update_config`` merges it) and the project's ``lib.core.config``.  Every key that both
+its ``update_config`` merges it) and the project's ``lib.config.load``.  Every key that both
 configs hold must agree, not only the keys the file sets: a key the file leaves unset takes
 each loader's default, and those must agree too.
 """
@@ -17,8 +17,9 @@ import yaml
 
 from conftest import REPO, SHARED
 from helpers import main_process
-from lib.core import config as C
-from lib.core.config import get_default
+from lib.config import load as C
+from lib.config import defaults as CD
+from lib.config.defaults import get_default
 
 
 ORIGINAL = os.path.join(SHARED, 'original')
@@ -74,7 +75,7 @@ def _flat(d, prefix=''):
 
 
 def _project_config(path):
-    cfg = C.get_default()
+    cfg = CD.get_default()
     with pytest.warns(UserWarning):          # the files set keys the original never read
         C.update_config(cfg, path)
     return cfg
@@ -128,7 +129,7 @@ def test_project_loader_reads_the_authors_file_as_it_is(name):
 
 def test_defaults_the_released_configs_rely_on():
     """Without ../shared: the values the best model's recipe depends on, written out."""
-    cfg = C.get_default()
+    cfg = CD.get_default()
     with pytest.warns(UserWarning):
         C.update_config(cfg, os.path.join(REPO, 'cfg', 'h36m_gt_scale.yaml'))
     t = cfg.TRAIN
@@ -194,7 +195,7 @@ def test_bad_config_and_missing_data(tiny_data, tmp_path):
 def test_keys_the_original_acts_on_are_refused_unless_default():
     """USE_ROTATER & co.: read and acted on by the original, not reproduced here: accepted at
     their default false (as a YAML for the original may list them), refused otherwise."""
-    from lib.core.config import apply_opts
+    from lib.config.load import apply_opts
     from lib.utils.errors import UserError
     cfg = get_default()
     apply_opts(cfg, ['TRAIN.USE_ROTATER', 'false', 'NETWORK.USE_SIMPLE_MODEL', 'false'])
@@ -216,9 +217,9 @@ def test_authors_unused_keys_are_exactly_those_their_configs_set():
         for sec, v in raw.items():
             for k, x in (v.items() if isinstance(v, dict) else [(None, v)]):
                 dotted = sec if k is None else sec + '.' + k
-                if dotted in C.DEAD_KEYS:
+                if dotted in CD.DEAD_KEYS:
                     assert found.setdefault(dotted, x) == x
-    assert found == C.AUTHORS_UNUSED
+    assert found == CD.AUTHORS_UNUSED
 
 
 def test_unused_keys_of_shipped_configs_go_to_the_log_user_added_ones_warn(tmp_path, capsys):

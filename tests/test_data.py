@@ -24,16 +24,18 @@ import synth
 from conftest import REPO
 from helpers import (ENV, H, HAVE_BVH, MPI2H36M, STANDING, V3D_TO_OURS, W, Evil, cfg_for, edit_h5, set_nan, v3d_pose,
                      write_lsp)
-from lib.core.config import get_default
+from lib.config.defaults import get_default
 from lib.data import sampling
 from lib.data import skeleton as sk
 from lib.data.batches import TensorSplit
 from lib.data.camera import (CAMERA_IDS, H36M_CAMERAS, SUBJECTS, camera_to_world, get_cameras, in_view,
                              optical_axes_meeting_point, project_to_2d, project_to_2d_linear, world_to_camera)
-from lib.data.dataset import load_splits, normalise_2d
-from lib.data.demo_io import output_stems, read_input
-from lib.data.lsp import (NECK_FILL_T, detect_layout, fill_missing, load_lsp, lsp14_to_ours17, missing_joints,
-                          normalise_lsp)
+from lib.data.dataset import load_splits
+from lib.data.normalise import normalise_2d
+from lib.inference.outputs import output_stems
+from lib.inference.keypoints import read_input
+from lib.inference.lsp import (NECK_FILL_T, detect_layout, fill_missing, load_lsp, lsp14_to_ours17,
+                               missing_joints, normalise_lsp)
 from lib.utils.errors import UserError
 
 
@@ -493,7 +495,7 @@ def test_action_group_runs():
 # --- splits: both file formats, one 2D factor per split, the fixed rotations ----------------
 
 def _synth_splits(tiny_data, fmt):
-    from lib.core.config import update_config
+    from lib.config.load import update_config
     cfg_path, tmp = tiny_data
     cfg = update_config(get_default(), str(cfg_path))
     cfg.DATA.FORMAT = fmt

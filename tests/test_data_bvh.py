@@ -1,6 +1,6 @@
-"""BVH motion capture: lib/data/bvh.py (parser, forward kinematics, resampling, malformed
-files) and the BVH -> Human3.6M-layout conversion (lib/data/bvh_convert.py, checked by
-lib/data/archive_check.py; run by tools/prepare_data.py), on hand-written files and (when
+"""BVH motion capture: lib/prep/bvh.py (parser, forward kinematics, resampling, malformed
+files) and the BVH -> Human3.6M-layout conversion (lib/prep/bvh_convert.py, checked by
+lib/prep/archive_check.py; run by tools/prepare_data.py), on hand-written files and (when
 ``../shared`` is there) on real CMU clips; the bundled quick-start dataset."""
 import os
 import subprocess
@@ -12,9 +12,9 @@ from scipy.spatial.transform import Rotation
 
 import synth
 from conftest import REPO
-from lib.data.archive_check import check_converted
-from lib.data.bvh import CMU_TO_H36M17, h36m17_positions, load_bvh
-from lib.data.bvh_convert import convert_clip, runs
+from lib.prep.archive_check import check_converted
+from lib.prep.bvh import CMU_TO_H36M17, h36m17_positions, load_bvh
+from lib.prep.bvh_convert import convert_clip, runs
 from lib.data.camera import CAMERA_IDS, get_cameras, project_views
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz

@@ -20,8 +20,8 @@ import layout_fixtures as lf
 from conftest import REPO
 from helpers import (ENV, HAVE_BVH, MAIN, MPI2H36M, NPZ, V3D_TO_OURS, cfg_for, rand_rot, rigid_align_reference,
                      run_inproc, write_cfg)
-from lib.core import metrics as M
-from lib.core.evaluate import compute_metrics
+from lib.eval import metrics as M
+from lib.eval.evaluate import compute_metrics
 from lib.data import skeleton as sk
 
 
@@ -43,7 +43,7 @@ def test_p_mpjpe_refuses_reflection():
 
 
 def test_mpjpe_head_root_factor_by_hand():
-    from lib.core.evaluate import compute_metrics
+    from lib.eval.evaluate import compute_metrics
     gt = np.zeros((1, 17, 3)); gt[0, sk.HEAD] = [0, -0.5, 0]; gt[0, 0] = [0.3, 0, 0]
     pred = np.zeros((1, 17, 3)); pred[0, sk.HEAD] = [0, -1.2, 0]; pred[0, 0] = [0.6, 0, 0]
     res, err = compute_metrics(pred, gt + 5.0, np.array(['a']))
@@ -98,7 +98,7 @@ def reference_pck_auc(pred_m, gt_m):
 
 
 def test_pck_auc_against_a_plain_reference():
-    from lib.core.pck import pck_metrics
+    from lib.eval.pck import pck_metrics
     rng = np.random.RandomState(3)
     gt = rng.normal(0, 0.25, (300, 17, 3))
     pred = gt @ np.linalg.qr(rng.normal(size=(3, 3)))[0].T * 1.1 + rng.normal(0, 0.04, gt.shape)
@@ -130,7 +130,7 @@ def load_authors_utils(monkeypatch):
 
 
 def test_pck_auc_match_the_authors_calc_auc(monkeypatch):
-    from lib.core.pck import pck_metrics
+    from lib.eval.pck import pck_metrics
     utils = load_authors_utils(monkeypatch)
     rng = np.random.RandomState(5)
     gt = rng.normal(0, 0.25, (200, 17, 3))
@@ -143,7 +143,7 @@ def test_pck_auc_match_the_authors_calc_auc(monkeypatch):
 
 
 def test_model_best_on_auc_after_alignment_for_mpi():
-    from lib.core.state import TrainState
+    from lib.train.state import TrainState
     cfg = cfg_for('mpi', **{'NETWORK.NUM_CHANNELS': 16, 'NETWORK.LIFTER_RES_BLOCKS': 1})
     st = TrainState(cfg, torch.device('cpu'))
     r = lambda p2, a2: {'MPJPE': 100.0, 'P-MPJPE': p2, 'auc': 0.3, 'pckh5': 0.5, 'auc_p2': a2, 'pckh5_p2': 0.6}

@@ -1,11 +1,11 @@
-"""Losses (lib/core/loss.py): bone consistency, the KL prior on the scale, the temporal motion
+"""Losses (lib/train/losses.py): bone consistency, the KL prior on the scale, the temporal motion
 consistency variants and the LSGAN terms."""
 import numpy as np
 import pytest
 import torch
 
 from helpers import rand_rot
-from lib.core import loss as L
+from lib.train import losses as L
 from lib.models import geometry as geo
 
 
@@ -82,18 +82,18 @@ def test_tmc_magnitude_first3_variant_by_hand():
 def test_tmc_mode_follows_the_original_fix_traj_flags():
     """The original's alternating YAMLs set FIX.FIX_TRAJ: its TMC is then the magnitude variant
     (or the recovered-frame one with FIX_TRAJ_BY_ROT); COMPAT.TMC_FRAME, when set, wins."""
-    from lib.core import train as T
-    from lib.core.config import get_default
+    from lib.train import schedule as TS
+    from lib.config.defaults import get_default
     cfg = get_default()
     cfg.FIX.FIX_TRAJ, cfg.FIX.FIX_TRAJ_BY_ROT = True, False
-    assert T.tmc_mode(cfg, 'alternating') == 'magnitude_first3' and T.tmc_mode(cfg, 'joint') == 'as_written'
+    assert TS.tmc_mode(cfg, 'alternating') == 'magnitude_first3' and TS.tmc_mode(cfg, 'joint') == 'as_written'
     cfg.FIX.FIX_TRAJ_BY_ROT = True
-    assert T.tmc_mode(cfg, 'alternating') == 'recovered'
+    assert TS.tmc_mode(cfg, 'alternating') == 'recovered'
     cfg.COMPAT.TMC_FRAME = 'rotate_motion'
-    assert T.tmc_mode(cfg, 'alternating') == 'rotate_motion'
+    assert TS.tmc_mode(cfg, 'alternating') == 'rotate_motion'
     cfg.FIX.FIX_TRAJ = False
     cfg.COMPAT.TMC_FRAME = 'as_written'
-    assert T.tmc_mode(cfg, 'alternating') == 'as_written'
+    assert TS.tmc_mode(cfg, 'alternating') == 'as_written'
 
 
 def test_log_lengths_bone_loss_is_scale_free_and_matches_a_hand_value():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers import cfg_for, tiny_cfg, tiny_split
-from lib.core.config import get_default
+from lib.config.defaults import get_default
 from lib.models import geometry as geo
 from lib.models.pose_model import PoseModel
 from lib.models.scaler import Scaler, scaler_features
@@ -170,7 +170,7 @@ def test_authors_state_dict_loads_strictly(tmp_path, L_, scaler):
     """A checkpoint in the authors' layout loads with every value copied, and the loaded
     lifter computes what their network computes from those weights (the numpy forward above;
     tests/test_parity.py also runs their model itself when ../shared is there)."""
-    from lib.core.load_model import load_pose_model
+    from lib.eval.load_model import load_pose_model
     g = torch.Generator().manual_seed(0)
     sd = {k: (torch.zeros(s, dtype=torch.long) if 'num_batches' in k else torch.randn(s, generator=g) * 0.05)
           for k, s in authors_layout(L_, scaler).items()}
@@ -255,7 +255,7 @@ def test_bn_folding_is_exact_in_float64():
 def test_bf16_copy_rewrites_the_network_exactly_and_leaves_the_model_alone():
     """The rewrite (folded BN, fused blocks, float32 ends) in float32 reproduces the model's lift
     to float32 rounding; in bf16 it stays within bf16 rounding of it; the model is unchanged."""
-    from lib.core.lifting import lift_in_batches
+    from lib.eval.lifting import lift_in_batches
     from lib.models.precision import bf16_inference_copy
     m = _model_with_bn_stats()
     before = {k: v.clone() for k, v in m.state_dict().items()}
@@ -276,8 +276,8 @@ def test_bf16_copy_rewrites_the_network_exactly_and_leaves_the_model_alone():
 
 
 def test_bf16_copy_without_scaler_and_untracked_bn_rules():
-    from lib.core.config import validate
-    from lib.core.lifting import lift_in_batches
+    from lib.config.load import validate
+    from lib.eval.lifting import lift_in_batches
     from lib.models.precision import bf16_inference_copy
     from lib.utils.errors import UserError
     m = _model_with_bn_stats(1, 'TRAIN.USE_SCALER', 'false', 'NETWORK.LIFTER_RES_BLOCKS', '0')

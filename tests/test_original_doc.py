@@ -1,11 +1,11 @@
-"""docs/ORIGINAL.md, which code comments cite, lists every COMPAT switch of lib/core/config.py
+"""docs/ORIGINAL.md, which code comments cite, lists every COMPAT switch of lib/config/defaults.py
 with its default, and every section a comment cites exists."""
 import os
 import re
 import subprocess
 
 from conftest import REPO
-from lib.core.config import get_default
+from lib.config.defaults import get_default
 
 DOC = os.path.join(REPO, 'docs', 'ORIGINAL.md')
 

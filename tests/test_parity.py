@@ -24,11 +24,12 @@ import pytest
 import torch
 
 import synth
-from lib.core import train as T
-from lib.core.config import DEAD_KEYS, apply_opts, get_default, update_config
-from lib.core.evaluate import best_key, compute_metrics
-from lib.core.lifting import lift_in_batches
-from lib.core.state import TrainState
+from lib.train import step as T
+from lib.config.defaults import DEAD_KEYS, get_default
+from lib.config.load import apply_opts, update_config
+from lib.eval.evaluate import best_key, compute_metrics
+from lib.eval.lifting import lift_in_batches
+from lib.train.state import TrainState
 from lib.data import sampling
 from lib.data.batches import TensorSplit
 from lib.data.dataset import head_root_length, read_h5

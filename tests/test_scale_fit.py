@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from helpers import run_inproc, tiny_cfg, tiny_split, write_cfg
-from lib.core import metrics as M
-from lib.core import train as T
-from lib.core.state import TrainState, seed_everything
+from lib.eval import metrics as M
+from lib.train import step as T
+from lib.train import schedule as TS
+from lib.train.state import TrainState, seed_everything
 from lib.data import skeleton as sk
 
 FIT = ('TRAIN.USE_SCALER', 'true', 'TRAIN.FREEZE_LIFTER', 'true', 'TRAIN.SCALE_ON_3D', 'true',
@@ -27,11 +28,11 @@ def _snapshot(module):
 
 def test_schedule_and_batches_of_scale_fit():
     cfg = tiny_cfg(*FIT)
-    assert T.epoch_scheme(cfg, 0) == 'scale_fit'
-    assert all(T.step_phase(cfg, 'scale_fit', k) == ('scale_fit', False, True) for k in range(7))
-    assert T.batch_needs(cfg, 'scale_fit') == (False, True)        # the bone partner, no neighbour
+    assert TS.epoch_scheme(cfg, 0) == 'scale_fit'
+    assert all(TS.step_phase(cfg, 'scale_fit', k) == ('scale_fit', False, True) for k in range(7))
+    assert TS.batch_needs(cfg, 'scale_fit') == (False, True)        # the bone partner, no neighbour
     cfg = tiny_cfg(*FIT, 'TRAIN.WARM_START_EPOCHS', '2')
-    assert [T.epoch_scheme(cfg, e) for e in range(4)] == ['adv', 'adv', 'scale_fit', 'scale_fit']
+    assert [TS.epoch_scheme(cfg, e) for e in range(4)] == ['adv', 'adv', 'scale_fit', 'scale_fit']
 
 
 def test_scale_fit_trains_the_scaler_alone_and_leaves_the_lifter_as_it_was():
@@ -103,8 +104,9 @@ def test_a_run_records_its_learning_curve(tmp_path, capsys, data_dir):
 def test_a_checkpoint_lifts_with_its_own_scale_on_3d(tmp_path):
     """TRAIN.SCALE_ON_3D cannot be read off the weights: the loader takes it from the
     checkpoint's config (a --opts value wins), so a scale-after model lifts as it was trained."""
-    from lib.core.config import get_default, to_dict
-    from lib.core.load_model import load_pose_model
+    from lib.config.defaults import get_default
+    from lib.config.load import to_dict
+    from lib.eval.load_model import load_pose_model
     st = _state(*FIT)
     path = tmp_path / 'fit.pth.tar'
     torch.save({'pose_model_state_dict': st.model.state_dict(), 'config': to_dict(st.cfg)}, path)
@@ -122,8 +124,8 @@ def test_a_new_scaler_can_start_at_the_prior(tmp_path, capsys, data_dir):
     """TRAIN.SCALER_INIT_PRIOR: a run warm-started from a lifter without a scaler starts its
     scaler near scale_mid = the prior mean for every pose, with a small spread: a batch of
     identical values would make the KL term (log of the batch std) infinite at the first step."""
-    from lib.core import loss as L
-    from lib.core.run import init_scaler_at_prior
+    from lib.train import losses as L
+    from lib.train.run import init_scaler_at_prior
     st = _state(*FIT)
     with torch.no_grad():
         _, before = st.model.scaler(tiny_split(32).pose_2d)

@@ -11,10 +11,12 @@ import pytest
 import synth
 from conftest import REPO
 from helpers import ENV, run_inproc, write_cfg
-from lib.core.config import apply_opts, get_default
+from lib.config.load import apply_opts
+from lib.config.defaults import get_default
 from lib.data import scale_prior
 from lib.data import skeleton as sk
-from lib.data.dataset import PoseSplit, normalise_2d
+from lib.data.dataset import PoseSplit
+from lib.data.normalise import normalise_2d
 from lib.data.formats import H36M, MPI
 from lib.parity.original import find_authors_dir
 from lib.utils.errors import UserError
@@ -100,7 +102,7 @@ def test_the_authors_mpi_script_gives_our_numbers(tmp_path):
     """Their mpi_validate_project.py on an MPI-INF-3DHP-layout file (MPI joint order, mm,
     (u - 1024) / 1024, each frame's 2D by its own head-root length): ours with
     DATA.USE_SAME_NORM_2D false, per frame."""
-    from lib.data.layouts import archives_to_layout
+    from lib.prep.layouts import archives_to_layout
     from lib.data.mpi_surreal import read_authors_h5
     from lib.parity.original import their_scale_mids
     out = archives_to_layout(os.path.join(REPO, 'datasets', 'quickstart', 'data_3d_quickstart.npz'), 'mpi',

@@ -26,9 +26,10 @@ import torch
 from conftest import REPO
 from helpers import (ENV, MAIN, NPZ, assert_one_error_line, make_state_checkpoint, run_inproc, tiny_cfg, tiny_cfg_obj,
                      tiny_split, write_cfg)
-from lib.core import train as T
-from lib.core.config import get_default
-from lib.core.ema import EMA
+from lib.train import step as T
+from lib.train import schedule as TS
+from lib.config.defaults import get_default
+from lib.train.ema import EMA
 from lib.models.pose_model import PoseModel
 
 
@@ -40,9 +41,9 @@ def _grads_after(cfg, phase_step):
     torch.manual_seed(0)
     m = PoseModel(cfg)
     D, Dt = get_discriminator(cfg), get_discriminator(cfg, True)
-    sch = T.epoch_scheme(cfg, 0)
-    phase, lon, son = T.step_phase(cfg, sch, phase_step)
-    T.set_trainable(m, lon, son)
+    sch = TS.epoch_scheme(cfg, 0)
+    phase, lon, son = TS.step_phase(cfg, sch, phase_step)
+    TS.set_trainable(m, lon, son)
     b = Batch(torch.randn(8, 17, 2) * 0.03, torch.rand(8, 3), torch.randn(8, 17, 2) * 0.03,
               torch.randn(8, 17, 2) * 0.03, None, torch.arange(8))
     terms = T.generator_losses(m, D, Dt, b, cfg, phase, sch)
@@ -87,8 +88,8 @@ def test_alternating_schedule_of_one_subnet_and_four_mainnet_steps(off_by_one):
                    'COMPAT.ALTERNATE_OFF_BY_ONE', str(off_by_one).lower())
     second = ('mainnet', False, True) if off_by_one else ('mainnet', True, False)
     period = [('subnet', False, True), second] + [('mainnet', True, False)] * 3
-    assert [T.step_phase(cfg, 'alternating', k) for k in range(10)] == period * 2
-    assert T.step_phase(cfg, 'joint', 3) == ('joint', True, True)
+    assert [TS.step_phase(cfg, 'alternating', k) for k in range(10)] == period * 2
+    assert TS.step_phase(cfg, 'joint', 3) == ('joint', True, True)
     for k in (1, 6):                                 # the real gradients at rem == S
         phase, lifter, scaler, terms = _grads_after(cfg, k)
         assert phase == 'mainnet' and (lifter, scaler) == second[1:] and 'kl' not in terms
@@ -98,7 +99,7 @@ def test_alternating_schedule_of_one_subnet_and_four_mainnet_steps(off_by_one):
 def _eval_state(*opts):
     """A tiny TrainState whose networks run in eval mode (no dropout, BatchNorm on its running
     statistics): every forward of a batch gives the same numbers."""
-    from lib.core.state import TrainState, seed_everything
+    from lib.train.state import TrainState, seed_everything
     seed_everything(0)
     st = TrainState(tiny_cfg('TRAIN.USE_SCALER', 'true', *opts), torch.device('cpu'))
     for m in (st.model, st.D, st.Dt):
@@ -238,7 +239,7 @@ def torchrun(args, env_extra=None, timeout=240):
 
 
 def _train_steps(cfg, n_steps=2):
-    from lib.core.state import TrainState, seed_everything
+    from lib.train.state import TrainState, seed_everything
     seed_everything(0)
     cfg.TRAIN.MAX_STEPS_PER_EPOCH = n_steps
     state = TrainState(cfg, torch.device('cpu'))
@@ -320,7 +321,7 @@ EQUIV_OPTS = ['BATCH_SIZE', '32', 'TRAIN.USE_NEW_TEMP', 'true', 'TRAIN.NUM_CRITI
 def one_step(cfg, world_batch):
     """One training step through ``train_epoch`` on a 2 * 16-pose split, BatchNorm and dropout
     in eval mode (see the test).  Returns {name: tensor} of weights and gradients."""
-    from lib.core.state import TrainState, seed_everything
+    from lib.train.state import TrainState, seed_everything
     from lib.utils import distributed as dist
     seed_everything(0)
     cfg.BATCH_SIZE = world_batch
@@ -370,7 +371,7 @@ def test_two_gloo_ranks_take_the_whole_batch_step(tmp_path):
 
 
 def one_step_init():
-    from lib.core.state import TrainState, seed_everything
+    from lib.train.state import TrainState, seed_everything
     seed_everything(0)
     cfg = tiny_cfg(*EQUIV_OPTS)
     s = TrainState(cfg, torch.device('cpu'))
@@ -396,14 +397,14 @@ def test_torchrun_main_writes_one_set_of_outputs(tmp_path):
     assert len(names) == 6, names                     # + model_best.pth.tar, nothing else
     assert len(os.listdir(tmp_path / 'log')) == 1
     res = json.loads((out / 'results.json').read_text())
-    from lib.core.config import update_config
+    from lib.config.load import update_config
     from lib.data.dataset import load_splits
     c = get_default()
     update_config(c, str(cfg))
     n_test = len(load_splits(c, str(data), which=('test',))['test'])
     assert res['num_poses'] == n_test and len(res['history']) == 2
     ck = torch.load(str(out / 'checkpoint.pth.tar'), weights_only=False)
-    assert ck['train_state']['step'] == 2 * T.steps_per_epoch(_n_train(c, data), c, 2)
+    assert ck['train_state']['step'] == 2 * TS.steps_per_epoch(_n_train(c, data), c, 2)
     # the gathered evaluation is that of the saved model, in one process
     r = subprocess.run([sys.executable, 'tools/main.py', '--cfg', str(cfg), '--gpu', '-1', '--quiet', '--eval',
                         '--pretrain', str(out / 'checkpoint.pth.tar'), '--model_dir', str(tmp_path / 'ev')],
@@ -418,7 +419,7 @@ def test_torchrun_main_writes_one_set_of_outputs(tmp_path):
 def test_skipped_step_leaves_no_trace_in_batchnorm_statistics():
     """TRAIN.NONFINITE skip: a batch with a NaN pose is skipped, and the BatchNorm running
     statistics its forward passes touched are put back (weights and buffers unchanged)."""
-    from lib.core.state import TrainState, seed_everything
+    from lib.train.state import TrainState, seed_everything
     seed_everything(0)
     cfg = tiny_cfg('TRAIN.NONFINITE', 'skip', 'TRAIN.MAX_STEPS_PER_EPOCH', '1', 'BATCH_SIZE', '64')
     state = TrainState(cfg, torch.device('cpu'))
@@ -442,7 +443,7 @@ def _alternating_run(emulate_world=None):
     rank 1's share holds a NaN pose, so that the ranks must agree to skip a step;
     ``emulate_world=2`` in one process takes the same global batches (16 poses, the same NaN
     pose).  Returns the initial weights, the weights after each epoch, counters and phases."""
-    from lib.core.state import TrainState, seed_everything
+    from lib.train.state import TrainState, seed_everything
     from lib.utils import distributed as dist
     seed_everything(0)
     cfg = tiny_cfg(*ALT_OPTS)
@@ -455,13 +456,13 @@ def _alternating_run(emulate_world=None):
     dist.wrap(state)
     data = tiny_split(32 * shares, 2)
     if rank == 1 or emulate_world:
-        perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, 1, 1, shares)
+        perm = TS.epoch_permutation(len(data), cfg.RANDOM_SEED, 1, 1, shares)
         data.pose_2d[perm[5]] = float('nan')          # a frame of rank 1's share of epoch 1
     phases, per_epoch = [], []
     for epoch in range(cfg.TRAIN.NUM_EPOCHS):
         state.step_in_epoch = 0
         assert T.train_epoch(state, data, cfg, epoch) == 'done'
-        phases.append(T.epoch_scheme(cfg, epoch))
+        phases.append(TS.epoch_scheme(cfg, epoch))
         per_epoch.append(weights(state.model))
     return {'weights': per_epoch[-1], 'per_epoch': per_epoch, 'init': init, 'D': weights(state.D),
             'buffers': [b.detach().clone() for b in state.model.buffers()],
@@ -546,7 +547,7 @@ def _two_states():
 
 
 def _assert_intact(path, folder):
-    from lib.utils.checkpoint import load_checkpoint
+    from lib.models.checkpoint import load_checkpoint
     ck = load_checkpoint(str(path))
     assert ck['epoch'] == 1 and float(ck['pose_model_state_dict']['w'].sum()) == 0
     assert os.listdir(str(folder)) == [os.path.basename(str(path))]     # no temporary files left
@@ -555,7 +556,7 @@ def _assert_intact(path, folder):
 @pytest.mark.parametrize('crash_in', ['write', 'fsync', 'replace'])
 def test_crash_during_save_leaves_the_old_checkpoint(crash_in, tmp_path, monkeypatch):
     from lib.utils import safe_io
-    from lib.utils.checkpoint import save_checkpoint
+    from lib.models.checkpoint import save_checkpoint
     path = tmp_path / 'run' / 'checkpoint.pth.tar'
     a, b = _two_states()
     save_checkpoint(a, str(path))
@@ -737,7 +738,7 @@ def test_sigint_saves_and_exits_130(data_dir, tmp_path):
 def test_sigterm_during_evaluation_stops_at_the_epoch_boundary(data_dir, tmp_path, capsys, monkeypatch):
     """A signal between epochs (here: during the epoch-end evaluation) saves a checkpoint at the
     boundary; resuming must not step the learning-rate schedule twice."""
-    import lib.core.run as M
+    import lib.train.run as M
     opts = NPZ + ['TRAIN.NUM_EPOCHS', '3', 'TRAIN.MAX_STEPS_PER_EPOCH', '4', 'EVAL.STRIDE', '8',
                   'TRAIN.SCHEDULER_GAMMA', '0.5']
     rc, out, err = run_inproc(['--cfg', write_cfg(tmp_path, data_dir, 'whole'), '--gpu', '-1', '--opts'] + opts,
@@ -785,7 +786,7 @@ def test_resume_with_a_sampling_rng_of_another_device(data_dir, tmp_path, recwar
     """A checkpoint's sampling RNG state is restored exactly (the same draws follow); one of
     another device type (a CUDA Philox state on a CPU run) is reseeded from RANDOM_SEED and the
     step, with a warning; the rest of the state (step, torch and numpy RNGs) is restored either way."""
-    from lib.core.state import TrainState
+    from lib.train.state import TrainState
     cfg_path = write_cfg(tmp_path, data_dir)
     st = make_state_checkpoint(cfg_path, tmp_path / 'ck.pth.tar')
     st.step = 7
@@ -817,7 +818,7 @@ def test_nonfinite_loss_stops_names_term_and_step_and_saves(data_dir, tmp_path, 
     line = assert_one_error_line(rc, err, "loss term 'l3d'", 'at step 0', 'last good state is saved',
                                  'checkpoint.pth.tar', 'TRAIN.NONFINITE')
     assert 'l3d' in line
-    from lib.utils.checkpoint import load_checkpoint
+    from lib.models.checkpoint import load_checkpoint
     ck = load_checkpoint(str(tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar'))
     assert ck['train_state']['step'] == 0
     assert all(torch.isfinite(v).all() for v in ck['pose_model_state_dict'].values() if v.is_floating_point())
@@ -836,7 +837,7 @@ def test_nonfinite_loss_mid_training_keeps_the_last_finite_checkpoint(data_dir, 
     With 1e6 the parameters after step 0 are finite, but the discriminator step's forward (in
     training mode) has pushed the lifter's BatchNorm statistics to inf: that state is not worth
     saving either."""
-    from lib.utils.checkpoint import load_checkpoint
+    from lib.models.checkpoint import load_checkpoint
     cfg = write_cfg(tmp_path, data_dir)
     opts = NPZ + ['TRAIN.POSE_LR', lr, 'TRAIN.CHECKPOINT_EVERY', '1' if lr == '1.0e+30' else '0']
     rc, out, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts'] + opts, capsys)

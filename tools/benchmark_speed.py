@@ -43,7 +43,7 @@ def main(argv=None):
     import torch
 
     from lib.bench import speed as S
-    from lib.core.state import seed_everything
+    from lib.train.state import seed_everything
     from lib.utils.errors import UserError
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -9,7 +9,7 @@ eval_lsp.py (docs/ORIGINAL.md, "LSP and the demo").  ``--lsp-root`` is a folder
 with ``joints.mat`` and ``images/``; it
 defaults to ``<repo>/data/lsp`` when that exists, else to the 400-image sample
 ``<repo>/../shared/data/lsp_sample``.  Both joints.mat layouts (LSP and LSP
-extended) are read; see ``lib/data/lsp.py`` for the visibility flags, the
+extended) are read; see ``lib/inference/lsp.py`` for the visibility flags, the
 missing-joint policy (skip an image without both hips, both shoulders and the
 head top; fill and flag other missing joints) and the normalisation
 (isotropic by default, the original's x/55, y/90 with COMPAT.LSP_ANISOTROPIC).
@@ -29,7 +29,7 @@ import _init_paths  # noqa: F401
 import argparse
 import os
 
-from lib.core.lsp_eval import default_lsp_root, run_lsp_eval
+from lib.inference.lsp_eval import default_lsp_root, run_lsp_eval
 from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.runtime import REPO_ROOT, cli_path
 
@@ -40,7 +40,7 @@ def parse_args(argv):
     p.add_argument('--cfg', help='YAML config the model was trained with (needed with --pretrain)')
     p.add_argument('--pretrain', help='checkpoint; default: the authors\' models/tmc_klbone.pth.tar, else '
                    'the quick start\'s output/quickstart/model_best.pth.tar, else the shipped '
-                   'scripts/demo_model/demo.pth.tar (lib/utils/model_choice.py)')
+                   'scripts/demo_model/demo.pth.tar (lib/inference/model_choice.py)')
     p.add_argument('--lsp-root', help='folder with joints.mat and images/ (default %s)'
                    % os.path.relpath(default_lsp_root(), REPO_ROOT))
     p.add_argument('--out', default=os.path.join(REPO_ROOT, 'vis', 'lsp'),

@@ -25,7 +25,7 @@ def main(argv=None):
     if not os.path.isfile(src):
         raise UserError('checkpoint not found', src, 'check the --pretrain path')
     dst = check_output_file(cli_path(args.out), '--out', inputs=[src], force=args.force)
-    from lib.utils.checkpoint import export_inference_checkpoint  # loads torch
+    from lib.models.checkpoint import export_inference_checkpoint  # loads torch
     small = export_inference_checkpoint(src, dst)
     print('wrote %s (%.2f MB; epoch %s, scaler %s)' % (dst, os.path.getsize(dst) / 1e6, small.get('epoch', '?'),
                                                       'bypassed' if small['scaler_bypassed'] else 'used'))

@@ -8,13 +8,13 @@
 
 Paths inside a config are relative to tools/ (as in the original); paths on
 the command line are relative to the current directory.  The run itself is
-``lib/core/run.py``; the training step is ``lib/core/train.py``.
+``lib/train/run.py``; the training step is ``lib/train/step.py``.
 """
 import _init_paths  # noqa: F401
 import argparse
 import os
 
-from lib.core.config import load_run_config
+from lib.config.load import load_run_config
 from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.runtime import apply_threads, cli_path, make_logger, one_line_warnings, timestamp
 
@@ -97,7 +97,7 @@ def main(argv=None):
     # torch loads only now: --help and a config mistake answer without waiting for it
     import torch
 
-    from lib.core import run as R
+    from lib.train import run as R
     from lib.utils import distributed as dist
     from lib.utils.runtime import select_device
 

@@ -5,7 +5,7 @@
 Prints, for the authors' demo images (their own 2D in the ``.pkl``) and for the
 LSP sample (its annotations, annotated joints only): in how many images a
 person was found, and the fraction of the 12 limb joints within 0.2 torso
-lengths of the reference (``lib/core/detector_eval.py``); for LSP also the
+lengths of the reference (``lib/inference/detector_eval.py``); for LSP also the
 median head-top error of the mapping's head-top rule.
 """
 import _init_paths  # noqa: F401
@@ -15,7 +15,7 @@ import sys
 
 from tqdm import tqdm
 
-from lib.core.detector_eval import measure_detector
+from lib.inference.detector_eval import measure_detector
 from lib.utils.errors import run_main
 from lib.utils.runtime import REPO_ROOT, cli_path
 

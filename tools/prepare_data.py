@@ -13,8 +13,8 @@ Every sub-folder of ``--src`` is one pseudo-subject named after the folder; its
 split, the other subjects the training split.  The clips are mapped to the 17
 H36M joints, resampled to ``--fps``, placed where the four Human3.6M cameras of
 ``--camera-subject`` see them, cut to their in-view runs of at least
-``--min-seconds``, verified and written atomically: see ``lib/data/bvh_convert.py``
-for each step and ``lib/data/archive_check.py`` for the checks.
+``--min-seconds``, verified and written atomically: see ``lib/prep/bvh_convert.py``
+for each step and ``lib/prep/archive_check.py`` for the checks.
 
 Both write the training split's scale prior ``scale_prior_<name>.json`` beside the data
 (``lib/data/scale_prior.py``), which ``DATA.SCALE_MID_MEAN: auto`` reads.
@@ -34,7 +34,7 @@ import argparse
 import math
 import os
 
-from lib.data.bvh_convert import convert_bvh_tree
+from lib.prep.bvh_convert import convert_bvh_tree
 from lib.data.scale_prior import write_for_dataset
 from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.outputs import check_output_dir
@@ -50,7 +50,7 @@ def convert_bvh(args):
 
 def convert_layout(args):
     """``layout``: a data_3d_<name>.npz archive -> the authors' MPI-INF-3DHP or SURREAL h5 files."""
-    from lib.data.layouts import archives_to_layout
+    from lib.prep.layouts import archives_to_layout
     src = cli_path(args.src)
     if not os.path.isfile(src):
         raise UserError('3D archive not found', src, 'pass a data_3d_<name>.npz written by tools/prepare_data.py bvh')
@@ -98,7 +98,7 @@ def build_parser():
     q = sub.add_parser('layout', help='data_3d_<name>.npz -> mpi_/surreal_{train,valid}_pred3.h5 (authors\' layouts)',
                        description='Write the clips of a data_3d_<name>.npz archive in the authors\' MPI-INF-3DHP '
                                    'or SURREAL h5 layout, seen by a pinhole camera the size of that dataset\'s '
-                                   'frames (lib/data/layouts.py), to try those data paths.')
+                                   'frames (lib/prep/layouts.py), to try those data paths.')
     q.add_argument('--src', required=True, help='data_3d_<name>.npz (its metadata gives the train/test subjects)')
     q.add_argument('--dataset', required=True, choices=('mpi', 'surreal'), help='layout to write')
     q.add_argument('--out', required=True, help='output folder (use it as DATA_DIR)')

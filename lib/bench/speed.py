@@ -8,19 +8,19 @@ it (:class:`lib.data.dataset.PoseSplit`, float64 pixels and metres), then
 turned into device tensors by the project's own :class:`TensorSplit`.
 Measured on ``--device``:
 
-1. **floor**: steps per second of ``lib.core.train.train_step`` -- the training
+1. **floor**: steps per second of ``lib.train.step.train_step`` -- the training
    step itself: generator forward (both lifts of the rotation cycle, for the
    current, neighbour and bone-partner frames as the config needs), backward,
    Adam step, and the discriminator steps -- on batches gathered in advance and
    already on the device.  Nothing else runs: no indexing, no sampling, no
    logging, no finiteness check (``check_finite=False``).
-2. **pipeline**: the same steps run by ``lib.core.train.train_epoch`` (the
+2. **pipeline**: the same steps run by ``lib.train.step.train_epoch`` (the
    code ``tools/main.py`` runs), fed by the real data path: the epoch
    permutation, ``TensorSplit.batch`` index gathers, the neighbour /
    bone-partner sampler, with TensorBoard logging every ``PRINT_INTERVAL``
    steps.  Floor and pipeline run in rounds that alternate which goes first
    (ABBA), so that a drift of the machine's speed hits both alike.
-3. **evaluation**: ``lib.core.evaluate.evaluate`` (lift + every metric,
+3. **evaluation**: ``lib.eval.evaluate.evaluate`` (lift + every metric,
    P-MPJPE included) over the whole synthetic test split, in poses per second,
    in float32 (``EVAL.PRECISION``'s default: the headline figure) and with the
    opt-in bf16 residual blocks (``EVAL.PRECISION bf16``, lib/models/precision.py).
@@ -54,11 +54,13 @@ import time
 
 import torch
 
-from lib.core import train as T
-from lib.core.config import apply_opts, get_default, update_config
-from lib.core.evaluate import compute_metrics, evaluate
-from lib.core.lifting import lift_in_batches
-from lib.core.state import TrainState
+from lib.train import step as T
+from lib.train import schedule as TS
+from lib.config.load import apply_opts, update_config
+from lib.config.defaults import get_default
+from lib.eval.evaluate import compute_metrics, evaluate
+from lib.eval.lifting import lift_in_batches
+from lib.train.state import TrainState
 from lib.data import skeleton as sk
 from lib.data.batches import TensorSplit
 from lib.data.synthetic import synthetic_split
@@ -127,10 +129,10 @@ def build_data(cfg, device, scale):
 def time_data_path(train, cfg, scheme_name, device):
     """Batches per second of the data path alone (index gathers + neighbour / partner
     sampling), and a few ready batches for the floor."""
-    need = T.batch_needs(cfg, scheme_name)
+    need = TS.batch_needs(cfg, scheme_name)
     g = torch.Generator(device=device)
     g.manual_seed(0)
-    perm = T.epoch_permutation(len(train), 0, 0, device=device)
+    perm = TS.epoch_permutation(len(train), 0, 0, device=device)
     B = cfg.BATCH_SIZE
     n_b = min(200, len(perm) // B) or 1
     sync(device)
@@ -150,7 +152,7 @@ class Training:
 
     def __init__(self, cfg, device, train, ready):
         self.cfg, self.device, self.train, self.ready = cfg, device, train, ready
-        self.scheme = T.epoch_scheme(cfg, 0)
+        self.scheme = TS.epoch_scheme(cfg, 0)
         self.state = TrainState(cfg, device)
         self.full = len(train) // cfg.BATCH_SIZE      # full batches per epoch
         self.tmp = tempfile.TemporaryDirectory(prefix='bench_speed_')
@@ -241,7 +243,7 @@ def benchmark(cfg, device, scale, steps, rounds, precisions, eval_poses=0, cfg_n
     if len(train) < cfg.BATCH_SIZE:
         raise UserError('--scale %g gives %d training poses, fewer than one batch of %d'
                         % (scale, len(train), cfg.BATCH_SIZE), '--scale', 'raise --scale')
-    data_bps, ready = time_data_path(train, cfg, T.epoch_scheme(cfg, 0), device)
+    data_bps, ready = time_data_path(train, cfg, TS.epoch_scheme(cfg, 0), device)
     tr = Training(cfg, device, train, ready)
     cycle = schedule_period(cfg, tr.scheme)
     steps = -(-(steps or (200 if device.type == 'cuda' else 1)) // cycle) * cycle   # whole periods
@@ -328,7 +330,7 @@ def print_setup(cfg, device, cfg_name):
     print('device %s (%s), %d threads, torch %s' % (device, device_name(device), torch.get_num_threads(),
                                                      torch.__version__))
     print('config %s: scheme %s, batch %d, %d channels, %d lifter blocks, AMP %s, COMPILE %s'
-          % (cfg_name, T.epoch_scheme(cfg, 0), cfg.BATCH_SIZE, cfg.NETWORK.NUM_CHANNELS,
+          % (cfg_name, TS.epoch_scheme(cfg, 0), cfg.BATCH_SIZE, cfg.NETWORK.NUM_CHANNELS,
              cfg.NETWORK.LIFTER_RES_BLOCKS, cfg.TRAIN.AMP, cfg.TRAIN.COMPILE))
     print('load average at start: %.2f %.2f %.2f' % os.getloadavg())
     busy = busy_cores()

@@ -1,7 +1,7 @@
 """A split held as tensors on the training device, and batches drawn by index.
 
 ``TensorSplit.from_split`` normalises the 2D once (one factor per split,
-:func:`lib.data.dataset.normalise_2d`), draws the fixed per-frame rotations (training split),
+:func:`lib.data.normalise.normalise_2d`), draws the fixed per-frame rotations (training split),
 and moves everything to the device.  ``TensorSplit.batch(idx)`` gathers a batch
 and its neighbour frames with index tensors only, so a training step never
 touches per-sample Python code.
@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 
 from lib.data import sampling
-from lib.data.dataset import normalise_2d
+from lib.data.normalise import normalise_2d
 from lib.data.formats import get_spec
 from lib.data.skeleton import ROOT
 

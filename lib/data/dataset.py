@@ -33,14 +33,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lib.data import skeleton as sk
-from lib.data.formats import H36M
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz
 
 H36M_TRAIN_SUBJECTS = ['S1', 'S5', 'S6', 'S7', 'S8']
 H36M_TEST_SUBJECTS = ['S9', 'S11']
 
-HEAD_ROOT_2D = 0.1      # 1 / TRAIN.CAMERA_SKELETON_DISTANCE
 MAX_TRIM = 10           # frames a 2D sequence may be shorter than its mocap
 MAX_PIXELS = 1e6        # 2D beyond this is not pixels (normalising would overflow)
 MAX_METRES = 1e4        # 3D beyond this (10 km from the camera) is not a person in metres
@@ -134,31 +132,6 @@ class PoseSplit:
         starts = np.flatnonzero(change)
         names = np.array([re.sub(r'[ _]\d+$', '', str(x)) for x in a[starts]])
         return np.repeat(names, np.diff(np.append(starts, len(a))))
-
-
-def normalise_2d(px, same_norm=True, factor=None, centre=H36M.centre, focal=H36M.focal):
-    """Pixels (N, 17, 2) in ours order -> the network's 2D input, and the factor k.
-
-    (u - 514.0435) / 500, (v - 506.7003) / 500 (other datasets: their ``centre`` and
-    ``focal``, :mod:`lib.data.formats`); subtract the root (joint 13)
-    and set it to 1e-5; multiply by one k per split so that the *mean*
-    head-root distance is 0.1 (``USE_SAME_NORM_2D``), or divide each frame by
-    its own head-root distance (times 0.1).  Pass ``factor`` to reuse a k.
-    """
-    x = np.empty(px.shape, np.float64)               # in place below: one float64 copy at a time
-    x[..., 0] = (px[..., 0] - centre[0]) / focal
-    x[..., 1] = (px[..., 1] - centre[1]) / focal
-    x -= x[:, sk.ROOT:sk.ROOT + 1].copy()
-    x[:, sk.ROOT] = 1e-5
-    dist = np.linalg.norm(x[:, sk.HEAD] - x[:, sk.ROOT], axis=-1)
-    if same_norm:
-        if factor is None:
-            factor = HEAD_ROOT_2D / dist.mean()
-        x *= factor
-        return x.astype(np.float32), float(factor)
-    x /= dist[:, None, None] + 1e-8
-    x *= HEAD_ROOT_2D
-    return x.astype(np.float32), None
 
 
 def head_root_length(pose_3d):

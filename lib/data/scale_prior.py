@@ -1,13 +1,13 @@
 """The scale prior of a dataset: the distribution of ``scale_mid`` on its training split.
 
-The scaler's KL term (:func:`lib.core.loss.loss_kl_scale`) pulls the batch distribution of
+The scaler's KL term (:func:`lib.train.losses.loss_kl_scale`) pulls the batch distribution of
 ``scale_mid`` towards N(DATA.SCALE_MID_MEAN, DATA.SCALE_MID_STD^2).  The authors computed
 those two numbers for Human3.6M (0.720643 / 0.058 in their configs) with a small script of
 theirs; the same formula on another dataset gives other numbers (its subjects' size, its
 cameras' distance), so each dataset gets its own prior:
 
 per frame, from the normalised 2D input x (root-centred, one factor per split so that the mean
-head-root distance is 0.1; :func:`lib.data.dataset.normalise_2d`) and the ground-truth 3D X
+head-root distance is 0.1; :func:`lib.data.normalise.normalise_2d`) and the ground-truth 3D X
 (metres, camera frame):
 
 1. X is root-centred, divided by a length ``factor_3d`` (metres; the authors used a constant per
@@ -71,7 +71,7 @@ def compute(split, spec, factor_3d=None, same_norm_2d=True):
     scale_mid_mean, scale_mid_std, scale_mean, frames, factor_3d_m.  ``same_norm_2d``: the 2D
     normalised as the training input is (DATA.USE_SAME_NORM_2D: one factor per split, else each
     frame by its own head-root length)."""
-    from lib.data.dataset import normalise_2d
+    from lib.data.normalise import normalise_2d
     if len(split) == 0:
         raise UserError('cannot compute the scale prior of an empty split', split.source,
                         'check the data files')
@@ -147,7 +147,7 @@ def write_for_dataset(data_dir, name, say=print, use_gt=True):
     """Compute the prior of dataset ``name`` in ``data_dir`` (any format the project reads: the
     authors' h5 files, the VideoPose3D archives, the MPI-INF-3DHP / SURREAL layouts) from its
     training split, write ``scale_prior_<name>.json`` beside it and return the prior."""
-    from lib.core.config import get_default
+    from lib.config.defaults import get_default
     from lib.data.dataset import load_splits
     from lib.data.formats import get_spec
     cfg = get_default()

@@ -5,7 +5,7 @@ through ours), the same synthetic data set written in their h5 layout, and
 the same network (optionally narrower, ``width``).  The authors' side is their
 ``train()`` fed by their own ``Human36MDataset`` through a shuffled
 ``DataLoader`` (``NUM_WORKERS`` 0), as their ``main.py`` runs it; ours is
-``lib.core.train.train_epoch`` on a :class:`~lib.data.batches.TensorSplit`,
+``lib.train.step.train_epoch`` on a :class:`~lib.data.batches.TensorSplit`,
 as ``tools/main.py`` runs it.  The end-of-epoch figure of theirs is not drawn
 (no summary writer) and ours is off (``COMPAT.EPOCH_END_FORWARD``), so both
 time the training steps alone; ours runs with ``COMPAT.FROZEN_KEEP_MOMENTUM``
@@ -16,7 +16,7 @@ first (ABBA), each timing ``steps`` steps after a warm-up; wall time and the
 process's CPU time are both kept (on a shared machine the CPU time is the
 steadier figure).  Evaluation: their ``evaluate``
 (the ``--eval`` path: lift, per-batch MPJPE and P-MPJPE) against our
-``lib.core.evaluate.evaluate`` (lift and every metric), over the test split.
+``lib.eval.evaluate.evaluate`` (lift and every metric), over the test split.
 """
 import itertools
 import os
@@ -28,10 +28,11 @@ import h5py
 import numpy as np
 import torch
 
-from lib.core import train as T
-from lib.core.config import apply_opts, get_default, update_config
-from lib.core.evaluate import evaluate
-from lib.core.state import TrainState
+from lib.train import step as T
+from lib.config.load import apply_opts, update_config
+from lib.config.defaults import get_default
+from lib.eval.evaluate import evaluate
+from lib.train.state import TrainState
 from lib.data.batches import TensorSplit
 from lib.data.dataset import read_h5
 from lib.data.skeleton import ours_to_v3d

@@ -1,6 +1,6 @@
 """Drive the authors' training loop and this project's on the same batches, and record both.
 
-The project's :func:`lib.core.train.train_epoch` draws its batches from a
+The project's :func:`lib.train.step.train_epoch` draws its batches from a
 :class:`~lib.data.batches.TensorSplit`; :func:`planned_epoch` draws the very same
 batches (same permutation, same generator draws, in the same order), so that the
 authors' ``train()`` can be fed them through a :class:`PlannedLoader`, including
@@ -11,7 +11,7 @@ per step.
 """
 import torch
 
-from lib.core import train as T
+from lib.train import schedule as TS
 
 # the authors' logged loss names -> this project's term names (train/<name>)
 THEIR_TERMS = {
@@ -28,8 +28,8 @@ def planned_epoch(data, cfg, epoch, gen_state, n_steps):
     g = torch.Generator(device=data.pose_2d.device)
     g.set_state(gen_state)
     B = cfg.BATCH_SIZE
-    perm = T.epoch_permutation(len(data), cfg.RANDOM_SEED, epoch, device=data.pose_2d.device)
-    nb, far = T.batch_needs(cfg, T.epoch_scheme(cfg, epoch))
+    perm = TS.epoch_permutation(len(data), cfg.RANDOM_SEED, epoch, device=data.pose_2d.device)
+    nb, far = TS.batch_needs(cfg, TS.epoch_scheme(cfg, epoch))
     batches = [data.batch(perm[k * B:(k + 1) * B], cfg, g, nb, far) for k in range(n_steps)]
     idx = torch.randperm(len(data), generator=g, device=data.pose_2d.device)[:B]
     return batches, data.batch(idx, cfg, g), g.get_state()

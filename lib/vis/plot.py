@@ -7,7 +7,7 @@ are the same in every panel (Okabe-Ito, readable for colour-blind viewers):
 * left limbs (ours 3, 4, 5, 9, 10, 11): blue,
 * torso and head: bluish green,
 * a joint that was *not annotated* and was filled in by a rule (see
-  ``lib.data.lsp``): grey, with dashed bones and a hollow marker.
+  ``lib.inference.lsp``): grey, with dashed bones and a hollow marker.
 
 3D poses come in network units (root-centred camera frame, head-root about
 1) and are drawn in metres, scaled the way the metrics scale a prediction
@@ -36,7 +36,7 @@ from matplotlib.lines import Line2D
 
 from lib.data import skeleton as sk
 from lib.data.formats import H36M
-from lib.data.media_io import write_gif
+from lib.utils.media_io import write_gif
 from lib.utils.safe_io import atomic_write
 
 RIGHT_COLOUR = '#d55e00'

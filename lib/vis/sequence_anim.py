@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from lib.data import skeleton as sk
-from lib.data.media_io import write_animation
+from lib.utils.media_io import write_animation
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.vis.plot import draw_2d, fit_radius, joint_colour, legend_handles, new_figure, setup_3d, to_plot_frame
 from lib.vis.sequences import file_stem, load_sequences, select
@@ -61,7 +61,7 @@ def _layout(seq, r):
 def render(seq, path, max_frames=60, fps=10, fmt='gif', say=None):
     """Write the animation of ``seq`` to ``path`` (``fmt`` 'gif' or 'mp4'); returns the path
     written: for 'mp4' without OpenCV, the GIF beside it, and ``say`` gets one line why
-    (:func:`lib.data.media_io.write_animation`)."""
+    (:func:`lib.utils.media_io.write_animation`)."""
     idx = frame_indices(len(seq.pred), int(max_frames))
     r = fit_radius(np.concatenate([seq.pred[idx], seq.gt[idx]]), minimum=0.6, step=0.1)
     fig, ax2, ax3, marker = _layout(seq, r)

@@ -7,7 +7,7 @@ Reads either output of ``tools/main.py --eval``:
   was added), and ``subject`` / ``action`` / ``camera`` / ``frame``.  The
   prediction is scaled by each frame's ground-truth head-root length, as the
   evaluation does by default.
-* the authors' ``<dataset>_valid_pred_3d.h5`` (:mod:`lib.core.prediction_file`):
+* the authors' ``<dataset>_valid_pred_3d.h5`` (:mod:`lib.eval.prediction_file`):
   ``joint_3d_pre`` / ``joint_3d_gt`` in metres and ``joint_2d_gt`` in pixels,
   ours order; sequences by ``seqname`` (else ``imagename`` without its last
   component), in file order.

@@ -11,7 +11,7 @@ prediction to the ground truth.  Values are fractions in [0, 1], not percent.
 """
 import numpy as np
 
-from lib.core.metrics import procrustes_align
+from lib.eval.metrics import procrustes_align
 
 HEAD_SIZE_MM = 300.0
 THRESHOLDS = np.arange(0.0, 0.51, 0.05)     # the authors' thresholds, same floating-point values

@@ -3,7 +3,7 @@
 The epoch loop (:func:`train`) reads top to bottom::
 
     for each epoch:   start (optimisers after a warm start, rotations, scheduler-first)
-                      -> train_epoch (lib/core/train.py) -> scheduler -> evaluate
+                      -> train_epoch (lib/train/step.py) -> scheduler -> evaluate
                       -> history, model_best -> save
 
 Around it: the data, the warm start or the resume, the summary writer, and the stop
@@ -20,17 +20,18 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from lib.core import train as T
-from lib.core.config import config_changes, to_dict
-from lib.core.evaluate import best_key, evaluate, format_table
-from lib.core.state import TrainState
+from lib.train import step as T
+from lib.train import schedule as TS
+from lib.config.load import config_changes, to_dict
+from lib.eval.evaluate import best_key, evaluate, format_table
+from lib.train.state import TrainState
 from lib.data.batches import TensorSplit
 from lib.data import scale_prior
 from lib.data.dataset import load_splits
 from lib.data.formats import get_spec
 from lib.utils import distributed as dist
-from lib.utils.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,
-                                  load_state_strict, pose_state_dict, save_checkpoint)
+from lib.models.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,
+                                   load_state_strict, pose_state_dict, save_checkpoint)
 from lib.utils.errors import UserError
 from lib.utils.outputs import create_output_dir
 from lib.utils.runtime import StopFlag, start_log_file, timestamp
@@ -71,7 +72,7 @@ class Run:
 
 def setup_torch(cfg, device):
     """Seeds and cuDNN flags of the config (CUDNN.DETERMINISTIC: bitwise-repeatable GPU runs)."""
-    from lib.core.state import seed_everything
+    from lib.train.state import seed_everything
     seed_everything(cfg.RANDOM_SEED)
     torch.backends.cudnn.benchmark = cfg.CUDNN.BENCHMARK
     torch.backends.cudnn.deterministic = cfg.CUDNN.DETERMINISTIC
@@ -87,7 +88,7 @@ def evaluate_checkpoint(run, device, path, use_ema=False, explicit=(), shown=Non
     """``--eval``: lift the test split with the checkpoint, write results.json, predictions
     and the original's prediction file into ``run.out_dir``, log the table (naming the
     checkpoint as ``shown``, the path as the user gave it)."""
-    from lib.core.load_model import load_pose_model
+    from lib.eval.load_model import load_pose_model
     cfg = run.cfg
     model = load_pose_model(cfg, path, device, run.log.info, use_ema, explicit=explicit)
     splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))
@@ -245,7 +246,7 @@ def _start_epoch(run, state, train_data, epoch):
     """Fresh optimisers when a warm start's adv epochs end; this epoch's fixed rotations
     (DATA.REDRAW_ROT_EVERY_EPOCH); the scheduler step of COMPAT.SCHEDULER_STEP_FIRST."""
     cfg = run.cfg
-    scheme = T.epoch_scheme(cfg, epoch)
+    scheme = TS.epoch_scheme(cfg, epoch)
     if scheme not in ('adv', 'supervised') and state.optimizer_stage != 'method' and \
             cfg.TRAIN.WARM_START_EPOCHS and epoch >= cfg.TRAIN.WARM_START_EPOCHS:
         state.build_optimizers('method')
@@ -260,8 +261,8 @@ def _train_epoch(run, state, train_data, epoch, stop):
     """train_epoch with a progress bar; a non-finite loss saves the last good state (when the
     weights are still finite) and becomes a one-line error."""
     cfg = run.cfg
-    bar = tqdm(total=T.steps_per_epoch(len(train_data), cfg, run.world), initial=state.step_in_epoch,
-               desc='epoch %d/%d %s' % (epoch + 1, cfg.TRAIN.NUM_EPOCHS, T.epoch_scheme(cfg, epoch)),
+    bar = tqdm(total=TS.steps_per_epoch(len(train_data), cfg, run.world), initial=state.step_in_epoch,
+               desc='epoch %d/%d %s' % (epoch + 1, cfg.TRAIN.NUM_EPOCHS, TS.epoch_scheme(cfg, epoch)),
                disable=run.quiet or run.rank != 0 or not sys.stderr.isatty(), dynamic_ncols=True, leave=False)
     try:
         return T.train_epoch(state, train_data, cfg, epoch, bar, run.log, stop,
@@ -283,7 +284,7 @@ def _train_epoch(run, state, train_data, epoch, stop):
 def run_eval(state, test_data, split, cfg, out_dir, rank, epoch):
     """Evaluate the model as it is trained at ``epoch`` (and its EMA, when on): during the adv
     warm start the scaler is not part of the model yet (s = 1), so it is bypassed here too."""
-    use_scaler = T.epoch_scheme(cfg, epoch) != 'adv'
+    use_scaler = TS.epoch_scheme(cfg, epoch) != 'adv'
     res = evaluate(state.model, test_data, split, cfg, out_dir if rank == 0 else None, write=(rank == 0),
                    use_scaler=use_scaler)
     if state.ema is not None:
@@ -313,7 +314,7 @@ def _evaluate_epoch(run, state, test_data, epoch):
             if k in res:
                 state.writer.add_scalar('test/%s' % k, res[k], epoch)
     run.log.info('epoch %d/%d [%s] MPJPE %.2f  P-MPJPE %.2f  N-MPJPE %.2f  (%.1fs)' % (
-        epoch + 1, cfg.TRAIN.NUM_EPOCHS, T.epoch_scheme(cfg, epoch), res['MPJPE'], res['P-MPJPE'],
+        epoch + 1, cfg.TRAIN.NUM_EPOCHS, TS.epoch_scheme(cfg, epoch), res['MPJPE'], res['P-MPJPE'],
         res['N-MPJPE'], state.epoch_seconds) + ('  PCK150 %.3f AUC %.3f, aligned %.3f %.3f' % (
             res['pckh5'], res['auc'], res['pckh5_p2'], res['auc_p2']) if 'auc' in res else ''))
     _save(run, state, res)
@@ -335,7 +336,7 @@ def _record_curve(run, state, test_data, epoch, res=None):
         return
     if res is None:
         res = evaluate(state.model, test_data, run.test_split, cfg, None, write=False,
-                       use_scaler=T.epoch_scheme(cfg, epoch) != 'adv')
+                       use_scaler=TS.epoch_scheme(cfg, epoch) != 'adv')
     if run.rank != 0:
         return
     path = os.path.join(run.out_dir, 'curve.json')
@@ -343,7 +344,7 @@ def _record_curve(run, state, test_data, epoch, res=None):
     if os.path.isfile(path):                           # a resumed run keeps the points before it
         with open(path) as f:
             points = [p for p in json.load(f) if p['epoch'] <= epoch]
-    points.append(dict({'epoch': epoch + 1, 'scheme': T.epoch_scheme(cfg, epoch)},
+    points.append(dict({'epoch': epoch + 1, 'scheme': TS.epoch_scheme(cfg, epoch)},
                        **{m: res[m] for m in CURVE_KEYS if m in res}))
     with atomic_write(path, 'w') as f:
         json.dump(points, f, indent=1)

@@ -1,10 +1,10 @@
 """What ``tools/eval_lsp.py`` does: lift the LSP annotations with a trained model and draw each.
 
 :func:`run_lsp_eval` chooses the model and checks the config (before torch loads), lifts
-every usable image's 2D (:func:`lib.core.lifting.lift_in_batches`), then writes per image
+every usable image's 2D (:func:`lib.eval.lifting.lift_in_batches`), then writes per image
 ``<stem>.png`` (the image and its 2D beside the 3D lift) and ``<stem>.json``
 (:func:`image_record`), and for the run ``contact_sheet.png`` and ``index.html``
-(:func:`write_index`), each atomically.  Reading and normalising LSP: :mod:`lib.data.lsp`.
+(:func:`write_index`), each atomically.  Reading and normalising LSP: :mod:`lib.inference.lsp`.
 """
 import html
 import os
@@ -13,12 +13,13 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from lib.core.config import get_default, update_config
+from lib.config.defaults import get_default
+from lib.config.load import update_config
 from lib.data import skeleton as sk
-from lib.data.demo_io import UNITS, json_text
-from lib.data.lsp import LSP_NAMES, image_folder, load_lsp, read_image
+from lib.inference.outputs import UNITS, json_text
+from lib.inference.lsp import LSP_NAMES, image_folder, load_lsp, read_image
 from lib.utils.errors import UserError
-from lib.utils.model_choice import check_model_file, choose_model
+from lib.inference.model_choice import check_model_file, choose_model
 from lib.utils.runtime import REPO_ROOT, apply_threads, one_line_warnings, resolve_threads
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.utils.safe_io import atomic_write
@@ -92,7 +93,7 @@ td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; }}
 <h1>LSP lifted to 3D</h1>
 <p>{root} ({layout} layout, {mode} normalisation): lifted {n_ok}, skipped {n_skip}, failed {n_fail}.
 Colours: right limbs vermillion, left limbs blue, torso green; grey dashed joints were not annotated
-and were filled in (lib/data/lsp.py). {sheet}</p>
+and were filled in (lib/inference/lsp.py). {sheet}</p>
 <h2>Lifted</h2>
 <div class="grid">
 {rows}
@@ -161,8 +162,8 @@ def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1',
     threads = apply_threads(threads, cfg.THREADS)
     if verbose:
         print('threads: %d (%s)' % threads)
-    from lib.core.lifting import lift_in_batches   # loads torch
-    from lib.core.load_model import load_pose_model
+    from lib.eval.lifting import lift_in_batches  # loads torch
+    from lib.eval.load_model import load_pose_model
     from lib.utils.runtime import select_device
     from lib.vis.plot import contact_sheet
     model = load_pose_model(cfg, ckpt, select_device(gpu), log=note)

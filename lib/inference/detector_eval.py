@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lib.data import lsp
+from lib.inference import lsp
 from lib.data import skeleton as sk
-from lib.data.joint_orders import to_v3d17
-from lib.data.media_io import read_image
+from lib.inference.joint_orders import to_v3d17
+from lib.utils.media_io import read_image
 from lib.utils.errors import UserError
 from lib.utils.safe_io import safe_pickle_load
 
@@ -128,7 +128,7 @@ def measure_detector(demo, lsp_root, limit=None, progress=None, say=print):
     if not os.path.isdir(demo) and not os.path.isdir(lsp_root):
         raise UserError('neither the demo folder nor the LSP sample exists', '%s, %s' % (demo, lsp_root),
                         'pass --demo or --lsp')
-    from lib.data.detector import PoseDetector          # loads MediaPipe
+    from lib.inference.detector import PoseDetector  # loads MediaPipe
     with PoseDetector() as det:
         if os.path.isdir(demo):
             t = time.time()

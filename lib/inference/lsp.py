@@ -68,7 +68,7 @@ Normalisation
 -------------
 By default (``COMPAT.LSP_ANISOTROPIC = False``) the pixels go through the
 very normalisation of the Human3.6M training data
-(:func:`lib.data.dataset.normalise_2d`): root-centred, root set to 1e-5, one
+(:func:`lib.data.normalise.normalise_2d`): root-centred, root set to 1e-5, one
 dataset-wide factor so that the mean head-root distance of the usable
 images is 0.1 (or per image, with ``DATA.USE_SAME_NORM_2D = False``); x and
 y share one factor.  With ``COMPAT.LSP_ANISOTROPIC`` the original's
@@ -81,7 +81,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from lib.data.dataset import normalise_2d
+from lib.data.normalise import normalise_2d
 from lib.utils.errors import UserError
 
 LSP_NAMES = ['R ankle', 'R knee', 'R hip', 'L hip', 'L knee', 'L ankle', 'R wrist', 'R elbow',
@@ -128,7 +128,7 @@ def detect_layout(arr, where='joints.mat'):
     if not np.isfinite(j).all():
         raise UserError('LSP joints hold NaN or inf (image %d)' % int(np.argmax(~np.isfinite(j).all((1, 2)))),
                         where, 'use an intact joints.mat of LSP or LSP extended')
-    from lib.data.demo_io import check_magnitude
+    from lib.inference.keypoints import check_magnitude
     check_magnitude(j[..., :2], where, 'LSP joints')
     return j, layout
 
@@ -280,7 +280,7 @@ def image_size(path):
 def read_image(path):
     """The decoded RGB image (H, W, 3) uint8, its stored pixels (the annotations' frame);
     UserError when missing or unreadable."""
-    from lib.data.media_io import read_image as read_any
+    from lib.utils.media_io import read_image as read_any
     return read_any(path, upright=False, where='put the LSP images in <lsp-root>/images/')
 
 

@@ -17,7 +17,7 @@ elbows, wrists, hips, knees and ankles.  From them (``_rule``):
   landmarks themselves;
 * **Hip** (pelvis, the root) = mean of the two hips, **Thorax** = mean of the
   two shoulders, **Spine** = mean of Hip and Thorax.  This is how the
-  authors' own demo keypoints and the LSP path (``lib/data/lsp.py``) build
+  authors' own demo keypoints and the LSP path (``lib/inference/lsp.py``) build
   them; on the four real Human3.6M frames of ``../shared/data/h36m_fixture``
   the Human3.6M pelvis is the mid-hip point (within 0.4 % of the torso) and
   its spine lies 0.43-0.51 of the way from pelvis to thorax, while its thorax
@@ -32,7 +32,7 @@ elbows, wrists, hips, knees and ankles.  From them (``_rule``):
 
 OpenPose's own ``Neck`` and ``MidHip`` are not used: they are the same
 midpoints.  A joint whose sources are missing is missing; :func:`fill_missing`
-then fills it or skips the frame (the rule of ``lib/data/lsp.py``).
+then fills it or skips the frame (the rule of ``lib/inference/lsp.py``).
 """
 import numpy as np
 
@@ -142,7 +142,7 @@ def fill_missing(px_v3d, missing):
     Returns (filled copy, missing (T, 17), reasons): ``reasons[t]`` is None
     for a usable frame, else the names of its missing required joints
     (hips, shoulders, thorax, pelvis, head top); such frames must be skipped.
-    The fill follows ``lib/data/lsp.py``: an elbow / knee whose wrist / ankle
+    The fill follows ``lib/inference/lsp.py``: an elbow / knee whose wrist / ankle
     is there goes midway, any other limb joint onto its parent; Spine midway
     between pelvis and thorax; Neck/Nose halfway from thorax to head top.
     """

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import torch
 
-from lib.core.config import to_dict
-from lib.core.ema import EMA
+from lib.config.load import to_dict
+from lib.train.ema import EMA
 from lib.models import compile as compiling
 from lib.models.discriminator import get_discriminator
 from lib.models.pose_model import get_pose_model
@@ -161,12 +161,12 @@ class TrainState:
         """True while the weights are those of an adv warm-start epoch: the model has a scaler,
         but training (and its evaluation) bypassed it (s = 1), so it is still untrained.  Saved
         in the checkpoint, so that evaluating it later reproduces the number training printed."""
-        from lib.core.train import epoch_scheme
+        from lib.train.schedule import epoch_scheme
         trained = self.epoch if self.step_in_epoch else self.epoch - 1   # last epoch with steps
         return self.model.scaler is not None and epoch_scheme(self.cfg, max(trained, 0)) == 'adv'
 
     def restore(self, ck, path):
-        from lib.utils.checkpoint import load_state_strict, pose_state_dict
+        from lib.models.checkpoint import load_state_strict, pose_state_dict
         from lib.utils.errors import UserError
         fix = 'resume from output/<cfg>/checkpoint.pth.tar written by this project'
         load_state_strict(self.model, pose_state_dict(ck, path), path)

@@ -10,8 +10,8 @@ Outputs: ``results.json`` and ``predictions.npz`` (``pred`` in network units,
 ``gt`` in mm, both root-centred in the H36M/v3d joint order, ``pose_2d_px`` the
 2D input in pixels (v3d order), with per-frame ``subject``, ``action``,
 ``camera``, ``frame``); with ``pred_file`` also the authors'
-``<dataset>_valid_pred_3d.h5`` (:mod:`lib.core.prediction_file`).
-MPI-INF-3DHP adds the authors' 3D PCK / AUC (:mod:`lib.core.pck`).
+``<dataset>_valid_pred_3d.h5`` (:mod:`lib.eval.prediction_file`).
+MPI-INF-3DHP adds the authors' 3D PCK / AUC (:mod:`lib.eval.pck`).
 """
 import json
 import os
@@ -19,9 +19,9 @@ import os
 import numpy as np
 import torch
 
-from lib.core import metrics as M
-from lib.core import pck
-from lib.core.lifting import lift_across_ranks
+from lib.eval import metrics as M
+from lib.eval import pck
+from lib.eval.lifting import lift_across_ranks
 from lib.data import skeleton as sk
 from lib.data.dataset import head_root_length
 from lib.data.formats import H36M, get_spec
@@ -102,11 +102,11 @@ def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True, use_
     """Evaluate on the test split; write results.json / predictions.npz into ``out_dir``.
 
     MPI-INF-3DHP and SURREAL are reported per sequence (``per_sequence``) instead of per
-    action; MPI-INF-3DHP adds the authors' 3D PCK / AUC (:mod:`lib.core.pck`).
+    action; MPI-INF-3DHP adds the authors' 3D PCK / AUC (:mod:`lib.eval.pck`).
     ``pred_file``: also write the authors' ``<dataset>_valid_pred_3d.h5``
-    (:mod:`lib.core.prediction_file`), as their ``main.py --eval`` did.
+    (:mod:`lib.eval.prediction_file`), as their ``main.py --eval`` did.
     Under ``torchrun`` this is a collective: the ranks share the lifting
-    (:func:`lib.core.lifting.lift_across_ranks`), rank 0 computes the metrics and writes, and every
+    (:func:`lib.eval.lifting.lift_across_ranks`), rank 0 computes the metrics and writes, and every
     rank returns rank 0's results.
     """
     spec = get_spec(cfg.DATA.DATASET_NAME)
@@ -142,7 +142,7 @@ def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True, use_
     if write and out_dir is not None:
         write_outputs(out_dir, res, pred, gt, split, idx)
         if pred_file:
-            from lib.core.prediction_file import write_prediction_file
+            from lib.eval.prediction_file import write_prediction_file
             scale_mid = None
             if scale is not None:                   # scale = 2 scale_mid - hws (lib.models.scaler)
                 scale_mid = (scale + scaler_features(x.float().cpu(), 1)[1].numpy().reshape(-1)) / 2

@@ -4,10 +4,10 @@
   its ``.bvh`` files are its actions (action = file stem).  The test subjects
   (at least one) form the test split, the other subjects the training split.
 * Joints: the BVH skeleton is mapped to the 17 H36M joints (v3d order) by
-  ``lib.data.bvh.CMU_TO_H36M17``; centimetres -> metres and Y-up -> Z-up by
+  ``lib.prep.bvh.CMU_TO_H36M17``; centimetres -> metres and Y-up -> Z-up by
   ``(x, y, z) -> (x, -z, y)`` (a proper rotation).
 * Frame rate: resampled to ``fps`` by slerp of the joint rotations (bone
-  lengths stay exact; see ``lib.data.bvh.resample_local``).
+  lengths stay exact; see ``lib.prep.bvh.resample_local``).
 * Placement: every clip is seen by the four real Human3.6M cameras of the
   camera subject: it is moved horizontally so that its mean root xy is where
   the cameras' optical axes meet, and vertically so that its floor (1st
@@ -18,7 +18,7 @@
   at least ``min_seconds`` are kept as actions (``<clip>`` when the whole clip
   is kept, else ``<clip>_part1``, ``<clip>_part2`` ...).
 * Output, written atomically and only once everything has been converted and
-  verified (:func:`lib.data.archive_check.check_converted`):
+  verified (:func:`lib.prep.archive_check.check_converted`):
 
   - ``data_3d_<name>.npz``: ``positions_3d`` {subject: {action: (N, 17, 3)
     float32 world metres, v3d order}} and ``metadata`` (train/test subjects,
@@ -33,8 +33,8 @@ import re
 
 import numpy as np
 
-from lib.data.archive_check import check_converted, summary_line
-from lib.data.bvh import h36m17_positions, load_bvh
+from lib.prep.archive_check import check_converted, summary_line
+from lib.prep.bvh import h36m17_positions, load_bvh
 from lib.data.camera import H36M_CAMERAS, get_cameras, in_view, optical_axes_meeting_point, project_views, \
     world_to_camera
 from lib.utils.errors import UserError

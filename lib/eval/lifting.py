@@ -2,9 +2,9 @@
 
 :func:`lift_in_batches` lifts a whole set of poses (:meth:`lib.models.pose_model.PoseModel.lift`
 is one forward pass of the network); :func:`lift_across_ranks` shares that work among the
-processes of a ``torchrun`` job (evaluation).  Used by the evaluation (:mod:`lib.core.evaluate`),
+processes of a ``torchrun`` job (evaluation).  Used by the evaluation (:mod:`lib.eval.evaluate`),
 ``tools/eval_lsp.py`` and ``scripts/inference.py``; pixel keypoints become the network's input
-with :func:`lib.data.demo_io.normalise_pixels`.
+with :func:`lib.data.normalise.normalise_pixels`.
 """
 import numpy as np
 import torch

@@ -5,7 +5,7 @@ the project; :func:`require_detector` says what to install) ships its models ins
 wheel (``mediapipe/modules/pose_detection/pose_detection.tflite`` and
 ``pose_landmark/pose_landmark_full.tflite``), so nothing is downloaded at run
 time.  It finds one person per call and gives 33 landmarks
-(``lib.data.joint_orders``, order ``mediapipe33``) with a visibility each.
+(``lib.inference.joint_orders``, order ``mediapipe33``) with a visibility each.
 
 Several people: the legacy solution returns one person per image.  To find
 the **largest** one, :meth:`PoseDetector.detect` runs it again with each found
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lib.data.media_io import quiet_stderr
+from lib.utils.media_io import quiet_stderr
 from lib.utils.errors import UserError
 
 MODEL_COMPLEXITY = 1          # the "full" landmark model (shipped in the wheel)

@@ -66,7 +66,7 @@ assert [name for name, _ in CMU_TO_H36M17] == V3D_NAMES
 
 
 def _fix_hint():
-    return 'repair or re-export the BVH file (see the BVH layout in lib/data/bvh.py)'
+    return 'repair or re-export the BVH file (see the BVH layout in lib/prep/bvh.py)'
 
 
 class _Tokens:
@@ -173,7 +173,7 @@ class Bvh:
         if j is None:
             raise UserError('BVH has no joint %r' % name, '%s:%d' % (self.path, self.lines[0]),
                             'use a BVH with this skeleton or adapt the joint table '
-                            '(lib.data.bvh.CMU_TO_H36M17); it has: %s' % ', '.join(self.names))
+                            '(lib.prep.bvh.CMU_TO_H36M17); it has: %s' % ', '.join(self.names))
         return j
 
     def ancestors_closure(self, joints):

@@ -1,13 +1,13 @@
 """Loading a trained pose model from a checkpoint, for evaluation and inference.
 
 Used by ``tools/main.py --eval``, ``tools/eval_lsp.py`` and ``scripts/inference.py``
-(which then lift with :mod:`lib.core.lifting`).  The architecture (number of lifter
+(which then lift with :mod:`lib.eval.lifting`).  The architecture (number of lifter
 blocks, width, presence of the scaler) is read from the checkpoint's state dict, with a
 one-line note when it overrides the config; the weights then load strictly.
 """
 from lib.models.pose_model import get_pose_model
-from lib.utils.checkpoint import (apply_architecture, check_finite_weights, infer_architecture, load_checkpoint,
-                                  load_state_strict, pose_state_dict)
+from lib.models.checkpoint import (apply_architecture, check_finite_weights, infer_architecture,
+                                   load_checkpoint, load_state_strict, pose_state_dict)
 from lib.utils.errors import UserError
 
 

@@ -1,7 +1,7 @@
 """Verification of converted 3D / 2D archives before they are written.
 
 :func:`check_converted` checks what ``tools/prepare_data.py bvh`` produced
-(:mod:`lib.data.bvh_convert`): the same subjects and actions in both archives,
+(:mod:`lib.prep.bvh_convert`): the same subjects and actions in both archives,
 rigid bones, and 2D points inside the image that match the projected 3D.
 """
 import numpy as np
@@ -30,7 +30,7 @@ def _check_bones(X, where, rigid, loose, bone_tol, summary):
     if dev[worst] > bone_tol:
         raise UserError('bone %s->%s varies by %.1f mm over the clip'
                         % (V3D_NAMES[V3D_PARENTS[worst + 1]], V3D_NAMES[worst + 1], dev[worst] * 1e3),
-                        where, 'check the joint table lib.data.bvh.CMU_TO_H36M17 and the BVH file')
+                        where, 'check the joint table lib.prep.bvh.CMU_TO_H36M17 and the BVH file')
     summary['max_bone_dev_m'] = max(summary['max_bone_dev_m'], float(dev[rigid].max()))
     if loose:
         summary['nonrigid_dev_m'] = max(summary['nonrigid_dev_m'], float(dev[loose].max()))

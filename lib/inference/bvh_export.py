@@ -1,4 +1,4 @@
-"""Writing lifted 3D poses as a BVH animation (read back by ``lib/data/bvh.py``).
+"""Writing lifted 3D poses as a BVH animation (read back by ``lib/prep/bvh.py``).
 
 The skeleton
 ------------
@@ -178,7 +178,7 @@ def bvh_text(pos_cam, fps=25.0, scale=HEAD_ROOT_MM):
 
 
 def read_back(bvh):
-    """(T, 17, 3) v3d positions in BVH axes from a parsed :class:`lib.data.bvh.Bvh` of this skeleton."""
+    """(T, 17, 3) v3d positions in BVH axes from a parsed :class:`lib.prep.bvh.Bvh` of this skeleton."""
     return bvh.positions(BVH_NAMES)
 
 

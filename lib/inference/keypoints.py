@@ -2,7 +2,7 @@
 
 Accepted inputs, one pose ``(J, 2)`` or a sequence ``(T, J, 2)`` per file,
 ``J`` the joint count of the order (``--joint-order``, default ``h36m``, 17;
-see :mod:`lib.data.joint_orders`); a third column ``(J, 3)`` / ``(T, J, 3)``
+see :mod:`lib.inference.joint_orders`); a third column ``(J, 3)`` / ``(T, J, 3)``
 is a detector's confidence: joints below ``min_conf`` are missing (filled by
 rule, or their frame is skipped when the pelvis, hips, shoulders or head top
 is missing).
@@ -24,7 +24,7 @@ In the h36m order the joints are **pixels in the Human3.6M-17 / VideoPose3D
 (v3d) order** (0 Hip, 1 RHip, 2 RKnee, 3 RAnkle, 4 LHip, 5 LKnee, 6 LAnkle,
 7 Spine, 8 Thorax, 9 Neck/Nose, 10 Head, 11 LShoulder, 12 LElbow, 13 LWrist,
 14 RShoulder, 15 RElbow, 16 RWrist).  Other orders are mapped to it
-(:func:`lib.data.joint_orders.to_v3d17`).  The poses are reordered to ours
+(:func:`lib.inference.joint_orders.to_v3d17`).  The poses are reordered to ours
 and normalised exactly like a training split, with one factor per file
 (:func:`normalise_pixels`, done by the caller).
 
@@ -48,9 +48,8 @@ from typing import Optional
 import numpy as np
 
 from lib.data import skeleton as sk
-from lib.data.dataset import normalise_2d
-from lib.data.joint_orders import fill_missing, order_warning, to_v3d17
-from lib.data.keypoint_json import MIN_CONF, detector_layout
+from lib.inference.joint_orders import fill_missing, order_warning, to_v3d17
+from lib.inference.keypoint_json import MIN_CONF, detector_layout
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz, safe_pickle_load
 
@@ -245,7 +244,7 @@ def read_input(path, order='h36m', min_conf=MIN_CONF):
     """Read one input file -> :class:`DemoInput`; UserError (one line) on any problem.
 
     ``order``: the joint order of ``.npy/.npz/.json`` keypoints
-    (:mod:`lib.data.joint_orders`); ``.pkl`` files are always the original's
+    (:mod:`lib.inference.joint_orders`); ``.pkl`` files are always the original's
     demo samples (ours order, normalised).
     """
     ext = os.path.splitext(path)[1].lower()
@@ -271,7 +270,7 @@ def read_input(path, order='h36m', min_conf=MIN_CONF):
 def keypoints_input(path, kps, conf, sequence, order='h36m', min_conf=MIN_CONF, nobody=()):
     """(T, J, 2) pixel keypoints in ``order`` (+ confidence (T, J) or None) -> :class:`DemoInput`.
 
-    Missing joints are filled by :func:`lib.data.joint_orders.fill_missing`;
+    Missing joints are filled by :func:`lib.inference.joint_orders.fill_missing`;
     frames in ``nobody`` (no person detected) and frames lacking a required
     joint are listed in ``skipped``.  UserError when no frame is left.
     """
@@ -307,37 +306,3 @@ def keypoints_input(path, kps, conf, sequence, order='h36m', min_conf=MIN_CONF, 
                      missing=miss_ours if miss_ours.any() else None, skipped=skipped, order=order,
                      warning=None if warning is None else '%s (%s)' % (warning, os.path.basename(path)))
 
-
-def normalise_pixels(px_ours, cfg=None, factor=None):
-    """Pixels (N, 17, 2) in ours order -> network input, normalised as the training data.
-
-    One factor for the whole input set (mean head-root 0.1), like one data split.
-    """
-    same = True if cfg is None else cfg.DATA.USE_SAME_NORM_2D
-    return normalise_2d(np.asarray(px_ours, np.float64), same, factor)
-
-
-#: what the lifted 3D joints in the demo's and the LSP evaluation's JSON files are
-UNITS = ('root-centred camera frame (x right, y down, z forward), network units: '
-         'Human3.6M head-root length is about 1')
-
-
-def json_text(obj):
-    """JSON with one top-level key per line and each value on that line (compact, diff-able)."""
-    if not isinstance(obj, dict):
-        return json.dumps(obj, allow_nan=False) + '\n'
-    # allow_nan=False: strict JSON (no bare NaN / Infinity); the writers refuse non-finite values first
-    rows = ['  %s: %s' % (json.dumps(str(k)), json.dumps(v, separators=(', ', ': '), allow_nan=False))
-            for k, v in obj.items()]
-    return '{\n' + ',\n'.join(rows) + '\n}\n'
-
-
-def output_stems(paths):
-    """Output stem per input: the file stem, or stem_ext when two inputs share a stem."""
-    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
-    out = []
-    for p, s in zip(paths, stems):
-        if stems.count(s) > 1:
-            s = '%s_%s' % (s, os.path.splitext(p)[1].lstrip('.').lower())
-        out.append(s)
-    return out

@@ -3,7 +3,7 @@
 :func:`run_demo` takes the parsed options of the script.  The inputs are listed
 (:func:`input_jobs`) and the model is chosen and its config checked before torch
 loads; each input is then read or detected, lifted (:func:`lift_inputs`) and
-written (:func:`write_all`, :mod:`lib.core.demo_input`); the closing lines say what
+written (:func:`write_all`, :mod:`lib.inference.one_input`); the closing lines say what
 was lifted, skipped and failed (:func:`report`).  A file that cannot be used gets
 its one ``error:`` line and the others still run.
 """
@@ -12,13 +12,15 @@ import sys
 
 from tqdm import tqdm
 
-from lib.core import demo_input
-from lib.core.config import get_default, update_config
-from lib.data.demo_io import INPUT_SUFFIXES, list_inputs, output_stems, read_input
-from lib.data.detector import require_detector
-from lib.data.media_io import list_images
+from lib.inference import one_input
+from lib.config.defaults import get_default
+from lib.config.load import update_config
+from lib.inference.keypoints import INPUT_SUFFIXES, list_inputs, read_input
+from lib.inference.outputs import output_stems
+from lib.inference.detector import require_detector
+from lib.utils.media_io import list_images
 from lib.utils.errors import UserError
-from lib.utils.model_choice import check_model_file, choose_model
+from lib.inference.model_choice import check_model_file, choose_model
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.utils.runtime import apply_threads, cli_path, one_line_warnings, resolve_threads
 from lib.vis.plot import contact_sheet
@@ -39,14 +41,14 @@ def input_jobs(args, detector, show):
         paths = list_images(cli_path(args.images))
         if not paths:
             raise UserError('no images in the folder', cli_path(args.images), 'put .jpg / .png images into it')
-        return [(p, s, lambda p=p: demo_input.detect_image(detector(), p))
+        return [(p, s, lambda p=p: one_input.detect_image(detector(), p))
                 for p, s in zip(paths, output_stems(paths))], []
     path = cli_path(args.video)
     if not os.path.isfile(path):
         raise UserError('video not found', path, 'check the --video path')
     bar = (lambda it: tqdm(it, desc='detect', unit='frame', disable=not show))
     return [(path, os.path.splitext(os.path.basename(path))[0],
-             lambda: demo_input.detect_video(detector, path, args.smooth, args.step, args.max_frames, bar))], []
+             lambda: one_input.detect_video(detector, path, args.smooth, args.step, args.max_frames, bar))], []
 
 
 def lift_inputs(model, cfg, todo, show):
@@ -56,8 +58,8 @@ def lift_inputs(model, cfg, todo, show):
     for path, stem, load in tqdm(todo, desc='lift', unit='file', disable=not show or len(todo) < 2):
         try:
             inp = load()
-            pose, scale, factor, depth = demo_input.lift_input(model, inp, cfg)
-        except demo_input.Skip as e:
+            pose, scale, factor, depth = one_input.lift_input(model, inp, cfg)
+        except one_input.Skip as e:
             skipped.append('%s (%s)' % (os.path.basename(path), e))
             continue
         except UserError as e:
@@ -79,7 +81,7 @@ def write_all(lifted, out_dir, args, show, failed):
     done = 0
     for inp, stem, pose, scale, factor, depth in tqdm(lifted, desc='draw', unit='file', disable=not show):
         try:
-            demo_input.write_outputs(inp, stem, out_dir, pose, scale, factor, args, depth, show)
+            one_input.write_outputs(inp, stem, out_dir, pose, scale, factor, args, depth, show)
         except UserError as e:
             tqdm.write(e.line(), file=sys.stderr)
             failed.append(inp.path)
@@ -117,7 +119,7 @@ def report(done, docs, skipped, notes, failed, out_dir):
 
 
 def load_demo_model(args):
-    """The model chosen by lib/utils/model_choice.py and its config, checked before torch loads."""
+    """The model chosen by lib/inference/model_choice.py and its config, checked before torch loads."""
     one_line_warnings(args.verbose)
     said = []                          # printed once the config and the thread count are known good
     ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=said.append)
@@ -129,7 +131,7 @@ def load_demo_model(args):
     threads = apply_threads(args.threads, cfg.THREADS)
     if args.verbose:
         print('threads: %d (%s)' % threads)
-    from lib.core.load_model import load_pose_model       # loads torch
+    from lib.eval.load_model import load_pose_model  # loads torch
     from lib.utils.runtime import select_device
     model = load_pose_model(cfg, ckpt, select_device(args.gpu), log=lambda m: print(m, file=sys.stderr))
     return model, cfg
@@ -150,7 +152,7 @@ def run_demo(args):
 
     def detector():
         if not holder:
-            from lib.data.detector import PoseDetector
+            from lib.inference.detector import PoseDetector
             holder.append(PoseDetector())
         return holder[0]
 

@@ -1,10 +1,10 @@
 """What ``scripts/inference.py`` does with one input: detect, lift, write.
 
-Inputs become :class:`lib.data.demo_io.DemoInput` (2D pixels in ours order,
+Inputs become :class:`lib.inference.keypoints.DemoInput` (2D pixels in ours order,
 the frames that can be lifted, filled joints, the picture); this module
 
 * detects the person in images / video frames (:func:`detect_image`,
-  :func:`detect_video`; MediaPipe, ``lib.data.detector``),
+  :func:`detect_video`; MediaPipe, ``lib.inference.detector``),
 * lifts the usable frames, normalised like one training split per input
   (:func:`lift_input`),
 * writes ``<stem>_3d.npy``, ``<stem>_3d.json``, the figures, the animation
@@ -22,8 +22,10 @@ import os
 import numpy as np
 
 from lib.data import skeleton as sk
-from lib.data.demo_io import UNITS, json_text, keypoints_input, normalise_pixels
-from lib.data.media_io import read_image, read_video, write_animation
+from lib.inference.outputs import UNITS, json_text
+from lib.inference.keypoints import keypoints_input
+from lib.data.normalise import normalise_pixels
+from lib.utils.media_io import read_image, read_video, write_animation
 from lib.utils.errors import UserError
 from lib.utils.safe_io import atomic_write
 
@@ -95,7 +97,7 @@ def detect_video(detector, path, smooth=0, step=1, max_frames=None, progress=Non
 def lift_input(model, inp, cfg):
     """-> (pose (T, 17, 3) ours order with NaN in skipped frames, scale (T,) or None, factor,
     root depth (T,): the camera distance of the figures' camera view)."""
-    from lib.core.lifting import lift_in_batches          # loads torch
+    from lib.eval.lifting import lift_in_batches  # loads torch
     valid = inp.valid
     factor = None
     if inp.x_norm is not None:
@@ -165,7 +167,7 @@ def write_arrays(inp, stem, out_dir, pose_ours, scale, factor, bvh=False):
 
 def write_bvh(inp, stem, out_dir, pose_ours):
     """``<stem>.bvh`` of the lifted frames (a single image: a one-frame clip)."""
-    from lib.data.bvh_export import bvh_text
+    from lib.inference.bvh_export import bvh_text
 
     pose_v3d = sk.ours_to_v3d(pose_ours[inp.valid]).astype(np.float64)
     with atomic_write(os.path.join(out_dir, stem + '.bvh'), 'w') as f:
