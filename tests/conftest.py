@@ -27,6 +27,7 @@ def tiny_checkpoint(tmp_path_factory):
     """A tiny PoseModel (with scaler) checkpoint and a YAML that matches it: (yaml, ckpt)."""
     import torch
     from lib.config.defaults import get_default
+    from lib.data.formats import pose_model_args
     from lib.models.pose_model import PoseModel
 
     d = tmp_path_factory.mktemp('tiny')
@@ -36,7 +37,7 @@ def tiny_checkpoint(tmp_path_factory):
     cfg.TRAIN.USE_SCALER = True
     torch.manual_seed(0)
     ckpt = d / 'tiny.pth.tar'
-    torch.save({'pose_model_state_dict': PoseModel(cfg).state_dict()}, ckpt)
+    torch.save({'pose_model_state_dict': PoseModel(cfg, **pose_model_args(cfg)).state_dict()}, ckpt)
     yaml_path = d / 'tiny.yaml'
     yaml_path.write_text('NETWORK:\n  NUM_CHANNELS: 32\n  LIFTER_RES_BLOCKS: 1\nTRAIN:\n  USE_SCALER: true\n')
     return str(yaml_path), str(ckpt)

@@ -535,8 +535,9 @@ def test_inference_of_a_warm_start_checkpoint_bypasses_its_scaler(warm_run):
     full = torch.load(ck1, weights_only=True)['pose_model_state_dict']
     c = update_config(get_default(), str(cfg))
     c.TRAIN.USE_SCALER = True
+    from lib.data.formats import pose_model_args
     from lib.models.pose_model import get_pose_model
-    ref = get_pose_model(c)
+    ref = get_pose_model(c, **pose_model_args(c))
     ref.load_state_dict(full)
     want, _ = lift_in_batches(ref, torch.as_tensor(x), use_scaler=False)
     assert np.allclose(lift_in_batches(m1, x)[0], want, atol=1e-5)

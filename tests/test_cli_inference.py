@@ -31,7 +31,8 @@ from lib.data import skeleton as sk
 from lib.prep.bvh import parse_bvh
 from lib.inference.keypoints import read_input
 from lib.inference.detector import PoseDetector
-from lib.inference.lsp import LSP_NAMES, lsp14_to_ours17, normalise_lsp
+from lib.data.normalise import normalise_lsp
+from lib.inference.lsp import LSP_NAMES, lsp14_to_ours17
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz, safe_pickle_load
 from lib.vis.plot import contact_sheet, figure_2d_3d, save_gif, save_png

@@ -31,11 +31,10 @@ from lib.data.batches import TensorSplit
 from lib.data.camera import (CAMERA_IDS, H36M_CAMERAS, SUBJECTS, camera_to_world, get_cameras, in_view,
                              optical_axes_meeting_point, project_to_2d, project_to_2d_linear, world_to_camera)
 from lib.data.dataset import load_splits
-from lib.data.normalise import normalise_2d
+from lib.data.normalise import normalise_2d, normalise_lsp
 from lib.inference.outputs import output_stems
 from lib.inference.keypoints import read_input
-from lib.inference.lsp import (NECK_FILL_T, detect_layout, fill_missing, load_lsp, lsp14_to_ours17,
-                               missing_joints, normalise_lsp)
+from lib.inference.lsp import NECK_FILL_T, detect_layout, fill_missing, load_lsp, lsp14_to_ours17, missing_joints
 from lib.utils.errors import UserError
 
 

@@ -7,6 +7,7 @@ import torch
 
 from helpers import cfg_for, tiny_cfg, tiny_split
 from lib.config.defaults import get_default
+from lib.data.formats import pose_model_args
 from lib.models import geometry as geo
 from lib.models.pose_model import PoseModel
 from lib.models.scaler import Scaler, scaler_features
@@ -93,7 +94,7 @@ def test_model_cycle_matches_a_numpy_cycle(exact, unnormalised):
     cfg.COMPAT.INVERSE_ROT_TILTED_AXIS = exact
     cfg.COMPAT.TILTED_AXIS_UNNORMALISED = unnormalised
     torch.manual_seed(0)
-    m = PoseModel(cfg).eval()
+    m = PoseModel(cfg, **pose_model_args(cfg)).eval()
     x = torch.randn(4, 17, 2, dtype=torch.float64) * 0.03
     rot = np.array([[1.0, 0.2, 0.1], [-2.0, 0.1, -0.2], [0.5, -0.3, 0.0], [3.0, 0.0, 0.3]])
     m.double()
@@ -216,7 +217,7 @@ def test_projection_clamp_per_dataset():
     for name, bound in (('h36m', 0.2), ('quickstart', 0.2), ('mpi', 0.35), ('surreal', 0.25)):
         cfg = cfg_for(name, **{'NETWORK.NUM_CHANNELS': 16, 'NETWORK.LIFTER_RES_BLOCKS': 1})
         torch.manual_seed(0)
-        out = PoseModel(cfg).eval()(x, rot)
+        out = PoseModel(cfg, **pose_model_args(cfg)).eval()(x, rot)
         assert abs(out.proj_2d.abs().max().item() - (bound + 1e-5)) < 1e-6, name
         assert out.recn_2d.abs().max().item() <= bound + 1e-7, name
 
@@ -230,7 +231,7 @@ def _model_with_bn_stats(seed=0, *opts):
     torch.manual_seed(seed)
     cfg = tiny_cfg('NETWORK.NUM_CHANNELS', '64', 'NETWORK.LIFTER_RES_BLOCKS', '2',
                    'TRAIN.USE_SCALER', 'true', *opts)
-    m = get_pose_model(cfg)
+    m = get_pose_model(cfg, **pose_model_args(cfg))
     for bn in (mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm1d)):
         if bn.running_mean is not None:
             bn.running_mean.normal_(0, 0.3)

@@ -30,6 +30,7 @@ from lib.train import step as T
 from lib.train import schedule as TS
 from lib.config.defaults import get_default
 from lib.train.ema import EMA
+from lib.data.formats import pose_model_args
 from lib.models.pose_model import PoseModel
 
 
@@ -39,7 +40,7 @@ def _grads_after(cfg, phase_step):
     from lib.data.batches import Batch
     from lib.models.discriminator import get_discriminator
     torch.manual_seed(0)
-    m = PoseModel(cfg)
+    m = PoseModel(cfg, **pose_model_args(cfg))
     D, Dt = get_discriminator(cfg), get_discriminator(cfg, True)
     sch = TS.epoch_scheme(cfg, 0)
     phase, lon, son = TS.step_phase(cfg, sch, phase_step)
@@ -290,7 +291,7 @@ def test_compile_in_place_cpu_smoke(monkeypatch):
     assert all(torch.isfinite(v).all() for v in sd.values())
     assert any(not torch.equal(sd[k], before[k]) for k in sd)
     from lib.models.pose_model import get_pose_model
-    eager = get_pose_model(cfg)
+    eager = get_pose_model(cfg, **pose_model_args(cfg))
     eager.load_state_dict(sd)
     eager.eval(), state.model.eval()
     x, rot = tiny_split(64).pose_2d[:8], torch.zeros(8, 3)

@@ -12,7 +12,7 @@ On a CPU shared with other work, ``--threads 1`` gives steadier figures (docs/PE
 import _init_paths  # noqa: F401
 import argparse
 
-from lib.utils.errors import run_main
+from lib.utils.errors import UserError, run_main
 
 
 def parse_args(argv=None):
@@ -42,9 +42,8 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from lib.bench import speed as S
-    from lib.train.state import seed_everything
-    from lib.utils.errors import UserError
+    from lib.bench import speed as S  # loads torch
+    from lib.train.state import seed_everything  # loads torch
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))

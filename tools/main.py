@@ -16,7 +16,9 @@ import os
 
 from lib.config.load import load_run_config
 from lib.utils.errors import ArgumentParser, UserError, run_main
-from lib.utils.runtime import apply_threads, cli_path, make_logger, one_line_warnings, timestamp
+from lib.utils.outputs import check_output_dir, check_output_file
+from lib.utils.runtime import (apply_threads, cli_path, make_logger, one_line_warnings, resolve_threads, select_device,
+                               timestamp)
 
 
 def parse_args(argv=None):
@@ -53,7 +55,6 @@ def parse_args(argv=None):
 def check_inputs(args, cfg, out_dir):
     """Every path of the run checked before anything is printed or created: the data folder,
     the checkpoints named, the output and log folders.  Returns the --resume checkpoint or None."""
-    from lib.utils.outputs import check_output_dir, check_output_file
     if not os.path.isdir(cfg.DATA_DIR):
         raise UserError('data folder not found', cfg.DATA_DIR,
                         'set DATA_DIR (or --data_dir) to the folder with the data files')
@@ -86,7 +87,6 @@ def main(argv=None):
                           args.use_gt, args.pretrain, args.gpu)
     if args.eval and not args.pretrain:
         raise UserError('--eval needs --pretrain PATH', '--eval', 'name the checkpoint to evaluate')
-    from lib.utils.runtime import resolve_threads
     resolve_threads(args.threads, cfg.THREADS)          # a bad value fails here, before anything is made
     stem = os.path.splitext(os.path.basename(args.cfg))[0]
     out_dir = os.path.join(cfg.OUTPUT_DIR, stem)
@@ -97,9 +97,8 @@ def main(argv=None):
     # torch loads only now: --help and a config mistake answer without waiting for it
     import torch
 
-    from lib.train import run as R
-    from lib.utils import distributed as dist
-    from lib.utils.runtime import select_device
+    from lib.train import run as R  # loads torch
+    from lib.utils import distributed as dist  # loads torch
 
     rank, world = dist.init(cpu=str(args.gpu).strip().startswith('-'))   # gloo for --gpu -1
     # the log file opens (and the output folder is made) only once the inputs are read and good

@@ -35,6 +35,7 @@ import math
 import os
 
 from lib.prep.bvh_convert import convert_bvh_tree
+from lib.prep.layouts import archives_to_layout
 from lib.data.scale_prior import write_for_dataset
 from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.outputs import check_output_dir
@@ -50,7 +51,6 @@ def convert_bvh(args):
 
 def convert_layout(args):
     """``layout``: a data_3d_<name>.npz archive -> the authors' MPI-INF-3DHP or SURREAL h5 files."""
-    from lib.prep.layouts import archives_to_layout
     src = cli_path(args.src)
     if not os.path.isfile(src):
         raise UserError('3D archive not found', src, 'pass a data_3d_<name>.npz written by tools/prepare_data.py bvh')

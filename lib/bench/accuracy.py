@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from lib.bench.curves import draw_curves
 from lib.utils.errors import UserError
 from lib.utils.runtime import REPO_ROOT
 
@@ -303,6 +304,5 @@ def benchmark(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), co
     with open(os.path.join(out, 'table.txt'), 'w') as f:
         f.write(table + '\n')
     if any('curve' in r for runs in per_seed.values() for r in runs.values()):
-        from lib.bench.curves import draw_curves
         draw_curves(per_seed, {v: VARIANTS[v]['warm_from'] for v in order}, os.path.join(out, 'curves.png'))
     return table

@@ -4,7 +4,7 @@
 A synthetic dataset of Human3.6M's size (1,559,752 training poses in 600
 sequences over 4 cameras, 543,344 test poses in 236 sequences; ``--scale F``
 keeps a fraction F of both) is built in memory as the readers would return
-it (:class:`lib.data.dataset.PoseSplit`, float64 pixels and metres), then
+it (:class:`lib.data.split.PoseSplit`, float64 pixels and metres), then
 turned into device tensors by the project's own :class:`TensorSplit`.
 Measured on ``--device``:
 

@@ -16,6 +16,7 @@ import yaml
 from lib.config.defaults import (AUTHORS_UNUSED, AUTO_KEYS, CHOICES, DEAD_KEYS, RANGES, UNSUPPORTED,
                                  get_default, in_range)
 from lib.utils.errors import QuietWarning, UserError
+from lib.utils.runtime import cfg_path, cli_path
 
 DEFAULTS = get_default()
 
@@ -233,7 +234,6 @@ def load_run_config(cfg_file, opts=(), model_dir=None, data_dir=None, log_dir=No
 
     Paths written in the file are relative to tools/ (as in the original project); paths given
     on the command line (flags, and path keys in ``--opts``) are relative to the current folder."""
-    from lib.utils.runtime import cfg_path, cli_path
     cfg = get_default()
     update_config(cfg, cli_path(cfg_file))
     for k in PATH_KEYS:

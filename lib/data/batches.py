@@ -1,7 +1,7 @@
 """A split held as tensors on the training device, and batches drawn by index.
 
 ``TensorSplit.from_split`` normalises the 2D once (one factor per split,
-:func:`lib.data.normalise.normalise_2d`), draws the fixed per-frame rotations (training split),
+:func:`lib.data.normalise.normalise_split`), draws the fixed per-frame rotations (training split),
 and moves everything to the device.  ``TensorSplit.batch(idx)`` gathers a batch
 and its neighbour frames with index tensors only, so a training step never
 touches per-sample Python code.
@@ -12,9 +12,9 @@ from typing import Optional
 import torch
 
 from lib.data import sampling
-from lib.data.normalise import normalise_2d
+from lib.data.normalise import normalise_split
 from lib.data.formats import get_spec
-from lib.data.skeleton import ROOT
+from lib.data.skeleton import HEAD, ROOT
 
 
 @dataclass
@@ -42,7 +42,7 @@ class TensorSplit:
     @classmethod
     def from_split(cls, split, cfg, device, train=True):
         spec = get_spec(cfg.DATA.DATASET_NAME)
-        x, k = normalise_2d(split.pose_2d_px, cfg.DATA.USE_SAME_NORM_2D, centre=spec.centre, focal=spec.focal)
+        x, k = normalise_split(split.pose_2d_px, spec, cfg.DATA.USE_SAME_NORM_2D)
         t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt).to(device)
         rot = None
         if train:
@@ -82,6 +82,5 @@ class TensorSplit:
 def supervised_target(gt_3d):
     """Root-centred GT divided by its head-root length: the size the eval factor expects."""
     g = gt_3d - gt_3d[:, ROOT:ROOT + 1]
-    from lib.data.skeleton import HEAD
     L = torch.norm(g[:, HEAD], dim=-1).clamp(min=1e-8)
     return g / L[:, None, None]

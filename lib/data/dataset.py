@@ -12,7 +12,7 @@ Readers (docs/ORIGINAL.md, "Data", for the authors' files):
   ``data_2d_<name>_cpn_ft_h36m_dbb.npz`` / ``data_2d_<name>_det.npz``),
   converted to camera-frame 3D with the public H36M cameras.
 
-Both give a :class:`PoseSplit`: per-frame arrays in the internal "ours" joint
+Both give a :class:`lib.data.split.PoseSplit`: per-frame arrays in the internal "ours" joint
 order, pixels for 2D and metres (camera frame) for 3D, plus per-frame
 ``subject``, ``action``, ``camera``, ``frame`` and the sequence bookkeeping
 (``seq_start``, ``block_end``, ``index_in_seq``, ``seqlen``) that neighbour
@@ -21,18 +21,20 @@ its stored ``index_in_seq`` / ``seqlen``, else the frame number in
 ``imagename`` and the row count of the sequence name; the archives' are the
 row order (each sequence stored contiguously in frame order).
 
-:func:`normalise_2d` is the original's 2D normalisation (docs/ORIGINAL.md, "Data").
+:func:`lib.data.normalise.normalise_2d` is the original's 2D normalisation (docs/ORIGINAL.md, "Data").
 ``DATA.DATASET_NAME`` ``mpi`` and ``surreal`` are read from the authors' files of
 those datasets by :mod:`lib.data.mpi_surreal` (:func:`load_splits` dispatches).
 """
 import os
 import re
-import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from lib.data import skeleton as sk
+from lib.data.camera import get_cameras, world_to_camera
+from lib.data.h5_files import check_joints, h5_array, open_h5, require_keys
+from lib.data.mpi_surreal import read_authors_h5
+from lib.data.split import PoseSplit
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz
 
@@ -40,98 +42,11 @@ H36M_TRAIN_SUBJECTS = ['S1', 'S5', 'S6', 'S7', 'S8']
 H36M_TEST_SUBJECTS = ['S9', 'S11']
 
 MAX_TRIM = 10           # frames a 2D sequence may be shorter than its mocap
-MAX_PIXELS = 1e6        # 2D beyond this is not pixels (normalising would overflow)
-MAX_METRES = 1e4        # 3D beyond this (10 km from the camera) is not a person in metres
 
 WHERE_TO_GET = ('put into DATA_DIR the authors\' <name>_{train,valid}_pred3.h5 (from their project page, '
                 'https://sites.google.com/view/ambiguity-aware-hpe) or the VideoPose3D archives '
                 'data_3d_<name>.npz + data_2d_<name>_gt.npz (made by VideoPose3D\'s data/prepare_data_h36m.py '
                 'from the Human3.6M "D3 Positions", see its DATASETS.md); README, "Data"')
-
-
-@dataclass
-class PoseSplit:
-    """One split, frame-major.  2D in pixels, 3D in metres, both in ours order."""
-    pose_2d_px: np.ndarray            # (N, 17, 2)
-    pose_3d: np.ndarray               # (N, 17, 3), camera frame
-    subject: np.ndarray               # (N,) str
-    action: np.ndarray                # (N,) str
-    camera: np.ndarray                # (N,) int, 0..3
-    frame: np.ndarray                 # (N,) int
-    seq_start: np.ndarray = None      # (N,) first row of the frame's block (its sequence's rows)
-    index_in_seq: np.ndarray = None   # (N,) position in the sequence: the file's, else the row's
-    seqlen: np.ndarray = None         # (N,) sequence length: the file's, else the block's
-    block_end: np.ndarray = None      # (N,) one past the last row of the frame's block
-    source: str = ''
-    num_dropped: int = 0
-    extra: dict = field(default_factory=dict)
-
-    def __len__(self):
-        return len(self.pose_2d_px)
-
-    def finish(self, drop_nonfinite=True):
-        """Drop non-finite frames, then compute the sequence bookkeeping.
-
-        Blocks are runs of rows of one (subject, action, camera).  Positions and
-        lengths the reader took from the file (``index_in_seq`` / ``seqlen`` already
-        set, as the original reads them) are kept; otherwise they are the row's place
-        in its block and the block's length, and each sequence must be one block."""
-        stored = self.index_in_seq is not None and self.seqlen is not None
-        bad = ~(np.isfinite(self.pose_2d_px).all(axis=(1, 2)) & np.isfinite(self.pose_3d).all(axis=(1, 2)))
-        if bad.any():
-            if not drop_nonfinite:
-                raise UserError('%d frames hold NaN or inf keypoints' % bad.sum(), self.source,
-                                'clean the data or set DATA.DROP_NONFINITE: true')
-            warnings.warn('%s: dropped %d of %d frames with NaN or inf keypoints'
-                          % (self.source, bad.sum(), len(bad)))
-            keep = ~bad
-            for name in ('pose_2d_px', 'pose_3d', 'subject', 'action', 'camera', 'frame') + \
-                    (('index_in_seq', 'seqlen') if stored else ()):
-                setattr(self, name, getattr(self, name)[keep])
-            for k, v in self.extra.items():          # per-frame extras (file rows, names)
-                if isinstance(v, np.ndarray) and v.shape[:1] == keep.shape:
-                    self.extra[k] = v[keep]
-            self.num_dropped = int(bad.sum())
-        if len(self) == 0:
-            raise UserError('no usable frames', self.source, 'check the data files and the subject split')
-        for name, a, top, unit in (('2D keypoints', self.pose_2d_px, MAX_PIXELS, 'pixels'),
-                                   ('3D joints', self.pose_3d, MAX_METRES, 'm')):
-            big = np.abs(a).max()
-            if big >= top:
-                raise UserError('%s reach %.3g %s, beyond %g: not %s' % (name, big, unit, top, unit), self.source,
-                                'check the file\'s units and values')
-        n = len(self)
-        change = np.zeros(n, bool)                   # column by column: no per-frame string keys
-        change[0] = True
-        for col in (self.subject, self.action, self.camera):
-            col = np.asarray(col)
-            change[1:] |= col[1:] != col[:-1]
-        starts = np.flatnonzero(change)
-        key = np.char.add(np.char.add(np.asarray(self.subject)[starts].astype(str), '/'),
-                          np.char.add(np.asarray(self.action)[starts].astype(str),
-                                      np.char.add('/', np.asarray(self.camera)[starts].astype(str))))
-        if not stored and len(np.unique(key)) != len(starts):   # a sequence split over several blocks
-            raise UserError('sequences are not stored contiguously', self.source,
-                            'store each (subject, action, camera) sequence in one block, in frame order')
-        lens = np.diff(np.append(starts, n))
-        self.seq_start = np.repeat(starts, lens)
-        self.block_end = self.seq_start + np.repeat(lens, lens)
-        if not stored:
-            self.seqlen = np.repeat(lens, lens)
-            self.index_in_seq = np.arange(n) - self.seq_start
-        return self
-
-    @property
-    def action_group(self):
-        """Action names without the take number ("Directions 1" -> "Directions")."""
-        a = np.asarray(self.action)
-        if len(a) == 0:
-            return a.astype(str)
-        change = np.ones(len(a), bool)               # one regex per run of equal names
-        change[1:] = a[1:] != a[:-1]
-        starts = np.flatnonzero(change)
-        names = np.array([re.sub(r'[ _]\d+$', '', str(x)) for x in a[starts]])
-        return np.repeat(names, np.diff(np.append(starts, len(a))))
 
 
 def head_root_length(pose_3d):
@@ -148,50 +63,20 @@ def h5_paths(data_dir, name, debug=False):
             os.path.join(data_dir, '%s_valid_pred3.h5' % name))
 
 
-def h5_array(f, key, path, fix, text=False):
-    """Dataset ``key`` of the open h5 file ``f`` as float64 (``text``: as str), checked: a dataset
-    (not a group), of numbers (or strings), with at least one row; UserError naming the key."""
-    import h5py
-    obj = f[key]
-    if not isinstance(obj, h5py.Dataset):
-        raise UserError('%s is a %s, not a dataset' % (key, type(obj).__name__.lower()), path, fix)
-    kind = obj.dtype.kind
-    if (kind not in 'SOU') if text else (kind not in 'fiu'):
-        raise UserError('%s has dtype %s, expected %s' % (key, obj.dtype, 'strings' if text else 'numbers'),
-                        path, fix)
-    if obj.shape == () or obj.shape[0] == 0:
-        raise UserError('%s has no rows (shape %s)' % (key, obj.shape), path, fix)
-    a = obj[()]
-    if not text:
-        return np.asarray(a, np.float64)
-    try:
-        return np.array([n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(a)])
-    except UnicodeDecodeError:
-        raise UserError('%s holds names that are not UTF-8 text' % key, path, fix) from None
-
-
 def read_h5(path, use_gt=True):
-    import h5py
     if not os.path.isfile(path):
         raise UserError('data file not found', path, WHERE_TO_GET)
     key2d = 'joint_2d_gt' if use_gt else 'joint_2d_pre'
-    try:
-        with h5py.File(path, 'r') as f:
-            for k in ('imagename', key2d, 'joint_3d_gt'):
-                if k not in f:
-                    raise UserError('data file has no dataset %r' % k, path,
-                                    'use the authors\' *_pred3.h5 files (keys imagename, joint_2d_gt, '
-                                    'joint_2d_pre, joint_3d_gt)')
-            fix = 'use the authors\' *_pred3.h5 files (keys imagename, joint_2d_gt, joint_2d_pre, joint_3d_gt)'
-            names = list(h5_array(f, 'imagename', path, fix, text=True))
-            p2 = h5_array(f, key2d, path, fix)
-            p3 = h5_array(f, 'joint_3d_gt', path, fix)
-            positions = _read_positions(f, len(names), path)
-    except OSError as e:
-        raise UserError('cannot read HDF5 file (%s)' % str(e).split('\n')[0], path,
-                        'the file is truncated or not HDF5: download it again') from None
-    _check_joints(p2, path, key2d, 2)
-    _check_joints(p3, path, 'joint_3d_gt', 3)
+    fix = 'use the authors\' *_pred3.h5 files (keys imagename, joint_2d_gt, joint_2d_pre, joint_3d_gt)'
+    with open_h5(path) as f:
+        require_keys(f, ('imagename', key2d, 'joint_3d_gt'), path, fix)
+        names = list(h5_array(f, 'imagename', path, fix, text=True))
+        p2 = h5_array(f, key2d, path, fix)
+        p3 = h5_array(f, 'joint_3d_gt', path, fix)
+        positions = _read_positions(f, len(names), path)
+    joints_fix = 'the data must hold the 17 Human3.6M joints in VideoPose3D order'
+    check_joints(p2, path, key2d, 2, joints_fix)
+    check_joints(p3, path, 'joint_3d_gt', 3, joints_fix)
     if len(p2) != len(p3) or len(names) != len(p2):
         raise UserError('imagename, %s and joint_3d_gt differ in length (%d, %d, %d)'
                         % (key2d, len(names), len(p2), len(p3)), path, 'the file is inconsistent')
@@ -231,12 +116,6 @@ def _positions_from_names(names, frame):
     seq = np.array([n.rsplit('/', 1)[0] for n in names])
     _, inv, counts = np.unique(seq, return_inverse=True, return_counts=True)
     return np.asarray(frame, np.int64), counts[inv.reshape(-1)].astype(np.int64)
-
-
-def _check_joints(a, path, key, dims):
-    if a.ndim != 3 or a.shape[1] != 17 or a.shape[2] < dims:
-        raise UserError('%s has shape %s, expected (N, 17, >=%d)' % (key, a.shape, dims), path,
-                        'the data must hold the 17 Human3.6M joints in VideoPose3D order')
 
 
 # --- VideoPose3D-style .npz archives ------------------------------------------
@@ -302,7 +181,6 @@ def _check_subject(s, pos3, pos2, path_3d, path_2d, split_name, given):
 def _subject_sequences(s, acts3, acts2, camera_subject, path_3d, path_2d, cols):
     """Append subject ``s``'s sequences, one per action and camera, to ``cols``: 2D pixels and
     3D in that camera's frame (v3d order), trimmed to the 2D's length."""
-    from lib.data.camera import get_cameras, world_to_camera
     cams = get_cameras(camera_subject)
     for act in sorted(acts3):
         X = np.asarray(acts3[act], np.float64)
@@ -367,7 +245,6 @@ def load_splits(cfg, data_dir, which=('train', 'test')):
 
 def _load_authors_h5(cfg, paths, which):
     """MPI-INF-3DHP / SURREAL: the authors' h5 files (:mod:`lib.data.mpi_surreal`)."""
-    from lib.data.mpi_surreal import read_authors_h5
     name = cfg.DATA.DATASET_NAME
     if cfg.DATA.FORMAT == 'npz':
         raise UserError('DATA.FORMAT npz is not available for the %s dataset' % name, 'DATA.FORMAT',

@@ -77,3 +77,11 @@ SPECS = {'mpi': MPI, 'surreal': SURREAL}
 def get_spec(dataset_name):
     """The spec of ``DATA.DATASET_NAME``: MPI, SURREAL, or Human3.6M for any other name."""
     return SPECS.get(str(dataset_name), H36M)
+
+
+def pose_model_args(cfg):
+    """What the pose model needs to know of the data (``lib.models`` does not read it):
+    ``get_pose_model(cfg, **pose_model_args(cfg))``.  ``proj_clamp``: the rotation cycle's
+    projection clamp of ``DATA.DATASET_NAME`` (h36m 0.2, mpi 0.35, surreal 0.25); ``root``: the
+    root joint, ours order."""
+    return {'proj_clamp': get_spec(cfg.DATA.DATASET_NAME).proj_clamp, 'root': sk.ROOT}

@@ -19,7 +19,7 @@ Every sequence must be stored in one block of consecutive rows.  The file is
 opened read-only: nothing is written back (the original added ``seqname`` /
 ``index_in_seq`` / ``seqlen`` to the data file itself).
 
-The result is a :class:`lib.data.dataset.PoseSplit` (pixels and metres, ours
+The result is a :class:`lib.data.split.PoseSplit` (pixels and metres, ours
 order) whose ``subject`` is the first component of the sequence name and
 ``action`` the rest, with ``extra['seqname']`` (per frame), ``extra['row']``
 (the frame's row in the file) and ``extra['h5_path']``.
@@ -28,35 +28,27 @@ import os
 
 import numpy as np
 
-from lib.data.dataset import PoseSplit, h5_array
 from lib.data.formats import get_spec
+from lib.data.h5_files import check_joints, h5_array, open_h5, require_keys
+from lib.data.split import PoseSplit
 from lib.utils.errors import UserError
 
 
 def _read_arrays(path, spec, use_gt):
-    import h5py
     if not use_gt and not spec.key_2d_pre:
         raise UserError('the %s files hold ground-truth 2D only' % spec.name, path,
                         'set USE_GT: true (as the original requires for this dataset)')
     key2d = spec.key_2d_gt if use_gt else spec.key_2d_pre
     fix = ('use the authors\' %s_{train,valid}_pred3.h5 layout (keys imagename, %s, joint_3d_gt; '
            'see README, "Data")' % (spec.name, key2d))
-    try:
-        with h5py.File(path, 'r') as f:
-            for k in ('imagename', key2d, 'joint_3d_gt'):
-                if k not in f:
-                    raise UserError('data file has no dataset %r' % k, path, fix)
-            names = h5_array(f, 'imagename', path, fix, text=True)
-            seqname = h5_array(f, 'seqname', path, fix, text=True) if 'seqname' in f else None
-            p2 = h5_array(f, key2d, path, fix)
-            p3 = h5_array(f, 'joint_3d_gt', path, fix)
-    except OSError as e:
-        raise UserError('cannot read HDF5 file (%s)' % str(e).split('\n')[0], path,
-                        'the file is truncated or not HDF5: download it again') from None
+    with open_h5(path) as f:
+        require_keys(f, ('imagename', key2d, 'joint_3d_gt'), path, fix)
+        names = h5_array(f, 'imagename', path, fix, text=True)
+        seqname = h5_array(f, 'seqname', path, fix, text=True) if 'seqname' in f else None
+        p2 = h5_array(f, key2d, path, fix)
+        p3 = h5_array(f, 'joint_3d_gt', path, fix)
     for a, key, dims in ((p2, key2d, 2), (p3, 'joint_3d_gt', 3)):
-        if a.ndim != 3 or a.shape[1] != 17 or a.shape[2] < dims:
-            raise UserError('%s has shape %s, expected (N, 17, >=%d)' % (key, a.shape, dims), path,
-                            'the %s files hold 17 joints (%s)' % (spec.name, fix))
+        check_joints(a, path, key, dims, 'the %s files hold 17 joints (%s)' % (spec.name, fix))
     n = len(names)
     if len(p2) != n or len(p3) != n or (seqname is not None and len(seqname) != n):
         raise UserError('imagename, %s, joint_3d_gt (and seqname) differ in length (%d, %d, %d)'

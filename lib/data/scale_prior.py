@@ -7,7 +7,7 @@ theirs; the same formula on another dataset gives other numbers (its subjects' s
 cameras' distance), so each dataset gets its own prior:
 
 per frame, from the normalised 2D input x (root-centred, one factor per split so that the mean
-head-root distance is 0.1; :func:`lib.data.normalise.normalise_2d`) and the ground-truth 3D X
+head-root distance is 0.1; :func:`lib.data.normalise.normalise_split`) and the ground-truth 3D X
 (metres, camera frame):
 
 1. X is root-centred, divided by a length ``factor_3d`` (metres; the authors used a constant per
@@ -29,7 +29,11 @@ import os
 
 import numpy as np
 
+from lib.config.defaults import get_default
 from lib.data import skeleton as sk
+from lib.data.dataset import load_splits
+from lib.data.formats import get_spec
+from lib.data.normalise import normalise_split
 from lib.utils.errors import UserError
 from lib.utils.safe_io import atomic_write
 
@@ -67,15 +71,14 @@ def scale_mids(x, pose_3d, factor_3d=None):
 
 
 def compute(split, spec, factor_3d=None, same_norm_2d=True):
-    """The prior of ``split`` (a :class:`lib.data.dataset.PoseSplit`, GT 3D in metres) as a dict:
+    """The prior of ``split`` (a :class:`lib.data.split.PoseSplit`, GT 3D in metres) as a dict:
     scale_mid_mean, scale_mid_std, scale_mean, frames, factor_3d_m.  ``same_norm_2d``: the 2D
     normalised as the training input is (DATA.USE_SAME_NORM_2D: one factor per split, else each
     frame by its own head-root length)."""
-    from lib.data.normalise import normalise_2d
     if len(split) == 0:
         raise UserError('cannot compute the scale prior of an empty split', split.source,
                         'check the data files')
-    x, _ = normalise_2d(split.pose_2d_px, same_norm_2d, None, spec.centre, spec.focal)
+    x, _ = normalise_split(split.pose_2d_px, spec, same_norm_2d)
     if factor_3d is None:
         factor_3d = mean_head_root(split.pose_3d)
     scale, mid = scale_mids(x, split.pose_3d, factor_3d)
@@ -147,9 +150,6 @@ def write_for_dataset(data_dir, name, say=print, use_gt=True):
     """Compute the prior of dataset ``name`` in ``data_dir`` (any format the project reads: the
     authors' h5 files, the VideoPose3D archives, the MPI-INF-3DHP / SURREAL layouts) from its
     training split, write ``scale_prior_<name>.json`` beside it and return the prior."""
-    from lib.config.defaults import get_default
-    from lib.data.dataset import load_splits
-    from lib.data.formats import get_spec
     cfg = get_default()
     cfg.DATA.DATASET_NAME = name
     cfg.USE_GT = use_gt

@@ -8,7 +8,7 @@ gives the training and evaluation code realistic shapes, ranges and sequence str
 import numpy as np
 
 from lib.data import skeleton as sk
-from lib.data.dataset import PoseSplit
+from lib.data.split import PoseSplit
 
 FOCAL_PX, CENTRE_PX = 1145.0, np.array([512.0, 515.0])
 

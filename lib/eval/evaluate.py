@@ -22,6 +22,7 @@ import torch
 from lib.eval import metrics as M
 from lib.eval import pck
 from lib.eval.lifting import lift_across_ranks
+from lib.eval.prediction_file import write_prediction_file
 from lib.data import skeleton as sk
 from lib.data.dataset import head_root_length
 from lib.data.formats import H36M, get_spec
@@ -142,7 +143,6 @@ def evaluate(model, data, split, cfg, out_dir=None, extra=None, write=True, use_
     if write and out_dir is not None:
         write_outputs(out_dir, res, pred, gt, split, idx)
         if pred_file:
-            from lib.eval.prediction_file import write_prediction_file
             scale_mid = None
             if scale is not None:                   # scale = 2 scale_mid - hws (lib.models.scaler)
                 scale_mid = (scale + scaler_features(x.float().cpu(), 1)[1].numpy().reshape(-1)) / 2

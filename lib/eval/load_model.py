@@ -5,6 +5,7 @@ Used by ``tools/main.py --eval``, ``tools/eval_lsp.py`` and ``scripts/inference.
 blocks, width, presence of the scaler) is read from the checkpoint's state dict, with a
 one-line note when it overrides the config; the weights then load strictly.
 """
+from lib.data.formats import pose_model_args
 from lib.models.pose_model import get_pose_model
 from lib.models.checkpoint import (apply_architecture, check_finite_weights, infer_architecture,
                                    load_checkpoint, load_state_strict, pose_state_dict)
@@ -32,7 +33,7 @@ def load_pose_model(cfg, path, device='cpu', log=print, use_ema=False, explicit=
     apply_lift_settings(cfg, ck.get('config'), explicit, log)
     if not use:
         sd = {k: v for k, v in sd.items() if not k.startswith('scaler.')}
-    model = get_pose_model(cfg)
+    model = get_pose_model(cfg, **pose_model_args(cfg))
     load_state_strict(model, sd, path)
     return model.to(device).eval()
 

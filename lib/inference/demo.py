@@ -22,7 +22,7 @@ from lib.utils.media_io import list_images
 from lib.utils.errors import UserError
 from lib.inference.model_choice import check_model_file, choose_model
 from lib.utils.outputs import check_output_dir, create_output_dir
-from lib.utils.runtime import apply_threads, cli_path, one_line_warnings, resolve_threads
+from lib.utils.runtime import apply_threads, cli_path, one_line_warnings, resolve_threads, select_device
 from lib.vis.plot import contact_sheet
 
 
@@ -132,7 +132,6 @@ def load_demo_model(args):
     if args.verbose:
         print('threads: %d (%s)' % threads)
     from lib.eval.load_model import load_pose_model  # loads torch
-    from lib.utils.runtime import select_device
     model = load_pose_model(cfg, ckpt, select_device(args.gpu), log=lambda m: print(m, file=sys.stderr))
     return model, cfg
 
@@ -152,7 +151,7 @@ def run_demo(args):
 
     def detector():
         if not holder:
-            from lib.inference.detector import PoseDetector
+            from lib.inference.detector import PoseDetector  # loads MediaPipe
             holder.append(PoseDetector())
         return holder[0]
 

@@ -66,9 +66,9 @@ ours 0..11 = LSP 0..11 (ankles, knees, hips, wrists, elbows, shoulders);
 
 Normalisation
 -------------
-By default (``COMPAT.LSP_ANISOTROPIC = False``) the pixels go through the
-very normalisation of the Human3.6M training data
-(:func:`lib.data.normalise.normalise_2d`): root-centred, root set to 1e-5, one
+:func:`lib.data.normalise.normalise_lsp`.  By default
+(``COMPAT.LSP_ANISOTROPIC = False``) the pixels go through the very
+normalisation of the Human3.6M training data: root-centred, root set to 1e-5, one
 dataset-wide factor so that the mean head-root distance of the usable
 images is 0.1 (or per image, with ``DATA.USE_SAME_NORM_2D = False``); x and
 y share one factor.  With ``COMPAT.LSP_ANISOTROPIC`` the original's
@@ -81,8 +81,10 @@ from typing import List, Optional
 
 import numpy as np
 
-from lib.data.normalise import normalise_2d
+from lib.data.normalise import normalise_lsp
+from lib.inference.keypoints import check_magnitude
 from lib.utils.errors import UserError
+from lib.utils.media_io import read_image as read_any
 
 LSP_NAMES = ['R ankle', 'R knee', 'R hip', 'L hip', 'L knee', 'L ankle', 'R wrist', 'R elbow',
              'R shoulder', 'L shoulder', 'L elbow', 'L wrist', 'neck', 'head top']
@@ -97,8 +99,6 @@ NECK_FILL_T = 0.2
 MARGIN = 0.1
 # limb chains (LSP indices), root side first: hip/shoulder -> knee/elbow -> ankle/wrist
 LIMBS = ((2, 1, 0), (3, 4, 5), (8, 7, 6), (9, 10, 11))
-
-ANISO_X, ANISO_Y = 55.0, 90.0
 
 
 # --- reading joints.mat -------------------------------------------------------
@@ -128,7 +128,6 @@ def detect_layout(arr, where='joints.mat'):
     if not np.isfinite(j).all():
         raise UserError('LSP joints hold NaN or inf (image %d)' % int(np.argmax(~np.isfinite(j).all((1, 2)))),
                         where, 'use an intact joints.mat of LSP or LSP extended')
-    from lib.inference.keypoints import check_magnitude
     check_magnitude(j[..., :2], where, 'LSP joints')
     return j, layout
 
@@ -280,16 +279,7 @@ def image_size(path):
 def read_image(path):
     """The decoded RGB image (H, W, 3) uint8, its stored pixels (the annotations' frame);
     UserError when missing or unreadable."""
-    from lib.utils.media_io import read_image as read_any
     return read_any(path, upright=False, where='put the LSP images in <lsp-root>/images/')
-
-
-def normalise_lsp(px_ours, anisotropic=False, same_norm=True, factor=None):
-    """Pixels (N, 17, 2), ours order -> (network input float32, factor); see the module docstring."""
-    px = np.asarray(px_ours, np.float64)
-    if anisotropic:
-        px = px / np.array([ANISO_X, ANISO_Y])
-    return normalise_2d(px, same_norm, factor)
 
 
 def load_lsp(root, limit=None, anisotropic=False, same_norm=True):

@@ -20,7 +20,7 @@ from lib.inference.outputs import UNITS, json_text
 from lib.inference.lsp import LSP_NAMES, image_folder, load_lsp, read_image
 from lib.utils.errors import UserError
 from lib.inference.model_choice import check_model_file, choose_model
-from lib.utils.runtime import REPO_ROOT, apply_threads, one_line_warnings, resolve_threads
+from lib.utils.runtime import REPO_ROOT, apply_threads, one_line_warnings, resolve_threads, select_device
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.utils.safe_io import atomic_write
 
@@ -114,7 +114,7 @@ and were filled in (lib/inference/lsp.py). {sheet}</p>
 def draw_images(data, poses, scales, out_dir, depths, quiet=False):
     """``<stem>.png`` and ``<stem>.json`` of every usable image; an unreadable image is marked
     failed.  Returns (the images drawn, their png paths)."""
-    from lib.vis.plot import figure_2d_3d, save_png
+    from lib.vis.plot import figure_2d_3d, save_png  # loads matplotlib
     done, pngs = [], []
     bar = tqdm(data.images, desc='LSP', unit='img', disable=quiet or not sys.stderr.isatty())
     slot = {k: n for n, k in enumerate(data.usable)}
@@ -163,9 +163,8 @@ def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1',
     if verbose:
         print('threads: %d (%s)' % threads)
     from lib.eval.lifting import lift_in_batches  # loads torch
-    from lib.eval.load_model import load_pose_model
-    from lib.utils.runtime import select_device
-    from lib.vis.plot import contact_sheet
+    from lib.eval.load_model import load_pose_model  # loads torch
+    from lib.vis.plot import contact_sheet  # loads matplotlib
     model = load_pose_model(cfg, ckpt, select_device(gpu), log=note)
     data = load_lsp(root, limit, anisotropic=cfg.COMPAT.LSP_ANISOTROPIC, same_norm=cfg.DATA.USE_SAME_NORM_2D)
     if not data.usable:

@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from lib.data import skeleton as sk
+from lib.inference.bvh_export import bvh_text
 from lib.inference.outputs import UNITS, json_text
 from lib.inference.keypoints import keypoints_input
 from lib.data.normalise import normalise_pixels
@@ -167,8 +168,6 @@ def write_arrays(inp, stem, out_dir, pose_ours, scale, factor, bvh=False):
 
 def write_bvh(inp, stem, out_dir, pose_ours):
     """``<stem>.bvh`` of the lifted frames (a single image: a one-frame clip)."""
-    from lib.inference.bvh_export import bvh_text
-
     pose_v3d = sk.ours_to_v3d(pose_ours[inp.valid]).astype(np.float64)
     with atomic_write(os.path.join(out_dir, stem + '.bvh'), 'w') as f:
         f.write(bvh_text(pose_v3d, fps=inp.fps or 25.0))
@@ -177,7 +176,7 @@ def write_bvh(inp, stem, out_dir, pose_ours):
 def write_video(inp, stem, out_dir, pose_ours, radius, gif=False, fps=None, progress=None):
     """``<stem>.mp4`` (``gif``, or no MP4 encoder here: ``.gif``): each frame with its 2D beside
     the 3D lift."""
-    from lib.vis.video import render_frames
+    from lib.vis.video import render_frames  # loads matplotlib
 
     frames = render_frames(inp.frames, inp.px_ours, pose_ours, inp.valid, radius, title=inp.name,
                            progress=progress)
@@ -191,7 +190,7 @@ def write_figures(inp, stem, out_dir, pose, scale, opts, depth, show=False):
     pose projects onto its 2D input (a model that scales its 3D moves it)."""
     from tqdm import tqdm
 
-    from lib.vis.plot import CUBE_M, figure_2d_3d, save_gif, save_png
+    from lib.vis.plot import CUBE_M, figure_2d_3d, save_gif, save_png  # loads matplotlib
     valid = np.where(inp.valid)[0]
     t = int(valid[len(valid) // 2])
     T = len(pose)
@@ -204,7 +203,7 @@ def write_figures(inp, stem, out_dir, pose, scale, opts, depth, show=False):
                        camera_distance=float(depth[t]))
     save_png(fig, os.path.join(out_dir, stem + '.png'))
     if image is not None:
-        from lib.vis.authors_figure import authors_figure, save_jpg
+        from lib.vis.authors_figure import authors_figure, save_jpg  # loads matplotlib
         save_jpg(authors_figure(pose[t], image, inp.px_ours[t]), os.path.join(out_dir, stem + '_out.jpg'))
     if inp.frames and inp.sequence:
         write_video(inp, stem, out_dir, pose, CUBE_M, gif=opts.gif,

@@ -10,6 +10,10 @@ through ``forward`` too, which DistributedDataParallel needs.
 ``use_scaler=False`` bypasses the scaler (s = 1): the adv warm-start phase of a
 model that has one.
 
+The two numbers that depend on the dataset, the projection clamp of the rotation cycle and
+the index of the root joint, come from the caller (``lib.data.formats.pose_model_args``):
+this package knows networks, not datasets.
+
 Module names (``lifter_before``, ``lifter_after``, ``scaler``) and every
 parameter name match the authors' ``pose_model_state_dict``.
 """
@@ -20,10 +24,9 @@ import torch
 import torch.nn as nn
 
 from lib.models import geometry as geo
-from lib.data.formats import get_spec
-from lib.data.skeleton import ROOT
 from lib.models.lifter import get_lifter_after, get_lifter_before
 from lib.models.scaler import get_scaler
+from lib.utils.errors import UserError
 
 
 class Lift(NamedTuple):
@@ -50,7 +53,9 @@ class PoseOutput:
 
 
 class PoseModel(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, cfg, proj_clamp, root):
+        """``proj_clamp``: the rotation cycle's projection clamp (h36m 0.2, mpi 0.35, surreal
+        0.25); ``root``: the index of the root joint.  Both: ``lib.data.formats.pose_model_args``."""
         super().__init__()
         self.lifter_before = get_lifter_before(cfg)
         self.lifter_after = get_lifter_after(cfg)
@@ -60,7 +65,8 @@ class PoseModel(nn.Module):
         self.tilted = bool(cfg.TRAIN.USE_NEW_ROT)
         self.exact_inverse = bool(cfg.COMPAT.INVERSE_ROT_TILTED_AXIS)
         self.normalise_axis = not bool(cfg.COMPAT.TILTED_AXIS_UNNORMALISED)
-        self.proj_clamp = get_spec(cfg.DATA.DATASET_NAME).proj_clamp   # 0.2; MPI 0.35, SURREAL 0.25
+        self.proj_clamp = float(proj_clamp)
+        self.root = int(root)
 
     def depth(self, x):
         feats, raw = self.lifter_before(x)
@@ -85,11 +91,12 @@ class PoseModel(nn.Module):
         if rot is None:
             return PoseOutput(Y, x_in, scale, scale_mid)
         R = geo.forward_rotation(rot, self.tilted, self.normalise_axis)
-        root = Y[:, ROOT:ROOT + 1]
+        r = self.root
+        root = Y[:, r:r + 1]
         shift = Y.new_tensor([0.0, 0.0, self.c])
         # a separate copy of the root for centring, as the original: the same autograd graph,
         # so the gradients are summed in the same order (bit-for-bit parity, tests/test_parity.py)
-        T = geo.apply_rot(R, Y - Y[:, ROOT:ROOT + 1].clone()) + shift
+        T = geo.apply_rot(R, Y - Y[:, r:r + 1].clone()) + shift
         proj_2d = geo.project(T, self.proj_clamp, eps=1e-5)
         z_rec = torch.clamp(self.depth(proj_2d) + self.c, min=1.0)
         recn_3d = torch.cat([proj_2d.detach() * z_rec[..., None], z_rec[..., None]], dim=-1)
@@ -99,9 +106,10 @@ class PoseModel(nn.Module):
         return PoseOutput(Y, x_in, scale, scale_mid, T, proj_2d, recn_3d, recovered, recn_2d, R)
 
 
-def get_pose_model(cfg):
+def get_pose_model(cfg, proj_clamp, root):
+    """The PoseModel of ``cfg``; ``proj_clamp`` and ``root`` as :class:`PoseModel` takes them
+    (``get_pose_model(cfg, **lib.data.formats.pose_model_args(cfg))``)."""
     if cfg.TRAIN.GENERIC_BASELINE:
-        from lib.utils.errors import UserError
         raise UserError('TRAIN.GENERIC_BASELINE is not supported', 'config',
                         'set TRAIN.GENERIC_BASELINE: false')
-    return PoseModel(cfg)
+    return PoseModel(cfg, proj_clamp, root)

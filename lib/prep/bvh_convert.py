@@ -37,6 +37,7 @@ from lib.prep.archive_check import check_converted, summary_line
 from lib.prep.bvh import h36m17_positions, load_bvh
 from lib.data.camera import H36M_CAMERAS, get_cameras, in_view, optical_axes_meeting_point, project_views, \
     world_to_camera
+from lib.data.scale_prior import write_for_dataset
 from lib.utils.errors import UserError
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.utils.safe_io import atomic_write
@@ -234,5 +235,4 @@ def convert_bvh_tree(src, out, name, fps=50, test_subjects=(), camera_subject='S
     meta2 = {'layout_name': 'h36m', 'num_joints': 17, 'keypoints_symmetry': KEYPOINTS_SYMMETRY,
              'camera_subject': camera_subject}
     write_archives(out, name, positions_3d, positions_2d, meta3, meta2, say)
-    from lib.data.scale_prior import write_for_dataset
     write_for_dataset(out, name, say)

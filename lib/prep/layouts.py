@@ -26,10 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from lib.data import skeleton as sk
+from lib.data.dataset import H36M_TEST_SUBJECTS, H36M_TRAIN_SUBJECTS
 from lib.data.formats import OURS_TO_MPI
 from lib.utils.errors import UserError
 from lib.utils.outputs import create_output_dir
-from lib.utils.safe_io import atomic_path
+from lib.utils.safe_io import atomic_path, load_npz
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,6 @@ def archives_to_layout(path_3d, dataset_name, out_dir, distance=None):
     [dataset_name] from ``distance`` metres (default 4.5 for MPI, 6 for SURREAL; farther
     when the clip needs it).  Returns {split: (path, frames)}.
     """
-    from lib.data.dataset import H36M_TEST_SUBJECTS, H36M_TRAIN_SUBJECTS
-    from lib.utils.safe_io import load_npz
     a = load_npz(path_3d, '3D archive', 'pass a data_3d_<name>.npz written by tools/prepare_data.py bvh')
     if not isinstance(a.get('positions_3d'), dict):
         raise UserError('3D archive has no positions_3d dict', path_3d, 'use the VideoPose3D layout')

@@ -24,7 +24,8 @@ from lib.train import step as T
 from lib.train import schedule as TS
 from lib.config.load import config_changes, to_dict
 from lib.eval.evaluate import best_key, evaluate, format_table
-from lib.train.state import TrainState
+from lib.eval.load_model import load_pose_model
+from lib.train.state import TrainState, seed_everything
 from lib.data.batches import TensorSplit
 from lib.data import scale_prior
 from lib.data.dataset import load_splits
@@ -72,7 +73,6 @@ class Run:
 
 def setup_torch(cfg, device):
     """Seeds and cuDNN flags of the config (CUDNN.DETERMINISTIC: bitwise-repeatable GPU runs)."""
-    from lib.train.state import seed_everything
     seed_everything(cfg.RANDOM_SEED)
     torch.backends.cudnn.benchmark = cfg.CUDNN.BENCHMARK
     torch.backends.cudnn.deterministic = cfg.CUDNN.DETERMINISTIC
@@ -88,7 +88,6 @@ def evaluate_checkpoint(run, device, path, use_ema=False, explicit=(), shown=Non
     """``--eval``: lift the test split with the checkpoint, write results.json, predictions
     and the original's prediction file into ``run.out_dir``, log the table (naming the
     checkpoint as ``shown``, the path as the user gave it)."""
-    from lib.eval.load_model import load_pose_model
     cfg = run.cfg
     model = load_pose_model(cfg, path, device, run.log.info, use_ema, explicit=explicit)
     splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))

@@ -14,10 +14,14 @@ import numpy as np
 import torch
 
 from lib.config.load import to_dict
+from lib.data.formats import pose_model_args
 from lib.train.ema import EMA
+from lib.train.schedule import epoch_scheme
 from lib.models import compile as compiling
+from lib.models.checkpoint import load_state_strict, pose_state_dict
 from lib.models.discriminator import get_discriminator
 from lib.models.pose_model import get_pose_model
+from lib.utils.errors import UserError
 
 
 def seed_everything(seed):
@@ -31,7 +35,7 @@ def seed_everything(seed):
 class TrainState:
     def __init__(self, cfg, device, rank=0, world=1):
         self.cfg, self.device, self.rank, self.world = cfg, device, rank, world
-        self.model = get_pose_model(cfg).to(device)
+        self.model = get_pose_model(cfg, **pose_model_args(cfg)).to(device)
         self.D = get_discriminator(cfg, False).to(device)
         self.Dt = get_discriminator(cfg, True).to(device)
         # what the training step calls: the modules themselves, or their DistributedDataParallel
@@ -161,13 +165,10 @@ class TrainState:
         """True while the weights are those of an adv warm-start epoch: the model has a scaler,
         but training (and its evaluation) bypassed it (s = 1), so it is still untrained.  Saved
         in the checkpoint, so that evaluating it later reproduces the number training printed."""
-        from lib.train.schedule import epoch_scheme
         trained = self.epoch if self.step_in_epoch else self.epoch - 1   # last epoch with steps
         return self.model.scaler is not None and epoch_scheme(self.cfg, max(trained, 0)) == 'adv'
 
     def restore(self, ck, path):
-        from lib.models.checkpoint import load_state_strict, pose_state_dict
-        from lib.utils.errors import UserError
         fix = 'resume from output/<cfg>/checkpoint.pth.tar written by this project'
         load_state_strict(self.model, pose_state_dict(ck, path), path)
         ts = ck.get('train_state')

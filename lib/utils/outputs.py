@@ -26,6 +26,7 @@ the user had is replaced without ``--force``.
 import os
 
 from lib.utils.errors import UserError
+from lib.utils.safe_io import check_writable_dir
 
 
 def _nearest_existing(path):
@@ -130,6 +131,5 @@ def check_output_file(path, flag, what='output file', inputs=(), force=False):
 
 def create_output_dir(path, flag, what='output folder'):
     """Make the checked output folder (and its parents); a UserError if it cannot be written."""
-    from lib.utils.safe_io import check_writable_dir
     check_writable_dir(path, '%s (%s)' % (what, flag))
     return path

@@ -198,7 +198,7 @@ class StopFlag:
     def __call__(self):
         """Whether to stop.  Under torchrun, true on every rank once any rank got a signal
         (a collective: all ranks call it at the same points), so that all stop at one step."""
-        from lib.utils import distributed as dist
+        from lib.utils import distributed as dist  # loads torch
         return dist.any_rank(self.signum is not None)
 
     def __exit__(self, *a):

@@ -22,6 +22,7 @@ on its longer side, so a figure renders in well under a second.
 import numpy as np
 
 from lib.data import skeleton as sk
+from lib.utils.safe_io import atomic_write
 from lib.vis.plot import new_figure
 
 LEFT_BONE, RIGHT_BONE, TORSO_BONE = 'blue', 'green', 'darkorange'
@@ -111,8 +112,6 @@ def save_jpg(fig, path, quality=90):
     import io
 
     from PIL import Image
-
-    from lib.utils.safe_io import atomic_write
 
     buf = io.BytesIO()
     fig.savefig(buf, format='png')

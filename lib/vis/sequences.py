@@ -27,7 +27,9 @@ import numpy as np
 
 from lib.data import skeleton as sk
 from lib.data.dataset import head_root_length
+from lib.data.h5_files import h5_array, open_h5
 from lib.utils.errors import UserError
+from lib.utils.safe_io import load_npz
 
 
 @dataclass
@@ -81,7 +83,6 @@ def _root_centred(a):
 
 
 def _read_npz(path):
-    from lib.utils.safe_io import load_npz
     z = load_npz(path, 'prediction file', 'pass predictions.npz written by tools/main.py --eval')
     _need(z, ('pred', 'gt', 'subject', 'action', 'camera', 'frame'), path)
     gt = _root_centred(sk.v3d_to_ours(_check(np.asarray(z['gt']), path, 'gt', 3))) / 1000.0
@@ -99,18 +100,11 @@ def _read_npz(path):
 
 
 def _read_h5(path):
-    import h5py
-
-    from lib.data.dataset import h5_array
-    try:
-        with h5py.File(path, 'r') as f:
-            _need(f, ('joint_3d_pre', 'joint_3d_gt', 'joint_2d_gt', 'imagename'), path)
-            arrays = {k: h5_array(f, k, path, FIX) for k in ('joint_3d_pre', 'joint_3d_gt', 'joint_2d_gt')}
-            names = h5_array(f, 'imagename', path, FIX, text=True)
-            seq = h5_array(f, 'seqname', path, FIX, text=True) if 'seqname' in f else None
-    except OSError as e:
-        raise UserError('cannot read HDF5 file (%s)' % str(e).split('\n')[0], path,
-                        'the file is truncated or not HDF5: evaluate again') from None
+    with open_h5(path, 'the file is truncated or not HDF5: evaluate again') as f:
+        _need(f, ('joint_3d_pre', 'joint_3d_gt', 'joint_2d_gt', 'imagename'), path)
+        arrays = {k: h5_array(f, k, path, FIX) for k in ('joint_3d_pre', 'joint_3d_gt', 'joint_2d_gt')}
+        names = h5_array(f, 'imagename', path, FIX, text=True)
+        seq = h5_array(f, 'seqname', path, FIX, text=True) if 'seqname' in f else None
     seq = seq if seq is not None else np.array([n.rsplit('/', 1)[0] for n in names])
     pred = _root_centred(_check(arrays['joint_3d_pre'], path, 'joint_3d_pre', 3))
     gt = _root_centred(_check(arrays['joint_3d_gt'], path, 'joint_3d_gt', 3))
