@@ -234,9 +234,7 @@ def _positions_from_names(names, frame):
 
 
 def _check_joints(a, path, key, dims):
-    if a.ndim != 3 or a.shape[1] != 17 or a.shape[2] < dims:
-        raise UserError('%s has shape %s, expected (N, 17, >=%d)' % (key, a.shape, dims), path,
-                        'the data must hold the 17 Human3.6M joints in VideoPose3D order')
+    sk.check_joints_shape(a, path, key, dims, 'the data must hold the 17 Human3.6M joints in VideoPose3D order')
 
 
 # --- VideoPose3D-style .npz archives ------------------------------------------
