@@ -137,19 +137,21 @@ def test_data_and_prediction_files_check_joint_shapes_alike(shape):
     from lib.data.skeleton import check_joints_shape
     from lib.vis.sequences import FIX, _check
     a = np.zeros(shape)
-    with pytest.raises(UserError) as data_err:
-        _check_joints(a, 'f.h5', 'joint_2d_gt', 2)
-    assert str(data_err.value) == ('error: joint_2d_gt has shape %s, expected (N, 17, >=2) (f.h5): the data must '
-                                   'hold the 17 Human3.6M joints in VideoPose3D order' % (shape,))
-    with pytest.raises(UserError) as pred_err:
-        _check(a, 'p.npz', 'pose_2d_px', 2)
-    assert str(pred_err.value) == ('error: pose_2d_px has shape %s, expected (N, 17, 2) (p.npz): pass a prediction '
-                                   'file of 17-joint poses written by tools/main.py --eval' % (shape,))
-    for at_least, err in ((True, data_err), (False, pred_err)):
-        with pytest.raises(UserError) as shared:
-            check_joints_shape(a, err.value.where, err.value.what.split(' ')[0], 2, err.value.fix, at_least)
-        assert str(shared.value) == str(err.value)
-    assert str(pred_err.value).endswith(FIX)
+    cases = [(_check_joints, 'f.h5', 'joint_2d_gt', True,
+              'error: joint_2d_gt has shape %s, expected (N, 17, >=2) (f.h5): the data must hold the 17 '
+              'Human3.6M joints in VideoPose3D order' % (shape,)),
+             (_check, 'p.npz', 'pose_2d_px', False,
+              'error: pose_2d_px has shape %s, expected (N, 17, 2) (p.npz): pass a prediction file of '
+              '17-joint poses written by tools/main.py --eval' % (shape,))]
+    for caller, path, key, at_least, message in cases:
+        errors = []
+        for check in (lambda: caller(a, path, key, 2),
+                      lambda: check_joints_shape(a, path, key, 2, message.rpartition('): ')[2], at_least)):
+            with pytest.raises(UserError) as e:
+                check()
+            errors.append(str(e.value))
+        assert errors == [message, message]
+    assert cases[1][-1].endswith(FIX)
 
 
 def test_joint_shape_check_accepts_extra_columns():
