@@ -225,7 +225,9 @@ def to_dict(cfg):
 
 # --- the config of one run of tools/main.py ------------------------------------------------
 
-PATH_KEYS = ('DATA_DIR', 'OUTPUT_DIR', 'LOG_DIR', 'TRAIN.LIFTER_PRETRAIN_PATH')
+#: keys holding a path: relative to tools/ when a config file sets them, to the current folder
+#: when the command line (``--opts``) does
+TOOLS_RELATIVE_PATH_KEYS = ('DATA_DIR', 'OUTPUT_DIR', 'LOG_DIR', 'TRAIN.LIFTER_PRETRAIN_PATH')
 
 
 def load_run_config(cfg_file, opts=(), model_dir=None, data_dir=None, log_dir=None, debug=False,
@@ -236,13 +238,13 @@ def load_run_config(cfg_file, opts=(), model_dir=None, data_dir=None, log_dir=No
     on the command line (flags, and path keys in ``--opts``) are relative to the current folder."""
     cfg = get_default()
     update_config(cfg, cli_path(cfg_file))
-    for k in PATH_KEYS:
+    for k in TOOLS_RELATIVE_PATH_KEYS:
         sec, _, key = k.rpartition('.')
         node = cfg[sec] if sec else cfg
         node[key] = cfg_path(node[key])
     opts = list(opts or [])
     for i in range(0, len(opts) - 1, 2):
-        if opts[i] in PATH_KEYS:
+        if opts[i] in TOOLS_RELATIVE_PATH_KEYS:
             opts[i + 1] = cli_path(opts[i + 1])
     apply_opts(cfg, opts)
     for key, value in (('OUTPUT_DIR', model_dir), ('DATA_DIR', data_dir), ('LOG_DIR', log_dir)):

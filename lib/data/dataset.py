@@ -32,7 +32,7 @@ import numpy as np
 
 from lib.data import skeleton as sk
 from lib.data.camera import get_cameras, world_to_camera
-from lib.data.h5_files import check_joints, h5_array, open_h5, require_keys
+from lib.data.h5_files import h5_array, open_h5, require_keys
 from lib.data.mpi_surreal import read_authors_h5
 from lib.data.split import PoseSplit
 from lib.utils.errors import UserError
@@ -74,9 +74,8 @@ def read_h5(path, use_gt=True):
         p2 = h5_array(f, key2d, path, fix)
         p3 = h5_array(f, 'joint_3d_gt', path, fix)
         positions = _read_positions(f, len(names), path)
-    joints_fix = 'the data must hold the 17 Human3.6M joints in VideoPose3D order'
-    check_joints(p2, path, key2d, 2, joints_fix)
-    check_joints(p3, path, 'joint_3d_gt', 3, joints_fix)
+    _check_joints(p2, path, key2d, 2)
+    _check_joints(p3, path, 'joint_3d_gt', 3)
     if len(p2) != len(p3) or len(names) != len(p2):
         raise UserError('imagename, %s and joint_3d_gt differ in length (%d, %d, %d)'
                         % (key2d, len(names), len(p2), len(p3)), path, 'the file is inconsistent')
@@ -116,6 +115,10 @@ def _positions_from_names(names, frame):
     seq = np.array([n.rsplit('/', 1)[0] for n in names])
     _, inv, counts = np.unique(seq, return_inverse=True, return_counts=True)
     return np.asarray(frame, np.int64), counts[inv.reshape(-1)].astype(np.int64)
+
+
+def _check_joints(a, path, key, dims):
+    sk.check_joints_shape(a, path, key, dims, 'the data must hold the 17 Human3.6M joints in VideoPose3D order')
 
 
 # --- VideoPose3D-style .npz archives ------------------------------------------

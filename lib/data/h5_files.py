@@ -51,9 +51,3 @@ def h5_array(f, key, path, fix, text=False):
         return np.array([n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(a)])
     except UnicodeDecodeError:
         raise UserError('%s holds names that are not UTF-8 text' % key, path, fix) from None
-
-
-def check_joints(a, path, key, dims, fix):
-    """UserError unless ``a`` is (N, 17, >= ``dims``): 17 joints with ``dims`` coordinates."""
-    if a.ndim != 3 or a.shape[1] != 17 or a.shape[2] < dims:
-        raise UserError('%s has shape %s, expected (N, 17, >=%d)' % (key, a.shape, dims), path, fix)

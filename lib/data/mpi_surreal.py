@@ -28,8 +28,9 @@ import os
 
 import numpy as np
 
+from lib.data import skeleton as sk
 from lib.data.formats import get_spec
-from lib.data.h5_files import check_joints, h5_array, open_h5, require_keys
+from lib.data.h5_files import h5_array, open_h5, require_keys
 from lib.data.split import PoseSplit
 from lib.utils.errors import UserError
 
@@ -48,7 +49,7 @@ def _read_arrays(path, spec, use_gt):
         p2 = h5_array(f, key2d, path, fix)
         p3 = h5_array(f, 'joint_3d_gt', path, fix)
     for a, key, dims in ((p2, key2d, 2), (p3, 'joint_3d_gt', 3)):
-        check_joints(a, path, key, dims, 'the %s files hold 17 joints (%s)' % (spec.name, fix))
+        sk.check_joints_shape(a, path, key, dims, 'the %s files hold 17 joints (%s)' % (spec.name, fix))
     n = len(names)
     if len(p2) != n or len(p3) != n or (seqname is not None and len(seqname) != n):
         raise UserError('imagename, %s, joint_3d_gt (and seqname) differ in length (%d, %d, %d)'

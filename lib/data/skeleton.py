@@ -15,6 +15,8 @@ The tree is :data:`PARENTS` (ours order); every other bone list (:data:`BONES`,
 """
 import numpy as np
 
+from lib.utils.errors import UserError
+
 NUM_JOINTS = 17
 
 V3D_NAMES = ['Hip', 'RHip', 'RKnee', 'RAnkle', 'LHip', 'LKnee', 'LAnkle', 'Spine',
@@ -57,6 +59,17 @@ def v3d_to_ours(a):
 def ours_to_v3d(a):
     """Reorder (..., 17, C) from ours to v3d order."""
     return a[..., OURS_TO_V3D, :]
+
+
+def check_joints_shape(a, path, key, dims, fix, at_least_in_message=True):
+    """UserError naming ``key`` unless the array ``a`` is (N, 17, C) with C >= ``dims``.
+
+    The message states the expected shape as ``(N, 17, >=dims)``, or as ``(N, 17, dims)``
+    with ``at_least_in_message=False`` (for files whose extra columns are not expected).
+    """
+    if a.ndim != 3 or a.shape[1] != NUM_JOINTS or a.shape[2] < dims:
+        raise UserError('%s has shape %s, expected (N, %d, %s%d)'
+                        % (key, a.shape, NUM_JOINTS, '>=' if at_least_in_message else '', dims), path, fix)
 
 
 # a standing skeleton in the VideoPose3D joint order (metres, camera frame, y down): the rest

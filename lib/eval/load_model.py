@@ -7,8 +7,7 @@ one-line note when it overrides the config; the weights then load strictly.
 """
 from lib.data.formats import pose_model_args
 from lib.models.pose_model import get_pose_model
-from lib.models.checkpoint import (apply_architecture, check_finite_weights, infer_architecture,
-                                   load_checkpoint, load_state_strict, pose_state_dict)
+from lib.models.checkpoint import apply_architecture, load_state_strict, read_pose_checkpoint
 from lib.utils.errors import UserError
 
 
@@ -20,12 +19,7 @@ def load_pose_model(cfg, path, device='cpu', log=print, use_ema=False, explicit=
     training evaluated it; ``TRAIN.USE_SCALER`` among the ``explicit`` keys (the ones given
     with ``--opts``) overrides that either way, with a note.
     """
-    ck = load_checkpoint(path)
-    sd = pose_state_dict(ck, path)
-    if use_ema and 'ema_state_dict' in ck:
-        sd = ck['ema_state_dict']
-        check_finite_weights(sd, path)
-    arch = infer_architecture(sd, path)
+    ck, sd, arch = read_pose_checkpoint(path, use_ema)
     use = use_scaler(arch['USE_SCALER'], bool(ck.get('scaler_bypassed', False)), cfg.TRAIN.USE_SCALER,
                      'TRAIN.USE_SCALER' in explicit, path, log)
     apply_architecture(cfg, {k: v for k, v in arch.items() if k != 'USE_SCALER'}, log)

@@ -37,6 +37,7 @@ then fills it or skips the frame (the rule of ``lib/inference/lsp.py``).
 import numpy as np
 
 from lib.data import skeleton as sk
+from lib.inference.lsp import fill_limbs
 from lib.utils.errors import UserError
 
 ORDERS = ('h36m', 'coco17', 'openpose25', 'mediapipe33')
@@ -66,6 +67,8 @@ _LIMBS_V3D = {1: 'rhip', 2: 'rknee', 3: 'rank', 4: 'lhip', 5: 'lknee', 6: 'lank'
 # required joints (v3d): without them the frame has no root, frame or size
 REQUIRED_V3D = (0, 1, 4, 8, 10, 11, 14)
 NECK_FILL_T = 0.5      # a missing Neck/Nose: halfway from thorax to head top
+# limb chains (v3d), root side first: hip/shoulder -> knee/elbow -> ankle/wrist
+LIMBS_V3D = ((1, 2, 3), (4, 5, 6), (11, 12, 13), (14, 15, 16))
 
 
 def order_help():
@@ -159,11 +162,7 @@ def fill_missing(px_v3d, missing):
             p[7] = (p[0] + p[8]) / 2
         if m[9]:
             p[9] = p[8] + NECK_FILL_T * (p[10] - p[8])
-        for root, mid, end in ((1, 2, 3), (4, 5, 6), (11, 12, 13), (14, 15, 16)):
-            if m[mid]:
-                p[mid] = (p[root] + p[end]) / 2 if not m[end] else p[root]
-            if m[end]:
-                p[end] = p[mid]
+        fill_limbs(p, m, LIMBS_V3D)
     return px, miss, reasons
 
 

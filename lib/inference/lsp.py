@@ -201,12 +201,20 @@ def fill_missing(xy14, missing14):
     if miss[LSP_NECK]:
         thorax = (xy[8] + xy[9]) / 2
         xy[LSP_NECK] = thorax + NECK_FILL_T * (xy[LSP_HEAD] - thorax)
-    for root, mid, end in LIMBS:
+    fill_limbs(xy, miss, LIMBS)
+    return xy
+
+
+def fill_limbs(xy, miss, limbs):
+    """Fill the missing joints of limb chains in place: each chain (root, mid, end) is a
+    hip/shoulder, a knee/elbow and an ankle/wrist (the root is never missing).  A missing
+    mid joint goes midway between root and end when the end is there, else onto the root;
+    a missing end goes onto the (possibly filled) mid joint."""
+    for root, mid, end in limbs:
         if miss[mid]:
             xy[mid] = (xy[root] + xy[end]) / 2 if not miss[end] else xy[root]
         if miss[end]:
             xy[end] = xy[mid]
-    return xy
 
 
 # --- the data set -------------------------------------------------------------

@@ -27,6 +27,26 @@ def common_block(C, dropout=0.25, use_bn=True, bn_track=True, use_sn=False):
         _sn(nn.Linear(C, C), use_sn), nn.ReLU(inplace=True), nn.Dropout(dropout))
 
 
+def pre_layer(in_size, C, dropout=0.25, use_bn=True, bn_track=True, use_sn=False):
+    """``pre`` of the lifter and the discriminators: Linear(in, C) [-BN] -ReLU-Dropout.
+
+    Index layout (``pre.0`` Linear, ``pre.1`` BN when there is one) = the original's.
+    """
+    layers = [_sn(nn.Linear(in_size, C), use_sn)]
+    if use_bn:
+        layers.append(nn.BatchNorm1d(C, track_running_stats=bn_track))
+    layers += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
+    return nn.Sequential(*layers)
+
+
+def residual_trunk(pre, blocks, raw):
+    """``pre(raw)`` through each ResBlock of ``blocks``, every block fed ``raw`` as well."""
+    h = pre(raw)
+    for block in blocks:
+        h = block(h, raw)
+    return h
+
+
 class ResBlock(nn.Module):
     """``main(x) + sc([x, raw])`` with ``raw`` the flattened network input."""
 

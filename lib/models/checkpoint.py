@@ -115,6 +115,20 @@ def infer_architecture(sd, path='checkpoint'):
     return arch
 
 
+def read_pose_checkpoint(path, use_ema=False):
+    """A pose-model checkpoint read for building the model it holds: (checkpoint dict, pose
+    weights, architecture).  The file is loaded safely (:func:`load_checkpoint`), the weights
+    are its ``pose_model_state_dict`` without ``module.`` prefixes, checked finite, or with
+    ``use_ema`` its EMA weights when it has them (checked finite too); the architecture is
+    :func:`infer_architecture` of those weights."""
+    ckpt = load_checkpoint(path)
+    sd = pose_state_dict(ckpt, path)
+    if use_ema and 'ema_state_dict' in ckpt:
+        sd = ckpt['ema_state_dict']
+        check_finite_weights(sd, path)
+    return ckpt, sd, infer_architecture(sd, path)
+
+
 def apply_architecture(cfg, arch, log=print):
     """Make the config match a checkpoint's architecture, noting each override in one line."""
     targets = {'LIFTER_RES_BLOCKS': ('NETWORK', 'LIFTER_RES_BLOCKS'),
@@ -130,9 +144,10 @@ def apply_architecture(cfg, arch, log=print):
             cfg[sec][key] = v
 
 
-#: config keys that are paths on the machine that trained (left out of an exported model)
-PATH_KEYS = ('GPU', 'OUTPUT_DIR', 'LOG_DIR', 'DATA_DIR', 'DATA.TRAIN_PATH', 'DATA.VALID_PATH',
-             'TRAIN.LIFTER_PRETRAIN_PATH')
+#: config keys that describe the machine that trained (its paths, its GPU): dropped from the
+#: config of an exported model
+EXPORT_DROPPED_KEYS = ('GPU', 'OUTPUT_DIR', 'LOG_DIR', 'DATA_DIR', 'DATA.TRAIN_PATH', 'DATA.VALID_PATH',
+                       'TRAIN.LIFTER_PRETRAIN_PATH')
 
 
 def inference_checkpoint(ckpt, path):
@@ -149,7 +164,7 @@ def inference_checkpoint(ckpt, path):
     cfg = ckpt.get('config')
     if isinstance(cfg, dict):
         cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.items()}
-        for key in PATH_KEYS:
+        for key in EXPORT_DROPPED_KEYS:
             sec, _, name = key.rpartition('.')
             (cfg.get(sec, {}) if sec else cfg).pop(name, None)
         out['config'] = cfg

@@ -8,28 +8,20 @@ D (per joint: [neighbour 2D, current - neighbour]).  Weights ~ N(0, 0.02).
 import torch
 import torch.nn as nn
 
-from lib.models.blocks import ResBlock, _sn, init_weights
+from lib.models.blocks import ResBlock, _sn, init_weights, pre_layer, residual_trunk
 
 
 class Discriminator(nn.Module):
     def __init__(self, in_size=34, C=1024, num_res_blocks=2, dropout=0.25, use_bn=False,
                  use_sn=False):
         super().__init__()
-        layers = [_sn(nn.Linear(in_size, C), use_sn)]
-        if use_bn:
-            layers.append(nn.BatchNorm1d(C))
-        layers += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
-        self.pre = nn.Sequential(*layers)
+        self.pre = pre_layer(in_size, C, dropout, use_bn, True, use_sn)
         self.blocks = nn.ModuleList([ResBlock(C, in_size, dropout, use_bn, True, use_sn)
                                      for _ in range(num_res_blocks)])
         self.out = _sn(nn.Linear(C, 1), use_sn)
 
     def forward(self, x):
-        raw = x.reshape(x.shape[0], -1)
-        h = self.pre(raw)
-        for block in self.blocks:
-            h = block(h, raw)
-        return self.out(h)
+        return self.out(residual_trunk(self.pre, self.blocks, x.reshape(x.shape[0], -1)))
 
 
 def temporal_input(cur, nb, cat_current=False):

@@ -11,7 +11,7 @@ The 34 input columns are joint-major with x, y interleaved, in "ours" order.
 """
 import torch.nn as nn
 
-from lib.models.blocks import Branch, ResBlock
+from lib.models.blocks import Branch, ResBlock, pre_layer, residual_trunk
 
 
 class LifterBefore(nn.Module):
@@ -19,18 +19,13 @@ class LifterBefore(nn.Module):
                  bn_track=True):
         super().__init__()
         in_size = num_joints * num_feats
-        self.pre = nn.Sequential(nn.Linear(in_size, C),
-                                 nn.BatchNorm1d(C, track_running_stats=bn_track),
-                                 nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.pre = pre_layer(in_size, C, dropout, True, bn_track)
         self.blocks = nn.ModuleList(
             [ResBlock(C, in_size, dropout, True, bn_track) for _ in range(num_res_blocks)])
 
     def forward(self, x):
         raw = x.reshape(x.shape[0], -1)
-        h = self.pre(raw)
-        for block in self.blocks:
-            h = block(h, raw)
-        return h, raw
+        return residual_trunk(self.pre, self.blocks, raw), raw
 
 
 def get_lifter_before(cfg):

@@ -16,7 +16,7 @@ scale and the pose's own size); otherwise it predicts ``scale`` and
 import torch
 import torch.nn as nn
 
-from lib.models.blocks import ResBlock
+from lib.models.blocks import ResBlock, residual_trunk
 
 
 def scaler_features(x, input_size=37):
@@ -55,10 +55,7 @@ class Scaler(nn.Module):
     def forward(self, x):
         """x (B, 17, 2) -> (scale (B, 1), scale_mid (B, 1))."""
         f, hws = scaler_features(x, self.input_size)
-        h = self.pre(f)
-        for block in self.blocks:
-            h = block(h, f)
-        y = self.out(h)
+        y = self.out(residual_trunk(self.pre, self.blocks, f))
         if self.learn_symmetry:
             return 2 * y - hws, y
         return y, (y + hws) / 2

@@ -126,41 +126,36 @@ class Sides:
         self.authors.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def run_original(self, steps):
-        """Seconds for ``steps`` of their training steps (a fresh shuffled pass)."""
+    def _timed(self, work):
+        """(wall, CPU) seconds of ``work()``, the device synchronised before and after."""
         _sync(self.device)
         t, c = time.perf_counter(), time.process_time()
-        self.authors.train(self.their_cfg, _Limited(self.their_loader, steps), self.their_models,
-                           self.their_opts, 0)
+        work()
         _sync(self.device)
         return time.perf_counter() - t, time.process_time() - c
+
+    def run_original(self, steps):
+        """Seconds for ``steps`` of their training steps (a fresh shuffled pass)."""
+        return self._timed(lambda: self.authors.train(self.their_cfg, _Limited(self.their_loader, steps),
+                                                      self.their_models, self.their_opts, 0))
 
     def run_project(self, steps):
         """Seconds for ``steps`` of our training steps (a fresh epoch)."""
         self.cfg.TRAIN.MAX_STEPS_PER_EPOCH = steps
         self.state.step_in_epoch = 0
-        _sync(self.device)
-        t, c = time.perf_counter(), time.process_time()
-        T.train_epoch(self.state, self.data, self.cfg, self._epoch)
-        _sync(self.device)
+        seconds = self._timed(lambda: T.train_epoch(self.state, self.data, self.cfg, self._epoch))
         self._epoch += 1
-        return time.perf_counter() - t, time.process_time() - c
+        return seconds
 
     def eval_original(self, _=None):
-        _sync(self.device)
-        t, c = time.perf_counter(), time.process_time()
-        with self.authors.running():
-            self.authors.mods['function2' if self.their_cfg.TRAIN.USE_CYCLE else 'function1'].evaluate(
-                self.their_test_loader, self.their_models[0], self.their_cfg)
-        _sync(self.device)
-        return time.perf_counter() - t, time.process_time() - c
+        def work():
+            with self.authors.running():
+                self.authors.mods['function2' if self.their_cfg.TRAIN.USE_CYCLE else 'function1'].evaluate(
+                    self.their_test_loader, self.their_models[0], self.their_cfg)
+        return self._timed(work)
 
     def eval_project(self, _=None):
-        _sync(self.device)
-        t, c = time.perf_counter(), time.process_time()
-        evaluate(self.state.model, self.test, self.test_split, self.cfg, write=False)
-        _sync(self.device)
-        return time.perf_counter() - t, time.process_time() - c
+        return self._timed(lambda: evaluate(self.state.model, self.test, self.test_split, self.cfg, write=False))
 
 
 def measure(sides, steps, rounds, warmup=2, say=print):

@@ -346,14 +346,10 @@ def _parse_joint(toks, kind, parent, out):
             if len(set(c.lower() for c in listed)) != len(listed):
                 raise UserError('BVH: repeated channel in %r' % name, toks.where(tline), _fix_hint())
             out['channels'][j] = tuple(_CANONICAL[c.lower()] for c in listed)
-        elif key == 'JOINT':
+        elif key in ('JOINT', 'END'):
             if kind == 'End':
                 raise UserError('BVH: an End Site has no child joints', toks.where(tline), _fix_hint())
-            _parse_joint(toks, 'JOINT', j, out)
-        elif key == 'END':
-            if kind == 'End':
-                raise UserError('BVH: an End Site has no child joints', toks.where(tline), _fix_hint())
-            _parse_joint(toks, 'End', j, out)
+            _parse_joint(toks, 'JOINT' if key == 'JOINT' else 'End', j, out)
         elif tok == '}':
             break
         else:

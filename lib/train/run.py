@@ -31,8 +31,8 @@ from lib.data import scale_prior
 from lib.data.dataset import load_splits
 from lib.data.formats import get_spec
 from lib.utils import distributed as dist
-from lib.models.checkpoint import (apply_architecture, infer_architecture, load_checkpoint,
-                                   load_state_strict, pose_state_dict, save_checkpoint)
+from lib.models.checkpoint import (apply_architecture, load_checkpoint, load_state_strict, read_pose_checkpoint,
+                                   save_checkpoint)
 from lib.utils.errors import UserError
 from lib.utils.outputs import create_output_dir
 from lib.utils.runtime import StopFlag, start_log_file, timestamp
@@ -207,12 +207,10 @@ def read_warm_start(cfg, log):
     """Read the PRETRAIN_LIFTER checkpoint and make the lifter's shape in cfg match it;
     returns (state dict, architecture)."""
     path = cfg.TRAIN.LIFTER_PRETRAIN_PATH
-    sd = pose_state_dict(load_checkpoint(path), path)
-    arch = infer_architecture(sd, path)
-    use_scaler = cfg.TRAIN.USE_SCALER               # training decides about the scaler
+    _, sd, arch = read_pose_checkpoint(path)
+    # only the lifter's shape: training itself decides about the scaler (TRAIN.USE_SCALER)
     apply_architecture(cfg, {k: v for k, v in arch.items() if k in
                              ('LIFTER_RES_BLOCKS', 'NUM_CHANNELS', 'BN_TRACK')}, log.info)
-    cfg.TRAIN.USE_SCALER = use_scaler
     return sd, arch
 
 

@@ -310,7 +310,8 @@ def save_png(fig, path, dpi=None):
     return path
 
 
-def _frame_indices(T, max_frames):
+def frame_indices(T, max_frames):
+    """The frames an animation of ``T`` frames shows: all of them, or ``max_frames`` spread evenly."""
     if T <= max_frames:
         return np.arange(T)
     return np.unique(np.linspace(0, T - 1, max_frames).round().astype(int))
@@ -330,7 +331,7 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=CUBE_M, tit
     if f2.ndim != 3 or p3.ndim != 3 or len(f2) != len(p3):
         raise ValueError('save_gif needs (T, 17, 2) and (T, 17, 3) arrays of the same T')
     p3 = to_metres(p3)
-    idx = _frame_indices(len(f2), int(max_frames))
+    idx = frame_indices(len(f2), int(max_frames))
     r = float(radius)
     lo, hi = f2[idx].reshape(-1, 2).min(0), f2[idx].reshape(-1, 2).max(0)
     centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.1

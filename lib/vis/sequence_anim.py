@@ -17,16 +17,11 @@ from matplotlib.lines import Line2D
 from lib.data import skeleton as sk
 from lib.utils.media_io import write_animation
 from lib.utils.outputs import check_output_dir, create_output_dir
-from lib.vis.plot import draw_2d, fit_radius, joint_colour, legend_handles, new_figure, setup_3d, to_plot_frame
+from lib.vis.plot import (draw_2d, fit_radius, frame_indices, joint_colour, legend_handles, new_figure, setup_3d,
+                          to_plot_frame)
 from lib.vis.sequences import file_stem, load_sequences, select
 
 GT_COLOUR = '#9a9a9a'
-
-
-def frame_indices(T, max_frames):
-    if T <= max_frames:
-        return np.arange(T)
-    return np.unique(np.linspace(0, T - 1, max_frames).round().astype(int))
 
 
 def _draw_pose_3d(ax, pose, colour=None, lw=2.5, style='-'):

@@ -59,9 +59,7 @@ def _check(a, path, key, dims):
         a = np.asarray(a, np.float64)
     except (TypeError, ValueError):
         raise UserError('%s is not numbers (dtype %s)' % (key, np.asarray(a).dtype), path, FIX) from None
-    if a.ndim != 3 or a.shape[1] != 17 or a.shape[2] < dims:
-        raise UserError('%s has shape %s, expected (N, 17, %d)' % (key, a.shape, dims), path,
-                        'pass a prediction file of 17-joint poses written by tools/main.py --eval')
+    sk.check_joints_shape(a, path, key, dims, FIX, at_least_in_message=False)
     if len(a) == 0:
         raise UserError('%s has no frames' % key, path, 'evaluate again to rewrite the file')
     if not np.isfinite(a).all():
