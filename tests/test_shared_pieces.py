@@ -88,11 +88,12 @@ def test_discriminator_state_dict_keys_are_the_authors(bn, sn, temporal):
 
 def test_shipped_demo_model_has_exactly_the_model_keys():
     from lib.models.checkpoint import apply_architecture, read_pose_checkpoint
+    from lib.data.formats import pose_model_args
     from lib.models.pose_model import PoseModel
     _, sd, arch = read_pose_checkpoint(DEMO_MODEL)
     cfg = get_default()
     apply_architecture(cfg, arch, log=lambda m: None)
-    assert list(PoseModel(cfg).state_dict()) == list(sd)
+    assert list(PoseModel(cfg, **pose_model_args(cfg)).state_dict()) == list(sd)
 
 
 def test_the_trunk_is_pre_then_each_block_fed_the_raw_input():
@@ -193,7 +194,7 @@ def test_lsp_and_detector_keypoints_fill_limbs_by_one_rule():
         for i, j in LSP_TO_V3D.items():
             assert np.array_equal(a[i], b[0, j]), (pattern, i)
         c = lsp14.copy()
-        lsp.fill_limbs(c, miss14, lsp.LIMBS)
+        joint_orders.fill_limbs(c, miss14, lsp.LIMBS)
         np.testing.assert_array_equal(c[:12], a[:12])
     # the rule itself, on one chain: hip 2, knee 1, ankle 0
     miss = np.zeros(14, bool)

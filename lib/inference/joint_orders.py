@@ -37,7 +37,6 @@ then fills it or skips the frame (the rule of ``lib/inference/lsp.py``).
 import numpy as np
 
 from lib.data import skeleton as sk
-from lib.inference.lsp import fill_limbs
 from lib.utils.errors import UserError
 
 ORDERS = ('h36m', 'coco17', 'openpose25', 'mediapipe33')
@@ -59,6 +58,19 @@ LANDMARKS = {
 #: itself, 0.19 for 0.25, 0.14 for 0.75, 0.22 for 1.0); ``tools/measure_detector.py``
 #: prints it.
 HEAD_FROM_EARS = 0.5
+
+
+def fill_limbs(xy, miss, limbs):
+    """Fill the missing joints of limb chains in place: each chain (root, mid, end) is a
+    hip/shoulder, a knee/elbow and an ankle/wrist (the root is never missing).  A missing
+    mid joint goes midway between root and end when the end is there, else onto the root;
+    a missing end goes onto the (possibly filled) mid joint."""
+    for root, mid, end in limbs:
+        if miss[mid]:
+            xy[mid] = (xy[root] + xy[end]) / 2 if not miss[end] else xy[root]
+        if miss[end]:
+            xy[end] = xy[mid]
+
 
 # v3d joint <- landmark, for the 12 limb joints
 _LIMBS_V3D = {1: 'rhip', 2: 'rknee', 3: 'rank', 4: 'lhip', 5: 'lknee', 6: 'lank',

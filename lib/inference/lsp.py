@@ -82,6 +82,7 @@ from typing import List, Optional
 import numpy as np
 
 from lib.data.normalise import normalise_lsp
+from lib.inference.joint_orders import fill_limbs
 from lib.inference.keypoints import check_magnitude
 from lib.utils.errors import UserError
 from lib.utils.media_io import read_image as read_any
@@ -203,18 +204,6 @@ def fill_missing(xy14, missing14):
         xy[LSP_NECK] = thorax + NECK_FILL_T * (xy[LSP_HEAD] - thorax)
     fill_limbs(xy, miss, LIMBS)
     return xy
-
-
-def fill_limbs(xy, miss, limbs):
-    """Fill the missing joints of limb chains in place: each chain (root, mid, end) is a
-    hip/shoulder, a knee/elbow and an ankle/wrist (the root is never missing).  A missing
-    mid joint goes midway between root and end when the end is there, else onto the root;
-    a missing end goes onto the (possibly filled) mid joint."""
-    for root, mid, end in limbs:
-        if miss[mid]:
-            xy[mid] = (xy[root] + xy[end]) / 2 if not miss[end] else xy[root]
-        if miss[end]:
-            xy[end] = xy[mid]
 
 
 # --- the data set -------------------------------------------------------------
