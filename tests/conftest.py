@@ -1,13 +1,7 @@
-import os
-import sys
-
+"""Fixtures shared by the test folders.  The repository root and tests/ are on ``sys.path``
+(``pythonpath`` in pytest.ini): ``lib``, ``helpers``, ``synth`` and ``layout_fixtures`` import
+from every folder."""
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.normpath(os.path.join(REPO, '..', 'shared'))
-for p in (REPO, os.path.join(REPO, 'tests')):
-    if p not in sys.path:
-        sys.path.insert(0, p)
 
 
 @pytest.fixture
@@ -50,3 +44,13 @@ def data_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp('synth') / 'data'
     synth.write_npz(str(d))
     return d
+
+
+@pytest.fixture
+def one_thread():
+    """One thread (bitwise-repeatable sums, and no thread contention on a busy machine)."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -19,13 +19,16 @@ from PIL import Image
 
 import layout_fixtures as lf
 import synth
-from conftest import REPO
 from lib.config.load import apply_opts
 from lib.config.defaults import get_default
 from lib.data import skeleton as sk
 from lib.data.batches import TensorSplit
 from lib.inference.lsp import lsp14_to_ours17
+from lib.utils.safe_io import safe_pickle_load
 
+TESTS = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(TESTS)
+SHARED = os.path.normpath(os.path.join(REPO, '..', 'shared'))
 MAIN = os.path.join(REPO, 'tools', 'main.py')
 SHARED_DATA = os.path.normpath(os.path.join(REPO, '..', 'shared', 'data'))
 HAVE_BVH = os.path.isdir(lf.BVH_DIR)
@@ -33,6 +36,9 @@ HAVE_BVH = os.path.isdir(lf.BVH_DIR)
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONHASHSEED='0')
 NPZ = ['DATA.FORMAT', 'npz']
 ERROR_LINE = re.compile(r'^error: .+ \(.+\): .+$')
+DEMO = os.path.join(REPO, 'scripts', 'demo_input')
+DEMO_MODEL = os.path.join(REPO, 'scripts', 'demo_model', 'demo.pth.tar')
+LSP_SAMPLE = os.path.join(REPO, '..', 'shared', 'data', 'lsp_sample')
 
 # optional packages: the detector and OpenCV (requirements-media.txt), bvhio (requirements-dev.txt)
 HAVE_DETECTOR = all(importlib.util.find_spec(m) is not None for m in ('mediapipe', 'cv2'))
@@ -252,3 +258,42 @@ class Evil:
 
     def __reduce__(self):
         return (os.system, ('touch %s' % self.marker,))
+
+
+# --- the authors' demo inputs (scripts/demo_input) ------------------------------------
+
+def demo_image(n):
+    with Image.open(os.path.join(DEMO, '%d.jpg' % n)) as im:
+        return np.asarray(im.convert('RGB'))
+
+
+def demo_2d_v3d(n):
+    return sk.ours_to_v3d(np.asarray(safe_pickle_load(os.path.join(DEMO, '%d.pkl' % n))['original_joints_2d'],
+                                     np.float64))
+
+
+def coco_pose():
+    """A COCO-17 pose made from the authors' 2D of image 0 (face points around the nose)."""
+    v = demo_2d_v3d(0)
+    face = np.array([[0, 0], [-3, -1], [3, -1], [-6, 0], [6, 0]], np.float64) + v[9]
+    return np.concatenate([face, v[[11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]]])
+
+
+def run_python(args, cwd=REPO):
+    return subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def not_blank(path, min_std=10.0):
+    with Image.open(path) as im:
+        a = np.asarray(im.convert('L'), np.float64)
+    return a.std() > min_std
+
+
+def reference_pck_auc(pred_m, gt_m):
+    """The authors' definition, written out plainly: distances in mm over 300, thresholds
+    k * 0.05 for k = 0..10, fraction strictly below, trapezoids over thresholds * 2."""
+    d = np.sqrt(((pred_m - gt_m) ** 2).sum(-1)) * 1000.0 / 300.0
+    ts = [k * 0.05 for k in range(11)]
+    pcks = [float((d < t).sum()) / d.size for t in ts]
+    area = sum((2 * ts[k + 1] - 2 * ts[k]) * (pcks[k] + pcks[k + 1]) / 2 for k in range(10))
+    return area, pcks[10]

@@ -4,7 +4,7 @@ import os
 import re
 import subprocess
 
-from conftest import REPO
+from helpers import REPO
 from lib.config.defaults import get_default
 
 DOC = os.path.join(REPO, 'docs', 'ORIGINAL.md')

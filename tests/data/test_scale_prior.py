@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import synth
-from conftest import REPO
+from helpers import REPO
 from helpers import ENV, run_inproc, write_cfg
 from lib.config.load import apply_opts
 from lib.config.defaults import get_default

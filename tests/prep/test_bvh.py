@@ -11,7 +11,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import synth
-from conftest import REPO
+from helpers import REPO
 from lib.prep.archive_check import check_converted
 from lib.prep.bvh import CMU_TO_H36M17, h36m17_positions, load_bvh
 from lib.prep.bvh_convert import convert_clip, runs

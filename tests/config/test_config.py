@@ -15,7 +15,7 @@ import os
 import pytest
 import yaml
 
-from conftest import REPO, SHARED
+from helpers import REPO, SHARED
 from helpers import main_process
 from lib.config import load as C
 from lib.config import defaults as CD

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO
+from helpers import REPO
 from helpers import tiny_cfg, tiny_split
 from lib.train import step as T
 from lib.train import schedule as TS
@@ -110,7 +110,7 @@ def test_benchmark_trains_the_given_seeds_and_tables_every_finished_run(tmp_path
 def test_benchmark_accuracy_bad_input_is_one_line(tmp_path):
     import subprocess
     import sys
-    from conftest import REPO
+    from helpers import REPO
     for args in (['--src', str(tmp_path / 'nowhere')], ['--seeds', '0'], ['--only-seeds', '-1']):
         r = subprocess.run([sys.executable, 'tools/benchmark_accuracy.py', '--out', str(tmp_path / 'out')] + args,
                            cwd=REPO, capture_output=True, text=True, timeout=120)

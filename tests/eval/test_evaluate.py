@@ -1,15 +1,9 @@
-"""Evaluation: MPJPE and its variants (P-, N-, oracle-scale, batch means), the fast metrics
-against a plain reference, PCK / AUC against a plain reference and the authors' ``calc_auc``,
-the best-model rule for MPI, and the prediction files ``tools/main.py --eval`` writes.
-
-The numbers are computed here again from the definitions, not through the project's code.
-"""
-import importlib.util
+"""Evaluation (lib/eval/evaluate.py, prediction_file.py): the best-model rule, and the
+prediction files ``tools/main.py --eval`` writes for MPI-INF-3DHP, SURREAL and H36M-style data."""
 import json
 import os
 import subprocess
 import sys
-import types
 
 import h5py
 import numpy as np
@@ -17,56 +11,10 @@ import pytest
 import torch
 
 import layout_fixtures as lf
-from conftest import REPO
-from helpers import (ENV, HAVE_BVH, MAIN, MPI2H36M, NPZ, V3D_TO_OURS, cfg_for, rand_rot, rigid_align_reference,
-                     run_inproc, write_cfg)
-from lib.eval import metrics as M
-from lib.eval.evaluate import compute_metrics
-from lib.data import skeleton as sk
+from helpers import (ENV, HAVE_BVH, MAIN, MPI2H36M, NPZ, REPO, V3D_TO_OURS, cfg_for, reference_pck_auc,
+                     rigid_align_reference, run_inproc, write_cfg)
 
 
-# --- metrics --------------------------------------------------------------------
-
-def test_p_mpjpe_of_similarity_copy_is_zero():
-    rng = np.random.RandomState(0)
-    gt = rng.normal(size=(5, 17, 3))
-    pred = np.stack([2.5 * g @ rand_rot(rng).T + rng.normal(size=3) for g in gt])
-    assert np.allclose(M.p_mpjpe(pred, gt), 0, atol=1e-9)
-    assert M.p_mpjpe(gt[:, :, ::-1] * np.array([1, 1, 1]), gt).min() >= 0
-
-
-def test_p_mpjpe_refuses_reflection():
-    rng = np.random.RandomState(1)
-    gt = rng.normal(size=(3, 17, 3))
-    mirrored = gt * np.array([-1, 1, 1])
-    assert (M.p_mpjpe(mirrored, gt) > 1e-3).all()
-
-
-def test_mpjpe_head_root_factor_by_hand():
-    from lib.eval.evaluate import compute_metrics
-    gt = np.zeros((1, 17, 3)); gt[0, sk.HEAD] = [0, -0.5, 0]; gt[0, 0] = [0.3, 0, 0]
-    pred = np.zeros((1, 17, 3)); pred[0, sk.HEAD] = [0, -1.2, 0]; pred[0, 0] = [0.6, 0, 0]
-    res, err = compute_metrics(pred, gt + 5.0, np.array(['a']))
-    # prediction x Lf (0.5): head at -0.6 (0.1 m off), joint 0 at 0.3 (exact); 15 joints exact
-    assert res['MPJPE'] == pytest.approx(100.0 / 17, rel=1e-6)
-    assert res['N-MPJPE'] < res['MPJPE']
-    assert res['P-MPJPE'] == pytest.approx(M.p_mpjpe(pred * 0.5, gt)[0] * 1000, rel=1e-6)
-
-
-def test_n_mpjpe_and_oracle_of_scaled_copy():
-    rng = np.random.RandomState(2)
-    gt = rng.normal(size=(4, 17, 3))
-    assert np.allclose(M.n_mpjpe(gt * 3.0, gt), 0, atol=1e-12)
-    assert np.allclose(M.oracle_scale_mpjpe(gt * 0.2, gt), 0, atol=1e-12)
-
-
-def test_batch_means_is_mean_of_batch_means():
-    err = np.array([1.0] * 4 + [3.0])
-    assert M.batch_means(err, 4) == pytest.approx(2.0)
-    assert err.mean() == pytest.approx(1.4)
-
-
-ORIGINAL_UTILS = os.path.normpath(os.path.join(REPO, '..', 'shared', 'original', 'lib', 'utils', 'utils.py'))
 # end to end: the real motion capture when it is there, else the synthetic fallback
 E2E_SOURCE = 'bvh' if HAVE_BVH else 'synthetic'
 
@@ -83,63 +31,6 @@ def main_process_ok(args):
                        capture_output=True, text=True, env=ENV, cwd=REPO, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return r
-
-
-# --- PCK / AUC ------------------------------------------------------------------------
-
-def reference_pck_auc(pred_m, gt_m):
-    """The authors' definition, written out plainly: distances in mm over 300, thresholds
-    k * 0.05 for k = 0..10, fraction strictly below, trapezoids over thresholds * 2."""
-    d = np.sqrt(((pred_m - gt_m) ** 2).sum(-1)) * 1000.0 / 300.0
-    ts = [k * 0.05 for k in range(11)]
-    pcks = [float((d < t).sum()) / d.size for t in ts]
-    area = sum((2 * ts[k + 1] - 2 * ts[k]) * (pcks[k] + pcks[k + 1]) / 2 for k in range(10))
-    return area, pcks[10]
-
-
-def test_pck_auc_against_a_plain_reference():
-    from lib.eval.pck import pck_metrics
-    rng = np.random.RandomState(3)
-    gt = rng.normal(0, 0.25, (300, 17, 3))
-    pred = gt @ np.linalg.qr(rng.normal(size=(3, 3)))[0].T * 1.1 + rng.normal(0, 0.04, gt.shape)
-    res = pck_metrics(pred, gt, np.repeat(['a', 'b', 'c'], 100))
-    auc, p5 = reference_pck_auc(pred, gt)
-    auc2, p52 = reference_pck_auc(rigid_align_reference(pred, gt), gt)
-    assert res['auc'] == pytest.approx(auc, abs=1e-12) and res['pckh5'] == pytest.approx(p5, abs=1e-12)
-    assert res['auc_p2'] == pytest.approx(auc2, abs=1e-9) and res['pckh5_p2'] == pytest.approx(p52, abs=1e-9)
-    assert 0 < auc < auc2 < 1                                # alignment removes the rotation
-    assert res['per_group']['b']['auc'] == pytest.approx(reference_pck_auc(pred[100:200], gt[100:200])[0])
-
-
-def load_authors_utils(monkeypatch):
-    """The authors' lib/utils/utils.py; scikit-learn (for its trapezoidal ``auc`` only) is
-    replaced by the trapezoid rule when it is not installed."""
-    if not os.path.isfile(ORIGINAL_UTILS):
-        pytest.skip('the authors\' code is not at ../shared/original')
-    try:
-        import sklearn.metrics  # noqa: F401
-    except ImportError:
-        metrics = types.ModuleType('sklearn.metrics')
-        metrics.auc = lambda x, y: float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
-        monkeypatch.setitem(sys.modules, 'sklearn', types.ModuleType('sklearn'))
-        monkeypatch.setitem(sys.modules, 'sklearn.metrics', metrics)
-    spec = importlib.util.spec_from_file_location('authors_utils', ORIGINAL_UTILS)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_pck_auc_match_the_authors_calc_auc(monkeypatch):
-    from lib.eval.pck import pck_metrics
-    utils = load_authors_utils(monkeypatch)
-    rng = np.random.RandomState(5)
-    gt = rng.normal(0, 0.25, (200, 17, 3))
-    pred = gt * 0.9 + rng.normal(0, 0.05, gt.shape)
-    res = pck_metrics(pred, gt)
-    a, p = utils.calc_auc(pred.copy(), gt.copy())
-    a2, p2 = utils.calc_auc_aligned(pred.copy(), gt.copy())
-    assert (res['auc'], res['pckh5']) == pytest.approx((a, p), abs=1e-12)
-    assert (res['auc_p2'], res['pckh5_p2']) == pytest.approx((a2, p2), abs=1e-9)
 
 
 def test_model_best_on_auc_after_alignment_for_mpi():
@@ -258,53 +149,3 @@ def test_h36m_style_eval_writes_the_prediction_file_with_synthesised_names(tiny_
         np.testing.assert_allclose(f['joint_3d_gt'][()] * 1000, z['gt'][:, V3D_TO_OURS], atol=1e-2)
         assert 'auc' not in f and f['seqlen'][0] == (f['seqname'][()] == f['seqname'][0]).sum()
     assert not os.path.exists(os.path.join(str(tmp), 'data', 'synth_valid_pred_3d.h5'))
-
-
-# --- evaluation speed: the fast metrics give the reference numbers -------------
-
-def _ref_procrustes(pred, gt):
-    """The straightforward implementation the fast one replaced (np.linalg.norm, plain matmul)."""
-    mu_g, mu_p = gt.mean(1, keepdims=True), pred.mean(1, keepdims=True)
-    G0, P0 = gt - mu_g, pred - mu_p
-    nG = np.maximum(np.linalg.norm(G0, axis=(1, 2), keepdims=True), 1e-12)
-    nP = np.maximum(np.linalg.norm(P0, axis=(1, 2), keepdims=True), 1e-12)
-    G0, P0 = G0 / nG, P0 / nP
-    U, S, Vt = np.linalg.svd(np.matmul(G0.transpose(0, 2, 1), P0))
-    V = Vt.transpose(0, 2, 1)
-    flip = np.linalg.det(np.matmul(V, U.transpose(0, 2, 1))) < 0
-    V[flip, :, -1] *= -1
-    S[flip, -1] *= -1
-    R = np.matmul(V, U.transpose(0, 2, 1))
-    a = S.sum(1)[:, None, None] * nG / nP
-    return a * np.matmul(pred, R) + (mu_g - a * np.matmul(mu_p, R))
-
-
-def test_fast_metrics_equal_reference_within_1e6_mm():
-    rng = np.random.RandomState(1)
-    gt = rng.normal(0, 0.3, (5000, 17, 3))
-    gt -= gt[:, 13:14]
-    pred = 0.8 * gt + rng.normal(0, 0.05, gt.shape)
-    pred[:7] = -pred[:7]                              # reflections: the no-flip branch is used
-    mm = 1000.0
-    ref = {'MPJPE': np.linalg.norm(pred - gt, axis=-1).mean(-1),
-           'P-MPJPE': np.linalg.norm(_ref_procrustes(pred, gt) - gt, axis=-1).mean(-1)}
-    s = (pred * gt).sum((1, 2)) / (pred * pred).sum((1, 2))
-    ref['N-MPJPE'] = np.linalg.norm(pred * s[:, None, None] - gt, axis=-1).mean(-1)
-    s = np.linalg.norm(gt, axis=(1, 2)) / np.linalg.norm(pred, axis=(1, 2))
-    ref['oracle'] = np.linalg.norm(pred * s[:, None, None] - gt, axis=-1).mean(-1)
-    got = {'MPJPE': M.mpjpe(pred, gt), 'P-MPJPE': M.p_mpjpe(pred, gt), 'N-MPJPE': M.n_mpjpe(pred, gt),
-           'oracle': M.oracle_scale_mpjpe(pred, gt)}
-    for k in ref:
-        assert np.abs(got[k] - ref[k]).max() * mm < 1e-6, k
-    assert ref['P-MPJPE'].mean() > 1e-3               # not a trivial comparison
-
-    # the per-action table (bincount) against a per-action loop; chunking changes nothing
-    groups = np.array(['Walk', 'Sit', 'Eat'])[rng.randint(0, 3, len(gt))]
-    res, err = compute_metrics(pred / 0.5, gt, groups, chunk=777)
-    res1, err1 = compute_metrics(pred / 0.5, gt, groups, chunk=len(gt))
-    assert res == res1 and all(np.array_equal(err[k], err1[k]) for k in err)
-    for a in ('Walk', 'Sit', 'Eat'):
-        m = groups == a
-        for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE'):
-            assert abs(res['per_action'][a][k] - err[k][m].mean()) < 1e-6
-        assert res['per_action'][a]['num_poses'] == m.sum()

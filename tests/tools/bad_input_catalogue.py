@@ -1,0 +1,85 @@
+"""The runner of the bad-input catalogues in ``test_*_bad_inputs.py`` (one file per entry
+point: scripts/inference.py, tools/main.py's paths, output folders and MPI-INF-3DHP / SURREAL
+files, tools/prepare_data.py, tools/vis_sequences.py, tools/eval_lsp.py, tools/export_model.py;
+tools/main.py's configs, readers and checkpoints are in test_main_bad_inputs.py).
+
+Each case of a ``CATALOGUE`` (case -> (script, setup(tmp, ctx) -> argv, needles, quiet)) must
+end in exit code 2 with exactly one ``error: <what> (<where>): <fix>`` line on stderr naming
+what the case says, no traceback, and leave the disk as it found it: no file or folder created
+and no existing file changed (a snapshot of the case's folder, and of the repository's run
+folders, before and after).  ``quiet`` cases (a bad path or option) must also print nothing on
+stdout: they are refused before the model is chosen.  Everything runs in-process (``runpy``),
+on tiny synthetic inputs.
+"""
+import hashlib
+import os
+import runpy
+import sys
+
+import pytest
+
+from helpers import REPO, assert_one_error_line
+
+REPO_RUN_FOLDERS = [os.path.join(REPO, d) for d in ('output', 'log', 'vis', 'models', 'data')]
+
+
+# --- running an entry point in this process, and what it left on disk -------------------
+
+def run_entry(script, argv, capsys):
+    """``python <script> <argv>`` in this process: (exit code, stdout, stderr)."""
+    path = os.path.join(REPO, script)
+    capsys.readouterr()
+    old_argv, old_path = sys.argv, list(sys.path)
+    sys.argv = [path] + [str(a) for a in argv]
+    sys.path.insert(0, os.path.dirname(path))          # as `python script.py` does
+    try:
+        with pytest.raises(SystemExit) as ex:
+            runpy.run_path(path, run_name='__main__')
+    finally:
+        sys.argv, sys.path[:] = old_argv, old_path
+    cap = capsys.readouterr()
+    return ex.value.code, cap.out, cap.err
+
+
+def snapshot(*roots):
+    """{path: 'dir' | (size, mtime, md5)} of everything under ``roots``."""
+    out = {}
+    for root in roots:
+        for dirpath, dirs, files in os.walk(str(root)):
+            for d in dirs:
+                out[os.path.join(dirpath, d)] = 'dir'
+            for f in files:
+                p = os.path.join(dirpath, f)
+                st = os.stat(p)
+                with open(p, 'rb') as fh:
+                    out[p] = (st.st_size, st.st_mtime_ns, hashlib.md5(fh.read()).hexdigest())
+    return out
+
+
+def assert_unchanged(before, after):
+    made = sorted(set(after) - set(before))
+    gone = sorted(set(before) - set(after))
+    changed = sorted(p for p in set(before) & set(after) if before[p] != after[p])
+    assert not made and not gone and not changed, ('created', made, 'removed', gone, 'changed', changed)
+
+
+
+def entry(script, build, *needles, quiet=True):
+    """A catalogue case of ``script``."""
+    return (script, build, needles, quiet)
+
+
+def check_case(case, ctx_base, tmp_path, capsys, monkeypatch):
+    """Run one catalogue case and check the contract above."""
+    script, build, needles, quiet = case
+    ctx = dict(ctx_base, monkeypatch=monkeypatch)
+    work = tmp_path / 'case'
+    work.mkdir()
+    argv = build(work, ctx)
+    before = snapshot(work, *REPO_RUN_FOLDERS)
+    rc, out, err = run_entry(script, argv, capsys)
+    assert_one_error_line(rc, err, *needles)
+    if quiet:
+        assert out == '', out
+    assert_unchanged(before, snapshot(work, *REPO_RUN_FOLDERS))
+
