@@ -186,7 +186,7 @@ BONES = np.array([(int(sk.V3D_PARENTS[j]), j) for j in range(1, sk.NUM_JOINTS)])
 LR_PAIRS = ((0, 3), (1, 4), (2, 5), (10, 13), (11, 14), (12, 15))
 #: Median share of each bone in the summed 2D bone length, over every 10th frame of
 #: ``datasets/quickstart/data_2d_quickstart_gt.npz`` (motion capture through real
-#: Human3.6M cameras; tests/test_cli_inference.py recomputes it).
+#: Human3.6M cameras; tests/inference/test_joint_orders.py recomputes it).
 BONE_SHARE = np.array([0.0175, 0.1021, 0.1242, 0.0176, 0.1026, 0.1240, 0.0944, 0.0671, 0.0207,
                        0.0306, 0.0257, 0.0818, 0.0599, 0.0263, 0.0806, 0.0574])
 #: Median body_score above this (over 5 or more frames; UNLIKE_FEW for fewer): the 2D is

@@ -95,7 +95,7 @@ class PoseModel(nn.Module):
         root = Y[:, r:r + 1]
         shift = Y.new_tensor([0.0, 0.0, self.c])
         # a separate copy of the root for centring, as the original: the same autograd graph,
-        # so the gradients are summed in the same order (bit-for-bit parity, tests/test_parity.py)
+        # so the gradients are summed in the same order (bit-for-bit parity, tests/parity/test_parity.py)
         T = geo.apply_rot(R, Y - Y[:, r:r + 1].clone()) + shift
         proj_2d = geo.project(T, self.proj_clamp, eps=1e-5)
         z_rec = torch.clamp(self.depth(proj_2d) + self.c, min=1.0)

@@ -5,7 +5,7 @@ the L2 norm of the per-joint difference (not squared, not L1), as the
 original's ``loss_3d`` / ``loss_2d``.  Each is written with the original's
 operations (square, sum, square root; bone vectors of all joints, then the 16
 bones; the prior as plain numbers), so that values and gradients agree with it
-to the last bit (tests/test_parity.py).
+to the last bit (tests/parity/test_parity.py).
 """
 import torch
 
