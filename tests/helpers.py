@@ -90,17 +90,18 @@ def run_repo_script(script, *args, cwd=REPO, env=ENV):
                           capture_output=True, text=True, timeout=300, env=env)
 
 
-def run_inproc(argv, capsys):
-    """tools/main.py run as a script in this process (faster than a subprocess, and lib can be
-    monkeypatched): (exit code, stdout, stderr)."""
+def run_inproc(argv, capsys, script='tools/main.py'):
+    """``python <script> <argv>`` (default tools/main.py) run as a script in this process (faster
+    than a subprocess, and lib can be monkeypatched): (exit code, stdout, stderr)."""
     import runpy
+    path = os.path.join(REPO, script)
     capsys.readouterr()
     old_argv, old_path = sys.argv, list(sys.path)
-    sys.argv = [os.path.join(REPO, 'tools', 'main.py')] + [str(a) for a in argv]
-    sys.path.insert(0, os.path.join(REPO, 'tools'))     # as `python tools/main.py` does
+    sys.argv = [path] + [str(a) for a in argv]
+    sys.path.insert(0, os.path.dirname(path))          # as `python script.py` does
     try:
         with pytest.raises(SystemExit) as ex:
-            runpy.run_path(sys.argv[0], run_name='__main__')
+            runpy.run_path(path, run_name='__main__')
     finally:
         sys.argv, sys.path[:] = old_argv, old_path
     cap = capsys.readouterr()

@@ -71,3 +71,10 @@ TRAIN:
   USE_NEW_TEMP: true
   PRETRAIN_LIFTER: false
 """
+
+
+def layout_argv(tmp, dataset, opts=()):
+    """tools/main.py arguments for the ``dataset`` fixture under ``tmp`` (config written to tmp/c.yaml)."""
+    cfg = tmp / 'c.yaml'
+    cfg.write_text(YAML.format(data=tmp / 'data', out=tmp / 'out', log=tmp / 'log', dataset=dataset))
+    return ['--cfg', cfg, '--gpu', '-1', '--opts'] + list(opts)

@@ -13,12 +13,9 @@ on tiny synthetic inputs.
 """
 import hashlib
 import os
-import runpy
-import sys
 
-import pytest
 
-from helpers import REPO, assert_one_error_line
+from helpers import REPO, assert_one_error_line, run_inproc
 
 REPO_RUN_FOLDERS = [os.path.join(REPO, d) for d in ('output', 'log', 'vis', 'models', 'data')]
 
@@ -27,18 +24,7 @@ REPO_RUN_FOLDERS = [os.path.join(REPO, d) for d in ('output', 'log', 'vis', 'mod
 
 def run_entry(script, argv, capsys):
     """``python <script> <argv>`` in this process: (exit code, stdout, stderr)."""
-    path = os.path.join(REPO, script)
-    capsys.readouterr()
-    old_argv, old_path = sys.argv, list(sys.path)
-    sys.argv = [path] + [str(a) for a in argv]
-    sys.path.insert(0, os.path.dirname(path))          # as `python script.py` does
-    try:
-        with pytest.raises(SystemExit) as ex:
-            runpy.run_path(path, run_name='__main__')
-    finally:
-        sys.argv, sys.path[:] = old_argv, old_path
-    cap = capsys.readouterr()
-    return ex.value.code, cap.out, cap.err
+    return run_inproc(argv, capsys, script)
 
 
 def snapshot(*roots):
@@ -61,7 +47,6 @@ def assert_unchanged(before, after):
     gone = sorted(set(before) - set(after))
     changed = sorted(p for p in set(before) & set(after) if before[p] != after[p])
     assert not made and not gone and not changed, ('created', made, 'removed', gone, 'changed', changed)
-
 
 
 def entry(script, build, *needles, quiet=True):

@@ -167,9 +167,7 @@ def _layout(dataset, edit, *opts):
     """The MPI-INF-3DHP or SURREAL fixture in the authors' h5 layout, its test file edited."""
     def build(tmp, data):
         edit_h5(dataset, edit)(tmp)
-        cfg = tmp / 'c.yaml'
-        cfg.write_text(lf.YAML.format(data=tmp / 'data', out=tmp / 'out', log=tmp / 'log', dataset=dataset))
-        return ['--cfg', cfg, '--gpu', '-1', '--opts'] + list(opts), []
+        return lf.layout_argv(tmp, dataset, opts), []
     return build
 
 

@@ -105,9 +105,7 @@ def main_threads_env(value):
 def main_layout(dataset, edit, *opts):
     def build(tmp, ctx):
         edit_h5(dataset, edit)(tmp)
-        cfg = tmp / 'c.yaml'
-        cfg.write_text(lf.YAML.format(data=tmp / 'data', out=tmp / 'out', log=tmp / 'log', dataset=dataset))
-        return ['--cfg', cfg, '--gpu', '-1', '--opts'] + list(opts)
+        return lf.layout_argv(tmp, dataset, opts)
     return build
 
 
