@@ -258,3 +258,17 @@ def test_unused_keys_of_shipped_configs_go_to_the_log_user_added_ones_warn(tmp_p
                 assert line in text
             assert 'TRAIN.WD' not in text and text.count('TRAIN.LOSS_TYPE') == 2
     logging.getLogger('uvhpe').handlers.clear()
+
+
+# --- two lists of config keys, two names ------------------------------------------------------
+
+def test_config_path_keys_are_relative_to_tools(tmp_path):
+    from lib.config import load
+    from lib.utils.runtime import TOOLS_DIR
+    assert not hasattr(load, 'PATH_KEYS')
+    yaml_path = tmp_path / 'c.yaml'
+    yaml_path.write_text('DATA_DIR: d\nOUTPUT_DIR: o\nLOG_DIR: l\nTRAIN:\n  LIFTER_PRETRAIN_PATH: p.pth.tar\n')
+    cfg = load.load_run_config(str(yaml_path))
+    for key, rel in zip(load.TOOLS_RELATIVE_PATH_KEYS, ('d', 'o', 'l', 'p.pth.tar')):
+        sec, _, k = key.rpartition('.')
+        assert (cfg[sec] if sec else cfg)[k] == os.path.normpath(os.path.join(TOOLS_DIR, rel)), key

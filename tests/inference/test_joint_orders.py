@@ -68,3 +68,44 @@ def test_wrong_order_is_warned_and_named(detector, tmp_path):
     assert w is not None and '--joint-order h36m' in w
     for n in range(12):                   # single real poses are not flagged either
         assert jo.order_warning(demo_2d_v3d(n)[None], 'h36m') is None
+
+
+# --- filling missing limb joints -------------------------------------------------------------
+
+# LSP index -> v3d index, for the 12 limb joints
+LSP_TO_V3D = {0: 3, 1: 2, 2: 1, 3: 4, 4: 5, 5: 6, 6: 16, 7: 15, 8: 14, 9: 11, 10: 12, 11: 13}
+
+
+def test_lsp_and_detector_keypoints_fill_limbs_by_one_rule():
+    from lib.inference import joint_orders, lsp
+    rng = np.random.default_rng(0)
+    lsp14 = rng.uniform(0, 200, (14, 2))
+    v3d = rng.uniform(0, 200, (17, 2))
+    for i, j in LSP_TO_V3D.items():
+        v3d[j] = lsp14[i]
+    assert [tuple(LSP_TO_V3D[k] for k in chain) for chain in lsp.LIMBS] == \
+        [(1, 2, 3), (4, 5, 6), (14, 15, 16), (11, 12, 13)]
+    fillable = [k for chain in lsp.LIMBS for k in chain[1:]]      # knees/elbows, ankles/wrists
+    for pattern in range(2 ** len(fillable)):
+        miss14 = np.zeros(14, bool)
+        for b, k in enumerate(fillable):
+            miss14[k] = bool(pattern >> b & 1)
+        miss17 = np.zeros(17, bool)
+        for i, j in LSP_TO_V3D.items():
+            miss17[j] = miss14[i]
+        a = lsp.fill_missing(lsp14, miss14)
+        b, _, reasons = joint_orders.fill_missing(v3d[None], miss17[None])
+        assert reasons == [None]
+        for i, j in LSP_TO_V3D.items():
+            assert np.array_equal(a[i], b[0, j]), (pattern, i)
+        c = lsp14.copy()
+        joint_orders.fill_limbs(c, miss14, lsp.LIMBS)
+        np.testing.assert_array_equal(c[:12], a[:12])
+    # the rule itself, on one chain: hip 2, knee 1, ankle 0
+    miss = np.zeros(14, bool)
+    miss[[1]] = True
+    np.testing.assert_array_equal(lsp.fill_missing(lsp14, miss)[1], (lsp14[2] + lsp14[0]) / 2)
+    miss[[0]] = True
+    filled = lsp.fill_missing(lsp14, miss)
+    np.testing.assert_array_equal(filled[1], lsp14[2])
+    np.testing.assert_array_equal(filled[0], lsp14[2])

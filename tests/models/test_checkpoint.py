@@ -1,9 +1,15 @@
-"""Atomic checkpoints (lib/models/checkpoint.py through lib/utils/safe_io.py): a crash during
-a save leaves the old checkpoint, and the written file has normal permissions."""
+"""Checkpoints (lib/models/checkpoint.py): atomic saves (through lib/utils/safe_io.py: a crash during
+a save leaves the old checkpoint, and the written file has normal permissions), the one reader of a
+pose checkpoint that evaluation and the warm start share, and the config an export keeps."""
+import logging
 import os
 
 import pytest
 import torch
+
+from helpers import DEMO_MODEL
+from lib.config.defaults import get_default
+from lib.utils.errors import UserError
 
 # one thread: bitwise-repeatable sums, and no thread contention on a busy machine
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -77,3 +83,66 @@ def test_atomic_write_makes_normal_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert (os.stat(tmp_path / 'f.json').st_mode & 0o777) == 0o644
+
+
+# --- reading a pose checkpoint for a model -----------------------------------------------------
+
+def test_evaluation_and_warm_start_read_a_checkpoint_alike(tiny_checkpoint):
+    from lib.eval.load_model import load_pose_model
+    from lib.models.checkpoint import read_pose_checkpoint
+    from lib.train.run import read_warm_start
+    yaml_path, ckpt = tiny_checkpoint
+    ck, sd, arch = read_pose_checkpoint(ckpt)
+    assert set(ck) == {'pose_model_state_dict'}
+    assert arch == {'LIFTER_RES_BLOCKS': 1, 'USE_SCALER': True, 'NUM_CHANNELS': 32, 'BN_TRACK': True,
+                    'SCALER_RES_BLOCKS': 1, 'SCALER_INPUT_SIZE': 37}
+    notes = []
+    model = load_pose_model(get_default(), ckpt, log=notes.append)
+    assert list(model.state_dict()) == list(sd)
+    assert all(torch.equal(v, sd[k]) for k, v in model.state_dict().items())
+    cfg = get_default()
+    cfg.TRAIN.LIFTER_PRETRAIN_PATH = ckpt
+    log = logging.getLogger('test_checkpoint')
+    wsd, warch = read_warm_start(cfg, log)
+    assert warch == arch and list(wsd) == list(sd) and all(torch.equal(wsd[k], sd[k]) for k in sd)
+    assert (cfg.NETWORK.NUM_CHANNELS, cfg.NETWORK.LIFTER_RES_BLOCKS, cfg.TRAIN.USE_SCALER) == (32, 1, False)
+
+
+def test_evaluation_and_warm_start_refuse_a_bad_checkpoint_alike(tmp_path, tiny_checkpoint):
+    from lib.eval.load_model import load_pose_model
+    from lib.models.checkpoint import read_pose_checkpoint
+    from lib.train.run import read_warm_start
+    sd = torch.load(tiny_checkpoint[1], weights_only=True)['pose_model_state_dict']
+    bad = dict(sd)
+    bad['lifter_before.pre.0.bias'] = bad['lifter_before.pre.0.bias'].clone()
+    bad['lifter_before.pre.0.bias'][3] = float('nan')
+    cases = {'nan.pth.tar': {'pose_model_state_dict': bad},
+             'nan_ema.pth.tar': {'pose_model_state_dict': sd, 'ema_state_dict': bad}}
+    for name, content in cases.items():
+        path = str(tmp_path / name)
+        torch.save(content, path)
+        with pytest.raises(UserError) as e:
+            read_pose_checkpoint(path, use_ema=True)
+        assert 'lifter_before.pre.0.bias holds NaN or inf' in str(e.value)
+        with pytest.raises(UserError) as ev:
+            load_pose_model(get_default(), path, log=lambda m: None, use_ema=True)
+        assert str(ev.value) == str(e.value)
+    read_pose_checkpoint(str(tmp_path / 'nan_ema.pth.tar'))            # without EMA: fine
+    cfg = get_default()
+    cfg.TRAIN.LIFTER_PRETRAIN_PATH = str(tmp_path / 'nan.pth.tar')
+    with pytest.raises(UserError) as ew:
+        read_warm_start(cfg, logging.getLogger('test_checkpoint'))
+    assert str(ew.value) == str(e.value).replace('nan_ema', 'nan')
+
+
+def test_exported_config_drops_the_machine_keys():
+    from lib.models import checkpoint
+    assert not hasattr(checkpoint, 'PATH_KEYS')
+    ck = torch.load(DEMO_MODEL, weights_only=True)
+    cfg = {'GPU': '0', 'OUTPUT_DIR': '/o', 'LOG_DIR': '/l', 'DATA_DIR': '/d', 'USE_GT': True,
+           'DATA': {'TRAIN_PATH': '/t', 'VALID_PATH': '/v', 'DATASET_NAME': 'x'},
+           'TRAIN': {'LIFTER_PRETRAIN_PATH': '/p', 'USE_SCALER': True}}
+    small = checkpoint.inference_checkpoint(dict(ck, config=cfg), DEMO_MODEL)
+    assert small['config'] == {'USE_GT': True, 'DATA': {'DATASET_NAME': 'x'}, 'TRAIN': {'USE_SCALER': True}}
+    assert len(checkpoint.EXPORT_DROPPED_KEYS) == 7
+    assert cfg['DATA']['TRAIN_PATH'] == '/t'           # the checkpoint's own config is not changed

@@ -343,3 +343,23 @@ def test_bvh_cut_in_half_is_a_user_error(tmp_path):
     with pytest.raises(UserError) as e:
         load_bvh(str(tmp_path / 'cut.bvh'))
     assert e.value.line().startswith('error:') and 'cut.bvh' in e.value.line()
+
+
+def test_bvh_joint_and_end_site_children_parse_by_one_branch():
+    from lib.prep.bvh import parse_bvh
+    text = ('HIERARCHY\nROOT r\n{\n  OFFSET 0 0 0\n  CHANNELS 3 Xposition Yposition Zposition\n  JOINT c\n  {\n'
+            '    OFFSET 0 1 0\n    End Site\n    {\n      OFFSET 0 1 0\n    }\n  }\n}\n'
+            'MOTION\nFrames: 1\nFrame Time: 0.1\n0 0 0\n')
+    bvh = parse_bvh(text)
+    assert bvh.names == ['r', 'c', 'c_End'] and list(bvh.parents) == [-1, 0, 1]
+
+
+@pytest.mark.parametrize('child', ['JOINT c', 'End Site'])
+def test_bvh_end_site_with_a_child_is_refused_either_way(child):
+    from lib.prep.bvh import parse_bvh
+    text = ('HIERARCHY\nROOT r\n{\n  OFFSET 0 0 0\n  CHANNELS 3 Xposition Yposition Zposition\n'
+            '  End Site\n  {\n    OFFSET 0 1 0\n    %s\n    {\n      OFFSET 0 1 0\n    }\n  }\n}\n'
+            'MOTION\nFrames: 1\nFrame Time: 0.1\n0 0 0\n' % child)
+    with pytest.raises(UserError) as e:
+        parse_bvh(text, 'x.bvh')
+    assert str(e.value).startswith('error: BVH: an End Site has no child joints (x.bvh:9)')

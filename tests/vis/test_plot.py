@@ -121,3 +121,17 @@ def test_camera_view_of_the_shipped_models_lifts_shows_the_2d_input():
         pose = poses[0].astype(np.float32)
         fig = figure_2d_3d(px, pose, camera_distance=depths[0])   # the lift's own root depth, as the demo
         assert similarity_residual(camera_panel_points(fig, pose), px * np.array([1.0, -1.0])) < 1e-3, name
+
+
+# --- the frames an animation shows ----------------------------------------------------------
+
+def test_gif_and_sequence_animation_pick_frames_with_one_function():
+    from lib.vis import plot, sequence_anim
+    assert sequence_anim.frame_indices is plot.frame_indices
+    np.testing.assert_array_equal(plot.frame_indices(5, 100), np.arange(5))
+    np.testing.assert_array_equal(plot.frame_indices(10, 4), [0, 3, 6, 9])
+    np.testing.assert_array_equal(plot.frame_indices(7, 7), np.arange(7))
+    np.testing.assert_array_equal(plot.frame_indices(8, 3), [0, 4, 7])                # rounded, not cut
+    np.testing.assert_array_equal(plot.frame_indices(100, 7), [0, 16, 33, 50, 66, 82, 99])
+    idx = plot.frame_indices(250, 100)
+    assert len(idx) == 100 and idx[0] == 0 and idx[-1] == 249 and (np.diff(idx) > 0).all()
