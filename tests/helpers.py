@@ -19,8 +19,8 @@ from PIL import Image
 
 import layout_fixtures as lf
 import synth
-from lib.config.load import apply_opts
 from lib.config.defaults import get_default
+from lib.config.load import apply_opts
 from lib.data import skeleton as sk
 from lib.data.batches import TensorSplit
 from lib.inference.lsp import lsp14_to_ours17

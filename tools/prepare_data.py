@@ -34,9 +34,9 @@ import argparse
 import math
 import os
 
+from lib.data.scale_prior import write_for_dataset
 from lib.prep.bvh_convert import convert_bvh_tree
 from lib.prep.layouts import archives_to_layout
-from lib.data.scale_prior import write_for_dataset
 from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.outputs import check_output_dir
 from lib.utils.runtime import cli_path

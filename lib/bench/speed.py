@@ -54,16 +54,16 @@ import time
 
 import torch
 
-from lib.train import step as T
-from lib.train import schedule as TS
-from lib.config.load import apply_opts, update_config
 from lib.config.defaults import get_default
-from lib.eval.evaluate import compute_metrics, evaluate
-from lib.eval.lifting import lift_in_batches
-from lib.train.state import TrainState
+from lib.config.load import apply_opts, update_config
 from lib.data import skeleton as sk
 from lib.data.batches import TensorSplit
 from lib.data.synthetic import synthetic_split
+from lib.eval.evaluate import compute_metrics, evaluate
+from lib.eval.lifting import lift_in_batches
+from lib.train import step as T
+from lib.train import schedule as TS
+from lib.train.state import TrainState
 from lib.utils.errors import UserError
 from lib.utils.runtime import REPO_ROOT
 

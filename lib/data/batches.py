@@ -12,8 +12,8 @@ from typing import Optional
 import torch
 
 from lib.data import sampling
-from lib.data.normalise import normalise_split
 from lib.data.formats import get_spec
+from lib.data.normalise import normalise_split
 from lib.data.skeleton import HEAD, ROOT
 
 

@@ -19,14 +19,14 @@ import os
 import numpy as np
 import torch
 
-from lib.eval import metrics as M
-from lib.eval import pck
-from lib.eval.lifting import lift_across_ranks
-from lib.eval.prediction_file import write_prediction_file
 from lib.data import skeleton as sk
 from lib.data.dataset import head_root_length
 from lib.data.formats import H36M, get_spec
 from lib.data.scale_prior import scale_mids
+from lib.eval import metrics as M
+from lib.eval import pck
+from lib.eval.lifting import lift_across_ranks
+from lib.eval.prediction_file import write_prediction_file
 from lib.models.scaler import scaler_features
 from lib.utils import distributed as dist
 from lib.utils.safe_io import atomic_write

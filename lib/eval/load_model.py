@@ -6,8 +6,8 @@ blocks, width, presence of the scaler) is read from the checkpoint's state dict,
 one-line note when it overrides the config; the weights then load strictly.
 """
 from lib.data.formats import pose_model_args
-from lib.models.pose_model import get_pose_model
 from lib.models.checkpoint import apply_architecture, load_state_strict, read_pose_checkpoint
+from lib.models.pose_model import get_pose_model
 from lib.utils.errors import UserError
 
 

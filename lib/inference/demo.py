@@ -12,15 +12,15 @@ import sys
 
 from tqdm import tqdm
 
-from lib.inference import one_input
 from lib.config.defaults import get_default
 from lib.config.load import update_config
-from lib.inference.keypoints import INPUT_SUFFIXES, list_inputs, read_input
-from lib.inference.outputs import output_stems
+from lib.inference import one_input
 from lib.inference.detector import require_detector
-from lib.utils.media_io import list_images
-from lib.utils.errors import UserError
+from lib.inference.keypoints import INPUT_SUFFIXES, list_inputs, read_input
 from lib.inference.model_choice import check_model_file, choose_model
+from lib.inference.outputs import output_stems
+from lib.utils.errors import UserError
+from lib.utils.media_io import list_images
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.utils.runtime import apply_threads, cli_path, one_line_warnings, resolve_threads, select_device
 from lib.vis.plot import contact_sheet

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lib.utils.media_io import quiet_stderr
 from lib.utils.errors import UserError
+from lib.utils.media_io import quiet_stderr
 
 MODEL_COMPLEXITY = 1          # the "full" landmark model (shipped in the wheel)
 MIN_DETECTION_CONFIDENCE = 0.5

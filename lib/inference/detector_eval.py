@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lib.inference import lsp
 from lib.data import skeleton as sk
+from lib.inference import lsp
 from lib.inference.joint_orders import to_v3d17
-from lib.utils.media_io import read_image
 from lib.utils.errors import UserError
+from lib.utils.media_io import read_image
 from lib.utils.safe_io import safe_pickle_load
 
 TOL = 0.2

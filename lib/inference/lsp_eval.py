@@ -16,12 +16,12 @@ from tqdm import tqdm
 from lib.config.defaults import get_default
 from lib.config.load import update_config
 from lib.data import skeleton as sk
-from lib.inference.outputs import UNITS, json_text
 from lib.inference.lsp import LSP_NAMES, image_folder, load_lsp, read_image
-from lib.utils.errors import UserError
 from lib.inference.model_choice import check_model_file, choose_model
-from lib.utils.runtime import REPO_ROOT, apply_threads, one_line_warnings, resolve_threads, select_device
+from lib.inference.outputs import UNITS, json_text
+from lib.utils.errors import UserError
 from lib.utils.outputs import check_output_dir, create_output_dir
+from lib.utils.runtime import REPO_ROOT, apply_threads, one_line_warnings, resolve_threads, select_device
 from lib.utils.safe_io import atomic_write
 
 

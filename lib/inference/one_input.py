@@ -22,12 +22,12 @@ import os
 import numpy as np
 
 from lib.data import skeleton as sk
-from lib.inference.bvh_export import bvh_text
-from lib.inference.outputs import UNITS, json_text
-from lib.inference.keypoints import keypoints_input
 from lib.data.normalise import normalise_pixels
-from lib.utils.media_io import read_image, read_video, write_animation
+from lib.inference.bvh_export import bvh_text
+from lib.inference.keypoints import keypoints_input
+from lib.inference.outputs import UNITS, json_text
 from lib.utils.errors import UserError
+from lib.utils.media_io import read_image, read_video, write_animation
 from lib.utils.safe_io import atomic_write
 
 class Skip(Exception):

@@ -28,16 +28,16 @@ import h5py
 import numpy as np
 import torch
 
-from lib.train import step as T
-from lib.config.load import apply_opts, update_config
 from lib.config.defaults import get_default
-from lib.eval.evaluate import evaluate
-from lib.train.state import TrainState
+from lib.config.load import apply_opts, update_config
 from lib.data.batches import TensorSplit
 from lib.data.dataset import read_h5
 from lib.data.skeleton import ours_to_v3d
 from lib.data.synthetic import synthetic_sequence
+from lib.eval.evaluate import evaluate
 from lib.parity.original import load_authors_code
+from lib.train import step as T
+from lib.train.state import TrainState
 
 
 def write_synthetic_h5(path, n_seq, seq_len, seed):

@@ -33,11 +33,11 @@ import re
 
 import numpy as np
 
-from lib.prep.archive_check import check_converted, summary_line
-from lib.prep.bvh import h36m17_positions, load_bvh
 from lib.data.camera import H36M_CAMERAS, get_cameras, in_view, optical_axes_meeting_point, project_views, \
     world_to_camera
 from lib.data.scale_prior import write_for_dataset
+from lib.prep.archive_check import check_converted, summary_line
+from lib.prep.bvh import h36m17_positions, load_bvh
 from lib.utils.errors import UserError
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.utils.safe_io import atomic_write

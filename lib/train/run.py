@@ -20,19 +20,19 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from lib.train import step as T
-from lib.train import schedule as TS
 from lib.config.load import config_changes, to_dict
-from lib.eval.evaluate import best_key, evaluate, format_table
-from lib.eval.load_model import load_pose_model
-from lib.train.state import TrainState, seed_everything
-from lib.data.batches import TensorSplit
 from lib.data import scale_prior
+from lib.data.batches import TensorSplit
 from lib.data.dataset import load_splits
 from lib.data.formats import get_spec
-from lib.utils import distributed as dist
+from lib.eval.evaluate import best_key, evaluate, format_table
+from lib.eval.load_model import load_pose_model
 from lib.models.checkpoint import (apply_architecture, load_checkpoint, load_state_strict, read_pose_checkpoint,
                                    save_checkpoint)
+from lib.train import step as T
+from lib.train import schedule as TS
+from lib.train.state import TrainState, seed_everything
+from lib.utils import distributed as dist
 from lib.utils.errors import UserError
 from lib.utils.outputs import create_output_dir
 from lib.utils.runtime import StopFlag, start_log_file, timestamp

@@ -15,12 +15,12 @@ import torch
 
 from lib.config.load import to_dict
 from lib.data.formats import pose_model_args
-from lib.train.ema import EMA
-from lib.train.schedule import epoch_scheme
 from lib.models import compile as compiling
 from lib.models.checkpoint import load_state_strict, pose_state_dict
 from lib.models.discriminator import get_discriminator
 from lib.models.pose_model import get_pose_model
+from lib.train.ema import EMA
+from lib.train.schedule import epoch_scheme
 from lib.utils.errors import UserError
 
 

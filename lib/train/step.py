@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import torch
 
-from lib.train import losses as L
 from lib.data.batches import supervised_target
 from lib.data.skeleton import ROOT
 from lib.models.discriminator import temporal_input
+from lib.train import losses as L
 from lib.train.schedule import (batch_needs, epoch_permutation, epoch_scheme, freeze_lifter_mode, has_scaler,
                                  set_trainable, step_phase, steps_per_epoch, tmc_mode)
 from lib.utils import distributed as dist

@@ -11,13 +11,13 @@ import pytest
 import synth
 from helpers import REPO
 from helpers import ENV, run_inproc, write_cfg
-from lib.config.load import apply_opts
 from lib.config.defaults import get_default
+from lib.config.load import apply_opts
 from lib.data import scale_prior
 from lib.data import skeleton as sk
 from lib.data.dataset import PoseSplit
-from lib.data.normalise import normalise_2d
 from lib.data.formats import H36M, MPI
+from lib.data.normalise import normalise_2d
 from lib.parity.original import find_authors_dir
 from lib.utils.errors import UserError
 

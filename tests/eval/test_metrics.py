@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from helpers import rand_rot
+from lib.data import skeleton as sk
 from lib.eval import metrics as M
 from lib.eval.evaluate import compute_metrics
-from lib.data import skeleton as sk
 
 
 # --- metrics --------------------------------------------------------------------

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from helpers import coco_pose, demo_2d_v3d
-from lib.inference import joint_orders as jo
 from lib.data import skeleton as sk
+from lib.inference import joint_orders as jo
 from lib.inference.keypoints import read_input
 from lib.utils.errors import UserError
 

@@ -8,8 +8,8 @@ import pytest
 
 from helpers import Evil, v3d_pose
 from lib.data import skeleton as sk
-from lib.inference.outputs import output_stems
 from lib.inference.keypoints import read_input
+from lib.inference.outputs import output_stems
 from lib.utils.errors import UserError
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from lib.config.defaults import get_default
+from lib.data.formats import pose_model_args
 from lib.models import geometry as geo
 from lib.models.pose_model import PoseModel
-from lib.data.formats import pose_model_args
 
 
 # --- geometry --------------------------------------------------------------------

@@ -12,10 +12,10 @@ from scipy.spatial.transform import Rotation
 
 import synth
 from helpers import REPO
+from lib.data.camera import CAMERA_IDS, get_cameras, project_views
 from lib.prep.archive_check import check_converted
 from lib.prep.bvh import CMU_TO_H36M17, h36m17_positions, load_bvh
 from lib.prep.bvh_convert import convert_clip, runs
-from lib.data.camera import CAMERA_IDS, get_cameras, project_views
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from helpers import tiny_cfg, tiny_split
-from lib.train import step as T
 from lib.data.formats import pose_model_args
+from lib.train import step as T
 
 # one thread: bitwise-repeatable sums, and no thread contention on a busy machine
 pytestmark = pytest.mark.usefixtures('one_thread')

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from helpers import REPO, TESTS, tiny_cfg, tiny_split
+from lib.config.defaults import get_default
 from lib.train import step as T
 from lib.train import schedule as TS
-from lib.config.defaults import get_default
 
 # one thread: bitwise-repeatable sums, and no thread contention on a busy machine
 pytestmark = pytest.mark.usefixtures('one_thread')

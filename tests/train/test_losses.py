@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from helpers import rand_rot
-from lib.train import losses as L
 from lib.models import geometry as geo
+from lib.train import losses as L
 
 
 # --- losses ----------------------------------------------------------------------

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from helpers import run_inproc, tiny_cfg, tiny_split, write_cfg
+from lib.data import skeleton as sk
 from lib.eval import metrics as M
 from lib.train import step as T
 from lib.train import schedule as TS
 from lib.train.state import TrainState, seed_everything
-from lib.data import skeleton as sk
 
 FIT = ('TRAIN.USE_SCALER', 'true', 'TRAIN.FREEZE_LIFTER', 'true', 'TRAIN.SCALE_ON_3D', 'true',
        'TRAIN.SCALE_LOSS_WEIGHTS', '[0.01, 1.0]')

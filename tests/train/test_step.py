@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from helpers import tiny_cfg, tiny_split
+from lib.config.defaults import get_default
+from lib.data.formats import pose_model_args
+from lib.models.pose_model import PoseModel
 from lib.train import step as T
 from lib.train import schedule as TS
-from lib.config.defaults import get_default
-from lib.models.pose_model import PoseModel
-from lib.data.formats import pose_model_args
 
 # one thread: bitwise-repeatable sums, and no thread contention on a busy machine
 pytestmark = pytest.mark.usefixtures('one_thread')
