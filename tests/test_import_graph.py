@@ -31,7 +31,8 @@ import tokenize
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO
+
 ROOTS = ('lib', 'tools', 'scripts')
 
 LAYERS = {'utils': 0, 'config': 1, 'data': 2, 'models': 2, 'prep': 3, 'vis': 3, 'eval': 3,

@@ -18,8 +18,6 @@ from lib.config.defaults import (AUTHORS_UNUSED, AUTO_KEYS, CHOICES, DEAD_KEYS, 
 from lib.utils.errors import QuietWarning, UserError
 from lib.utils.runtime import cfg_path, cli_path
 
-DEFAULTS = get_default()
-
 
 def _type_ok(default, value):
     if isinstance(default, bool):
@@ -208,8 +206,9 @@ def validate(cfg, source='config'):
             continue
         for v in (value if isinstance(value, (list, tuple)) else [value]):
             if not in_range(v, text):
+                default = get_default()
                 bad(key, 'must be in %s, got %r' % (text, v), 'use a value in that range (the default is %r; '
-                    'see lib/config/defaults.py)' % ((DEFAULTS[sec] if sec else DEFAULTS)[k],))
+                    'see lib/config/defaults.py)' % ((default[sec] if sec else default)[k],))
 
 
 def to_dict(cfg):
