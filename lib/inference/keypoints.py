@@ -48,6 +48,7 @@ from typing import Optional
 import numpy as np
 
 from lib.data import skeleton as sk
+from lib.data.split import MAX_PIXELS
 from lib.inference.joint_orders import fill_missing, order_warning, to_v3d17
 from lib.inference.keypoint_json import MIN_CONF, detector_layout
 from lib.utils.errors import UserError
@@ -133,13 +134,9 @@ def split_keypoints(arr, where, what='keypoints'):
     return a[..., :2], conf, seq
 
 
-#: keypoints beyond this many pixels from the origin are not pixel coordinates (a unit mix-up, or
-#: garbage): normalising them would overflow to inf and a factor of 0
-MAX_PIXELS = 1e6
-
-
 def check_magnitude(a, where, what='keypoints'):
-    """UserError when finite keypoints ``a`` reach :data:`MAX_PIXELS`."""
+    """UserError when finite keypoints ``a`` reach :data:`lib.data.split.MAX_PIXELS` (the bound the
+    data readers use: beyond it values are not pixels, and normalising them would overflow)."""
     a = np.asarray(a, np.float64)
     top = np.abs(a[np.isfinite(a)]).max() if np.isfinite(a).any() else 0.0
     if top >= MAX_PIXELS:
