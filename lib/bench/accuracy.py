@@ -24,7 +24,7 @@ from lib.bench.curves import draw_curves
 from lib.utils.errors import UserError
 from lib.utils.runtime import REPO_ROOT
 
-METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_error')
+METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_error', 'P-MPJPE_reflect', 'depth_flip_rate')
 SCALES = ('scale_mean', 'scale_std', 'scale_true_mean')      # predicted (1 without a scaler) and called for
 REFERENCES = ('adv', 'adv_continued')
 PRIOR = ['DATA.SCALE_MID_MEAN', 'auto', 'DATA.SCALE_MID_STD', 'auto']     # the data's own scale prior
@@ -257,6 +257,7 @@ def seed_record(out, seed, variant, res):
     """The numbers of one finished run that the summary uses, with its learning curve."""
     rec = {m: res[m] for m in METRICS[:4]}
     rec['scale_error'] = res['MPJPE'] - res['MPJPE_oracle_scale']
+    rec.update({m: res[m] for m in ('P-MPJPE_reflect', 'depth_flip_rate') if m in res})
     rec.update({m: res[m] for m in SCALES if m in res})
     rec['seconds'] = res.get('seconds', float('nan'))
     rec['seconds_total'] = rec['seconds']

@@ -320,7 +320,8 @@ def _evaluate_epoch(run, state, test_data, epoch):
     return res
 
 
-CURVE_KEYS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_mean', 'scale_std', 'scale_true_mean')
+CURVE_KEYS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'P-MPJPE_reflect', 'depth_flip_rate',
+              'scale_mean', 'scale_std', 'scale_true_mean')
 
 
 def _record_curve(run, state, test_data, epoch, res=None):
