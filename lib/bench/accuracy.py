@@ -25,6 +25,7 @@ from lib.utils.errors import UserError
 from lib.utils.runtime import REPO_ROOT
 
 METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_error', 'P-MPJPE_reflect', 'depth_flip_rate')
+RATIO_METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'P-MPJPE_reflect')
 SCALES = ('scale_mean', 'scale_std', 'scale_true_mean')      # predicted (1 without a scaler) and called for
 REFERENCES = ('adv', 'adv_continued')
 PRIOR = ['DATA.SCALE_MID_MEAN', 'auto', 'DATA.SCALE_MID_STD', 'auto']     # the data's own scale prior
@@ -115,10 +116,11 @@ def aggregate(per_seed, references=REFERENCES):
             entry['paired_vs_%s' % ref] = {}
             for m in [m for m in METRICS if all(m in runs[s] and m in per_seed[ref][s] for s in common)]:
                 d = np.array([runs[s][m] - per_seed[ref][s][m] for s in common])
-                r = np.array([runs[s][m] / per_seed[ref][s][m] for s in common])
                 entry['paired_vs_%s' % ref][m] = {'mean': float(d.mean()), 'min': float(d.min()),
-                                                  'max': float(d.max()), 'n': len(common),
-                                                  'ratio_mean': float(r.mean()), 'ratio_max': float(r.max())}
+                                                  'max': float(d.max()), 'n': len(common)}
+                if m in RATIO_METRICS:      # errors in mm; a scale error or a flip rate can be 0
+                    r = np.array([runs[s][m] / per_seed[ref][s][m] for s in common])
+                    entry['paired_vs_%s' % ref][m].update(ratio_mean=float(r.mean()), ratio_max=float(r.max()))
         out[v] = entry
     return out
 
@@ -127,8 +129,8 @@ def format_summary(summary):
     """The printed table: mean (min-max) of MPJPE, scale error, N-MPJPE and P-MPJPE; the mean
     predicted scale against the one the test frames call for; the paired MPJPE and P-MPJPE
     ratios to adv and adv_continued (mean, worst seed); wall time with the warm start's."""
-    head = '%-24s %-19s %-17s %-19s %-19s %-11s %-21s %-21s %6s' % (
-        'variant', 'MPJPE mean (min-max)', 'scale err (max)', 'N-MPJPE', 'P-MPJPE', 'scale/true',
+    head = '%-24s %-19s %-17s %-19s %-19s %-13s %-11s %-21s %-21s %6s' % (
+        'variant', 'MPJPE mean (min-max)', 'scale err (max)', 'N-MPJPE', 'P-MPJPE', 'P refl, flip', 'scale/true',
         'MPJPE, P-MPJPE / adv', '/ adv_continued', 'min')
     lines = [head]
     for v, e in summary.items():
@@ -142,11 +144,15 @@ def format_summary(summary):
             return '%.3f, %.3f (max %.2f, %.2f)' % (d['MPJPE']['ratio_mean'], d['P-MPJPE']['ratio_mean'],
                                                    d['MPJPE']['ratio_max'], d['P-MPJPE']['ratio_max'])
         scale = '%.2f/%.2f' % (e.get('scale_mean', 1.0), e['scale_true_mean']) if 'scale_true_mean' in e else '-'
-        lines.append('%-24s %-19s %5.1f (%5.1f)     %-19s %-19s %-11s %-21s %-21s %6.1f' % (
+        ambiguity = ('%5.1f, %4.1f%%' % (e['P-MPJPE_reflect'], 100 * e['depth_flip_rate'])
+                     if 'depth_flip_rate' in e else '-')
+        lines.append('%-24s %-19s %5.1f (%5.1f)     %-19s %-19s %-13s %-11s %-21s %-21s %6.1f' % (
             v, cell('MPJPE'), e['scale_error'], e['spread']['scale_error']['max'], cell('N-MPJPE'),
-            cell('P-MPJPE'), scale, ratio('adv'), ratio('adv_continued'),
+            cell('P-MPJPE'), ambiguity, scale, ratio('adv'), ratio('adv_continued'),
             e.get('seconds_total', e.get('seconds', float('nan'))) / 60))
     lines.append('scale err = MPJPE - MPJPE with ground-truth scale (mm); structure = N-MPJPE, P-MPJPE; '
+                 'P refl, flip = P-MPJPE with reflection allowed (ElePose/LInKs protocol) and the share of '
+                 'frames whose best rigid fit is a mirror image; '
                  'scale/true = mean predicted scale (1 without a scaler) / the mean the test frames call for; '
                  'ratios: paired per seed, mean (worst seed); min = wall minutes with the warm start\'s')
     return '\n'.join(lines)
@@ -275,20 +281,22 @@ def seed_record(out, seed, variant, res):
     return rec
 
 
-def benchmark(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), command=''):
-    """Train every (seed, variant), then write benchmark.json, table.txt and (with learning
-    curves) curves.png into ``out``.
-
-    ``seeds``: the seed ids to train (e.g. ``range(3)``).  Finished runs are kept in
-    ``out``, so several processes given disjoint seed lists can share the cores, and a last
-    call over all seeds only reads their results and writes the table.
-    """
+def run_all(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=()):
+    """Train every (seed, variant) not yet finished in ``out``; return {variant: {seed: record}}
+    for the variants in training order (a warm start's source included)."""
     order = run_order(variants)
     per_seed = {v: {} for v in order}
     for seed in seeds:
         for v in order:
             res = train_variant(out, data, seed, v, gpu, threads, extra_opts)
             per_seed[v][seed] = seed_record(out, seed, v, res)
+    return per_seed
+
+
+def write_tables(out, per_seed, command=''):
+    """Write benchmark.json, table.txt and (with learning curves) curves.png into ``out``;
+    return the table."""
+    order = list(per_seed)
     summary = aggregate(per_seed)
     table = format_summary(summary)
     bench = {v: {m: summary[v][m] for m in METRICS + SCALES + ('seconds', 'seconds_total') if m in summary[v]}
@@ -307,3 +315,14 @@ def benchmark(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), co
     if any('curve' in r for runs in per_seed.values() for r in runs.values()):
         draw_curves(per_seed, {v: VARIANTS[v]['warm_from'] for v in order}, os.path.join(out, 'curves.png'))
     return table
+
+
+def benchmark(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), command=''):
+    """Train every (seed, variant), then write benchmark.json, table.txt and (with learning
+    curves) curves.png into ``out``.
+
+    ``seeds``: the seed ids to train (e.g. ``range(3)``).  Finished runs are kept in
+    ``out``, so several processes given disjoint seed lists can share the cores, and a last
+    call over all seeds only reads their results and writes the table.
+    """
+    return write_tables(out, run_all(out, data, seeds, variants, gpu, threads, extra_opts), command)
