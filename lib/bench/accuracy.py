@@ -34,12 +34,13 @@ PRIOR = ['DATA.SCALE_MID_MEAN', 'auto', 'DATA.SCALE_MID_STD', 'auto']     # the 
 BENCH_EPOCHS = 16
 
 
-def _variant(cfg, opts=(), warm_from=None, about='', continue_from=None):
+def _variant(cfg, opts=(), warm_from=None, about='', continue_from=None, metrics_of=None):
     """``warm_from``: start from that variant's final weights (--pretrain); ``continue_from``:
     resume that variant's finished run (same config, more epochs: --resume, which continues
-    exactly as one uninterrupted run would), so its epochs are not trained twice."""
+    exactly as one uninterrupted run would), so its epochs are not trained twice.
+    ``metrics_of='ema'``: the variant is judged by the EMA of its weights (``TRAIN.EMA_DECAY``)."""
     return {'cfg': cfg, 'opts': list(opts), 'warm_from': warm_from, 'about': about,
-            'continue_from': continue_from}
+            'continue_from': continue_from, 'metrics_of': metrics_of}
 
 
 VARIANTS = {
@@ -82,6 +83,15 @@ VARIANTS = {
     'temp_d': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
                                            'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true'],
                        about='temporal discriminator alone (adv + temporal D)'),
+    # structure candidates at equal compute to adv_continued (issue: better structure on unseen motion)
+    'temp_d_continued': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
+                                                     'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true',
+                                                     'TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
+                                 continue_from='temp_d', about='temporal discriminator alone, resumed to 32 epochs'),
+    'adv_continued_ema': _variant('bench_adv.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS), 'TRAIN.EMA_DECAY', '0.995'],
+                                  continue_from='adv', metrics_of='ema',
+                                  about='adv resumed to 32 epochs with an EMA of the weights (decay 0.995, '
+                                        'about 2.6 epochs) from epoch 17; judged by the EMA'),
     # this project's recipe (README, "The recommended recipe"): adv_continued's lifter, frozen,
     # then the scaler alone (KL with the data's prior + bone), its scale on the lifted 3D
     'recommended': _variant('bench_scale_after.yaml', warm_from='adv_continued',
@@ -261,6 +271,8 @@ def run_order(variants):
 
 def seed_record(out, seed, variant, res):
     """The numbers of one finished run that the summary uses, with its learning curve."""
+    if VARIANTS[variant].get('metrics_of') == 'ema':
+        res = dict(res, **res['ema'])
     rec = {m: res[m] for m in METRICS[:4]}
     rec['scale_error'] = res['MPJPE'] - res['MPJPE_oracle_scale']
     rec.update({m: res[m] for m in ('P-MPJPE_reflect', 'depth_flip_rate') if m in res})

@@ -98,3 +98,15 @@ def test_every_variant_has_its_own_colour():
     styles = variant_styles(names)
     assert len(set(styles.values())) == len(names)
     assert styles['adv_continued'][0] != styles['recommended'][0]
+
+
+def test_an_ema_variant_is_judged_by_its_ema(tmp_path):
+    res = {'MPJPE': 150.0, 'MPJPE_oracle_scale': 120.0, 'N-MPJPE': 119.0, 'P-MPJPE': 90.0, 'P-MPJPE_reflect': 80.0,
+           'depth_flip_rate': 0.2, 'ema': {'MPJPE': 140.0, 'MPJPE_oracle_scale': 118.0, 'N-MPJPE': 117.0,
+                                           'P-MPJPE': 85.0, 'P-MPJPE_reflect': 79.0, 'depth_flip_rate': 0.1}}
+    rec = accuracy.seed_record(str(tmp_path), 0, 'adv_continued_ema', res)
+    assert rec['MPJPE'] == 140.0 and rec['P-MPJPE'] == 85.0 and rec['depth_flip_rate'] == 0.1
+    assert rec['scale_error'] == 22.0
+    assert accuracy.seed_record(str(tmp_path), 0, 'adv_continued', res)['P-MPJPE'] == 90.0
+    assert accuracy.run_order(['adv_continued_ema', 'temp_d_continued']) == ['adv', 'adv_continued_ema', 'temp_d',
+                                                                             'temp_d_continued']
