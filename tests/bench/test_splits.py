@@ -33,7 +33,8 @@ def test_cross_source_split_converts_a_folder_of_links(tmp_path):
     names = sorted(os.listdir(links))
     assert names == sorted(['%s-salsa' % S.CMU, '%s-martial' % S.CMU] + ['%s-%s' % (S.BANDAI, d) for d in S.BANDAI_ALL])
     assert os.path.isfile(os.path.join(links, '%s-kick' % S.BANDAI, 'a.bvh'))
-    assert set(S.SPLITS['cmu_to_bandai'].test) | set(S.SPLITS['cmu_to_bandai'].train) == set(names)
+    for split in ('cmu_to_bandai', 'salsa_bandai_martial'):
+        assert set(S.SPLITS[split].test) | set(S.SPLITS[split].train) == set(names)
     assert S.split_source('cmu_to_bandai', str(tmp_path / 'o2'), str(root)) == links      # again: same links
     with pytest.raises(UserError, match='not found'):
         S.split_source('cmu_to_bandai', str(tmp_path / 'o3'), str(tmp_path / 'nowhere'))
