@@ -24,8 +24,7 @@ import argparse
 import os
 import sys
 
-from lib.bench.accuracy import (DEFAULT_VARIANTS, VARIANTS, benchmark, prepare_bench_data, run_all, variants_text,
-                                write_tables)
+from lib.bench.accuracy import DEFAULT_VARIANTS, VARIANTS, prepare_bench_data, run_all, variants_text, write_tables
 from lib.bench.splits import SPLITS, resolve_splits, split_source, splits_text, write_pooled
 from lib.utils.errors import UserError, run_main
 from lib.utils.runtime import REPO_ROOT, cli_path
@@ -46,6 +45,8 @@ def parse_args(argv):
                    help='train just these seed ids (e.g. 0 2 in one process, 1 in another); '
                         'a later run with --seeds N reads every finished run and writes the table')
     p.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS, choices=sorted(VARIANTS))
+    p.add_argument('--no-train', action='store_true',
+                   help='train nothing: write the tables from the finished runs and list the missing ones')
     p.add_argument('--list', action='store_true', help='print the variants and exit')
     p.add_argument('--fps', type=int, default=None, help='frame rate of the conversion (default 50; '
                    'with --splits each split\'s own)')
@@ -81,16 +82,28 @@ def main(argv=None):
     seeds = a.only_seeds or range(a.seeds)
     if splits is None:
         src = a.src or os.path.join(REPO_ROOT, '..', 'shared', 'data', 'mocap_bvh')
-        data = prepare_bench_data(src, out, a.test_subjects or ['martial'], a.fps or 50)
-        print(benchmark(out, data, seeds, a.variants, a.gpu, a.threads, opts, command=command))
+        data = (os.path.join(out, 'data') if a.no_train else
+                prepare_bench_data(src, out, a.test_subjects or ['martial'], a.fps or 50))
+        print(write_tables(out, run_all(out, data, seeds, a.variants, a.gpu, a.threads, opts, not a.no_train),
+                           command))
         print('written %s' % os.path.join(out, 'benchmark.json'))
         return 0
     per_split = {}
     for name in splits:
         split_out = os.path.join(out, name)
-        os.makedirs(split_out, exist_ok=True)
-        data = prepare_bench_data(split_source(name, split_out), split_out, SPLITS[name].test, a.fps or SPLITS[name].fps)
-        per_split[name] = run_all(split_out, data, seeds, a.variants, a.gpu, a.threads, opts)
+        if a.no_train and not os.path.isdir(split_out):
+            print('== split %s: no finished run' % name)
+            continue
+        if a.no_train:
+            data = os.path.join(split_out, 'data')       # read finished runs only: nothing to convert
+        else:
+            os.makedirs(split_out, exist_ok=True)
+            data = prepare_bench_data(split_source(name, split_out), split_out, SPLITS[name].test,
+                                      a.fps or SPLITS[name].fps)
+        per_split[name] = run_all(split_out, data, seeds, a.variants, a.gpu, a.threads, opts, not a.no_train)
+        if not per_split[name]:
+            print('== split %s: no finished run' % name)
+            continue
         print('== split %s: %s' % (name, SPLITS[name].about))
         print(write_tables(split_out, per_split[name], command))
     print(write_pooled(out, per_split, a.variants, command))

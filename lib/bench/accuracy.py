@@ -293,16 +293,23 @@ def seed_record(out, seed, variant, res):
     return rec
 
 
-def run_all(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=()):
+def run_all(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), train=True, say=print):
     """Train every (seed, variant) not yet finished in ``out``; return {variant: {seed: record}}
-    for the variants in training order (a warm start's source included)."""
+    for the variants in training order (a warm start's source included).  ``train=False``: only
+    read the finished runs, and say which are missing."""
     order = run_order(variants)
     per_seed = {v: {} for v in order}
+    missing = []
     for seed in seeds:
         for v in order:
+            if not train and not os.path.isfile(results_path(out, seed, v)):
+                missing.append('%s seed %d' % (v, seed))
+                continue
             res = train_variant(out, data, seed, v, gpu, threads, extra_opts)
             per_seed[v][seed] = seed_record(out, seed, v, res)
-    return per_seed
+    if missing:
+        say('not finished in %s (left out of the table): %s' % (out, ', '.join(missing)))
+    return {v: runs for v, runs in per_seed.items() if runs}
 
 
 def write_tables(out, per_seed, command=''):

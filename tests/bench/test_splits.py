@@ -87,6 +87,14 @@ def test_splits_run_each_split_in_its_folder_and_pool(tmp_path, monkeypatch, cap
     assert pooled['recommended']['adv_continued']['MPJPE']['max'] == pytest.approx(81 / 101)
     assert '== split martial_salsa' in printed and 'paired ratios over all 2 splits' in printed
     assert ' 10.0%' in (out / 'salsa_martial' / 'table.txt').read_text()      # the depth-flip rate column
+    # --no-train: the tables from what is finished; a missing variant is listed, never trained
+    calls = []
+    monkeypatch.setattr(accuracy, 'train_variant', lambda out, data, seed, v, *a: calls.append(v) or fake_train(out, data, seed, v))
+    rc, printed, err = run_inproc(['--splits', 'dev', 'martial_salsa', 'bandai_actions', '--seeds', '3', '--variants',
+                                   'recommended', '--no-train', '--out', out], capsys, 'tools/benchmark_accuracy.py')
+    assert rc in (0, None), err
+    assert 'recommended seed 2' in printed and 'bandai_actions: no finished run' in printed
+    assert calls == ['adv', 'adv_continued', 'recommended'] * 4 and len(prepared) == 2 and not (out / 'bandai_actions').exists()
     rc, _, err = run_inproc(['--splits', 'dev', '--src', tmp_path, '--out', tmp_path / 'o2'], capsys,
                             'tools/benchmark_accuracy.py')
     assert_one_error_line(rc, err, '--splits names its own')
