@@ -101,6 +101,8 @@ VARIANTS = {
     'scale_after_h36m_prior': _variant('bench_scale_after.yaml', ['DATA.SCALE_MID_MEAN', '0.720643',
                                                                   'DATA.SCALE_MID_STD', '0.058'],
                                        warm_from='adv_continued', about="recommended with Human3.6M's prior"),
+    # structure candidates (issue 28): adv plus one new training term each
+    'sym': _variant('bench_sym.yaml', about='adv + left/right bone-length symmetry of the lift (scale-free)'),
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 
