@@ -101,8 +101,11 @@ VARIANTS = {
     'scale_after_h36m_prior': _variant('bench_scale_after.yaml', ['DATA.SCALE_MID_MEAN', '0.720643',
                                                                   'DATA.SCALE_MID_STD', '0.058'],
                                        warm_from='adv_continued', about="recommended with Human3.6M's prior"),
-    # structure candidates (issue 28): adv plus one new training term each
+    # structure candidates: adv plus one new training term each, from scratch (16 epochs, against adv) and
+    # as adv's second half (adv resumed to 32 epochs with the term on: adv_continued's compute, paired with it)
     'sym': _variant('bench_sym.yaml', about='adv + left/right bone-length symmetry of the lift (scale-free)'),
+    'adv_continued_sym': _variant('bench_sym.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
+                                  about='adv resumed to 32 epochs with the symmetry term on from epoch 17'),
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 
