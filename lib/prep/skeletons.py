@@ -224,3 +224,10 @@ def choose_skeleton(names, where, skeleton=None, joint_map=None):
 def head_top(nose, thorax, k=HEAD_TOP_K):
     """The head-top rule: (..., 3) Neck/Nose and Thorax -> the head top (see the module docstring)."""
     return nose + k * (nose - thorax)
+
+
+def fit_head_top_k(nose, thorax, target):
+    """The least-squares constant of the head-top rule: the k minimising sum |N + k (N - T) - target|^2
+    over all frames, k = sum((target - N) . (N - T)) / sum(|N - T|^2).  Arrays (..., 3)."""
+    d = (nose - thorax).reshape(-1, 3)
+    return float(((target - nose).reshape(-1, 3) * d).sum() / (d * d).sum())
