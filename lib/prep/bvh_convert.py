@@ -228,7 +228,7 @@ def convert_subjects(subjects, src, fps, cams, min_seconds, say=print, skeleton=
         if not positions_3d[s]:
             raise UserError('subject %s keeps no frames (all out of view or in runs shorter than %g s)'
                             % (s, min_seconds), os.path.join(src, s), 'lower --min-seconds or remove the subject')
-    say('skeleton: %s' % '; '.join('%s (%d clips)' % kv for kv in skeletons.items()))
+    say('skeletons: %s' % '; '.join('%s: %d clip(s)' % kv for kv in skeletons.items()))
     if upsampled:
         say('note: %d clip(s) were recorded at a lower rate than --fps %g: the frames in between are '
             'interpolated (slerp of the joint rotations), not measured' % (upsampled, fps))
