@@ -25,6 +25,7 @@ constant was fitted (least squares along the neck direction) on the CMU-derived 
 real head point exists (the mean of ``leftEye`` and ``rightEye``): ``python
 tools/measure_head_top.py`` refits it and gives the errors (docs/BVH_SKELETONS.md).
 """
+import difflib
 import os
 
 import yaml
@@ -181,7 +182,9 @@ def load_joint_map(path):
         raise UserError('a joint map must be a mapping of H36M joint names to BVH joint names', path, hint)
     unknown = [str(k) for k in data if k not in V3D_NAMES]
     if unknown:
-        raise UserError('unknown key(s) %s in the joint map' % ', '.join(repr(k) for k in unknown), path, hint)
+        close = difflib.get_close_matches(unknown[0], V3D_NAMES, n=1, cutoff=0.5)
+        raise UserError('unknown key(s) %s in the joint map' % ', '.join(repr(k) for k in unknown), path,
+                        ('did you mean %s? ' % close[0] if close else '') + hint)
     table = []
     for n in V3D_NAMES:
         v = data.get(n)

@@ -168,6 +168,7 @@ def test_joint_map_lists_are_means_and_head_may_be_given(tmp_path):
 
 @pytest.mark.parametrize('text, needles', [
     (BANDAI_MAP + 'Nose: Head\n', ("unknown key(s) 'Nose'", 'Neck/Nose')),
+    (BANDAI_MAP.replace('LElbow:', 'LElbw:'), ("unknown key(s) 'LElbw'", 'did you mean LElbow?')),
     (BANDAI_MAP.replace('Hip: Hips', 'Hip: 3'), ("key 'Hip'", 'got 3')),
     (BANDAI_MAP.replace('Hip: Hips', 'Hip: []'), ("key 'Hip'", 'non-empty list')),
     (BANDAI_MAP.replace('Hip: Hips', 'Hip: {a: b}'), ("key 'Hip'",)),
