@@ -82,6 +82,12 @@ def main(argv=None):
     seeds = a.only_seeds or range(a.seeds)
     if splits is None:
         src = a.src or os.path.join(REPO_ROOT, '..', 'shared', 'data', 'mocap_bvh')
+        if a.src and not a.test_subjects:
+            subs = sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d))) if os.path.isdir(src) else []
+            raise UserError('--src needs --test-subjects (the sub-folders held out for testing)', src,
+                            'add e.g. --test-subjects %s%s, or use a named split: --splits %s' % (
+                                ' '.join(subs[-1:]) or 'NAME', ' (it has: %s)' % ' '.join(subs) if subs else '',
+                                ' | '.join(SPLITS)))
         data = (os.path.join(out, 'data') if a.no_train else
                 prepare_bench_data(src, out, a.test_subjects or ['martial'], a.fps or 50))
         print(write_tables(out, run_all(out, data, seeds, a.variants, a.gpu, a.threads, opts, not a.no_train),

@@ -197,7 +197,9 @@ def prepare_bench_data(src, out, test_subjects, fps=50):
     absolute path (the conversion runs in the repository root)."""
     data = os.path.join(out, 'data')
     have_data = os.path.isfile(os.path.join(data, 'data_2d_bench_gt.npz'))
-    if not have_data and not os.path.isdir(src):
+    if have_data:
+        check_bench_data(data, src, test_subjects, fps)
+    elif not os.path.isdir(src):
         raise UserError('BVH source folder not found', src, 'pass --src with one sub-folder of .bvh files per subject')
     os.makedirs(out, exist_ok=True)
     if not have_data:
@@ -206,6 +208,24 @@ def prepare_bench_data(src, out, test_subjects, fps=50):
               '--name', 'bench', '--fps', str(fps), '--test-subjects'] + list(test_subjects),
              os.path.join(out, 'prepare.log'))
     return data
+
+
+def check_bench_data(data, src, test_subjects, fps):
+    """The data already converted in ``data`` must be the one asked for: the same source folder
+    (by name), test sub-folders and frame rate, else every run in that folder would train and
+    test on another collection.  A mismatch is a UserError (nothing is converted over it)."""
+    from lib.utils.safe_io import load_npz
+    path = os.path.join(data, 'data_3d_bench.npz')
+    meta = load_npz(path, '3D archive', 'remove the benchmark\'s data folder to convert it again').get('metadata')
+    meta = meta if isinstance(meta, dict) else {}
+    want = {'source': 'BVH from %s' % os.path.basename(os.path.normpath(src)),
+            'test_subjects': sorted(test_subjects), 'fps': fps}
+    have = {'source': meta.get('source'), 'test_subjects': sorted(meta.get('test_subjects') or []),
+            'fps': meta.get('fps')}
+    diff = ['%s %s (asked: %s)' % (k, have[k], want[k]) for k in want if have[k] != want[k]]
+    if diff:
+        raise UserError('the benchmark data here was converted with %s' % '; '.join(diff), data,
+                        'use another --out for this collection or split (or remove that data folder)')
 
 
 def results_path(out, seed, variant):

@@ -3,6 +3,7 @@ tools/benchmark_accuracy.py: names and sets, the cross-source folder of links, r
 (split, seed) pairs, and one table per split.  Training is faked: these test the bookkeeping."""
 import json
 import os
+import re
 
 import pytest
 
@@ -119,3 +120,30 @@ def test_an_ema_variant_is_judged_by_its_ema(tmp_path):
     assert accuracy.seed_record(str(tmp_path), 0, 'adv_continued', res)['P-MPJPE'] == 90.0
     assert accuracy.run_order(['adv_continued_ema', 'temp_d_continued']) == ['adv', 'adv_continued_ema', 'temp_d',
                                                                              'temp_d_continued']
+
+
+def test_data_converted_for_another_split_is_refused(tmp_path):
+    """A benchmark folder's data converted from another source, test sub-folders or frame rate
+    is never reused for a run asked with other ones (its runs would train on the wrong motion)."""
+    import numpy as np
+    data = tmp_path / 'data'
+    data.mkdir()
+    meta = {'train_subjects': ['salsa'], 'test_subjects': ['martial'], 'fps': 50, 'source': 'BVH from mocap_bvh'}
+    np.savez(data / 'data_3d_bench.npz', positions_3d={}, metadata=meta)
+    (data / 'data_2d_bench_gt.npz').write_bytes(b'x')
+    assert accuracy.prepare_bench_data('/any/mocap_bvh', str(tmp_path), ['martial'], 50) == str(data)
+    for src, test, fps, needle in (('/any/mocap_bvh_bandai', ['martial'], 50, 'source'),
+                                   ('/any/mocap_bvh', ['salsa'], 50, 'test_subjects'),
+                                   ('/any/mocap_bvh', ['martial'], 30, 'fps 50 (asked: 30)')):
+        with pytest.raises(UserError, match=re.escape(needle)):
+            accuracy.prepare_bench_data(src, str(tmp_path), test, fps)
+
+
+def test_another_src_without_test_subjects_is_one_line_before_any_work(tmp_path, capsys):
+    from helpers import assert_one_error_line, run_inproc
+    src = tmp_path / 'mocap'
+    for d in ('kick', 'walk'):
+        (src / d).mkdir(parents=True)
+    rc, _, err = run_inproc(['--src', src, '--out', tmp_path / 'out'], capsys, 'tools/benchmark_accuracy.py')
+    assert_one_error_line(rc, err, '--test-subjects', 'kick walk', '--splits')
+    assert not (tmp_path / 'out').exists()
