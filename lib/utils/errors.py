@@ -5,7 +5,9 @@ raises :class:`UserError`.  Entry points catch it, print one line
 
     error: <what> (<where>): <how to fix>
 
-and exit with code 2.  Bugs are not wrapped: they keep their traceback.
+and exit with code 2.  So does a disk that fails a write (full, over quota, read-only, an
+I/O error, no permission: ``lib/utils/safe_io.py`` DISK_ERRORS), after removing what the run
+had created, so that nothing partial is left.  Bugs are not wrapped: they keep their traceback.
 Ctrl-C outside the training loop (which saves and exits by itself) prints
 ``interrupted`` and exits with 130.
 """
@@ -59,11 +61,22 @@ def _to_log_files(line):
 
 def run_main(main, argv=None):
     """Run ``main(argv)``; turn a UserError into one line on stderr and exit 2."""
+    from lib.utils import safe_io
     try:
         rc = main(argv)
     except UserError as e:
+        if getattr(e, 'discard', False):
+            safe_io.discard_created()
         _to_log_files(e.line())
         print(e.line(), file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except OSError as e:
+        if not safe_io.is_disk_error(e):
+            raise
+        safe_io.discard_created()          # the outputs of this run, which the failure left partial
+        line = safe_io.disk_error(e).line()
+        _to_log_files(line)
+        print(line, file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:          # Ctrl-C outside training, or a second one during it
         print('interrupted', file=sys.stderr)

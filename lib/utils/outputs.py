@@ -131,5 +131,5 @@ def check_output_file(path, flag, what='output file', inputs=(), force=False):
 
 def create_output_dir(path, flag, what='output folder'):
     """Make the checked output folder (and its parents); a UserError if it cannot be written."""
-    check_writable_dir(path, '%s (%s)' % (what, flag))
+    check_writable_dir(path, what if flag in what else '%s (%s)' % (what, flag))
     return path

@@ -9,7 +9,11 @@
 * :func:`atomic_write` writes to a temporary file in the target folder,
   flushes, fsyncs and renames, so readers see the old file or the new one,
   never half of one.
+* Every file and folder those writes create is remembered (:func:`created_mark`), so that a
+  run that fails halfway (a full disk, say) can remove what it made (:func:`discard_created`,
+  called by :func:`lib.utils.errors.run_main`; :func:`all_or_nothing` for one group of files).
 """
+import errno
 import io
 import os
 import pickle
@@ -99,6 +103,93 @@ def load_npz(path, what='archive', fix='check the file or download it again'):
     return out
 
 
+# (path, os.stat of what this process made there): files that atomic_path created (not those it
+# replaced) and folders it or check_writable_dir made; discard_created removes them after a failure
+_CREATED = []
+
+#: errors of the disk rather than of the program: a full disk, a quota, a read-only or failing file
+#: system, a permission, a path that cannot be made (ENOENT / ENOTDIR while creating an output)
+DISK_ERRORS = {
+    errno.ENOSPC: ('no space left on the device', 'free some space, or write to another disk'),
+    getattr(errno, 'EDQUOT', -1): ('disk quota exceeded', 'free some space within your quota, or write elsewhere'),
+    errno.EFBIG: ('file too large for the file system', 'write to another disk'),
+    errno.EROFS: ('the file system is read-only', 'write to a writable folder'),
+    errno.EIO: ('input/output error of the disk', 'check the disk, or write to another one'),
+    errno.EACCES: ('permission denied', 'fix the permissions, or write to another folder'),
+    errno.EPERM: ('operation not permitted', 'fix the permissions, or write to another folder'),
+}
+
+
+def is_disk_error(e):
+    return isinstance(e, OSError) and e.errno in DISK_ERRORS
+
+
+def disk_error(e, what='cannot write'):
+    """A UserError for a disk error ``e`` (see DISK_ERRORS), naming its file."""
+    why, fix = DISK_ERRORS.get(e.errno, (e.strerror or str(e), 'check the output path and the disk'))
+    return UserError('%s: %s' % (what, why), e.filename, fix)
+
+
+def _topmost_missing(folder):
+    """The highest ancestor of ``folder`` (or itself) that does not exist yet, else None."""
+    top, p = None, os.path.abspath(folder)
+    while not os.path.lexists(p):
+        top, parent = p, os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    return top
+
+
+def _remember(path):
+    try:
+        _CREATED.append((path, os.stat(path)))
+    except OSError:
+        pass
+
+
+def makedirs_remembered(folder):
+    """``os.makedirs(folder, exist_ok=True)``, remembering the folders made (for discard_created)."""
+    top = _topmost_missing(folder)
+    os.makedirs(folder, exist_ok=True)
+    if top is not None:
+        _remember(top)
+
+
+def created_mark():
+    """A mark for :func:`discard_created`: what is created after it."""
+    return len(_CREATED)
+
+
+def discard_created(since=0):
+    """Remove the files and folders this process created (after ``since``) that are still the
+    ones it made (a file put back since, e.g. an earlier run restored, is left alone)."""
+    import shutil
+    for path, st in reversed(_CREATED[since:]):
+        try:
+            if not os.path.samestat(st, os.stat(path)):
+                continue
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass
+    del _CREATED[since:]
+
+
+@contextmanager
+def all_or_nothing():
+    """The files (and folders) the block creates are removed if it fails: a group of outputs
+    that belong together (e.g. the ``_3d.npy``, ``_3d.json`` and figures of one input)."""
+    mark = created_mark()
+    try:
+        yield
+    except BaseException:
+        discard_created(mark)
+        raise
+
+
 def _umask():
     mask = os.umask(0o022)
     os.umask(mask)
@@ -113,13 +204,22 @@ def atomic_path(path, suffix='.tmp'):
     writers); :func:`atomic_write` builds on it."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix=suffix, dir=folder)
+    try:
+        makedirs_remembered(folder)
+        fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix=suffix, dir=folder)
+    except OSError as e:           # a folder that cannot be made or written (e.g. under /proc)
+        err = UserError('cannot write the file (%s)' % (DISK_ERRORS.get(e.errno, (e.strerror or e,))[0]), path,
+                        'choose a writable output path, or fix the disk or permissions')
+        err.discard = True                  # what the run made before is partial: run_main removes it
+        raise err from None
     os.close(fd)
+    new = not os.path.lexists(path)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())      # mkstemp made it 0600
         os.replace(tmp, path)
+        if new:
+            _remember(path)
         try:
             dfd = os.open(folder, os.O_RDONLY)
             try:
@@ -128,11 +228,13 @@ def atomic_path(path, suffix='.tmp'):
                 os.close(dfd)
         except OSError:
             pass
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = path                  # (a failed write() names no file): the error line names it
         raise
 
 
@@ -174,10 +276,12 @@ def remove_stale_temps(folder, name):
 def check_writable_dir(path, what='output folder'):
     """Create ``path`` if needed and fail with a UserError if it is not writable."""
     try:
-        os.makedirs(path, exist_ok=True)
+        makedirs_remembered(path)
         fd, tmp = tempfile.mkstemp(dir=path)
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:
-        raise UserError('%s is not writable (%s)' % (what, e.strerror or e), path,
-                        'choose another folder or fix its permissions') from None
+        err = UserError('%s is not writable (%s)' % (what, e.strerror or e), path,
+                        'choose another folder or fix its permissions')
+        err.discard = True                  # e.g. the log folder made just before: run_main removes it
+        raise err from None
