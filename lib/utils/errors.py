@@ -62,6 +62,8 @@ def _to_log_files(line):
 def run_main(main, argv=None):
     """Run ``main(argv)``; turn a UserError into one line on stderr and exit 2."""
     from lib.utils import safe_io
+    from lib.utils.runtime import one_line_warnings
+    one_line_warnings()                    # Python warnings as 'warning: ...' lines (entry points may widen it)
     try:
         rc = main(argv)
     except UserError as e:
