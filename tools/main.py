@@ -17,7 +17,7 @@ import os
 from lib.config.load import load_run_config
 from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.outputs import check_output_dir, check_output_file
-from lib.utils.run_folder import check_free
+from lib.utils.run_folder import FINISHED_RUN, check_free
 from lib.utils.runtime import (apply_threads, cli_path, make_logger, one_line_warnings, resolve_threads, select_device,
                                timestamp)
 
@@ -67,10 +67,9 @@ def check_inputs(args, cfg, out_dir):
         if not os.path.isfile(resume):
             raise UserError('nothing to resume: no checkpoint', resume,
                             'start without --resume, or pass --resume PATH to a checkpoint.pth.tar')
-    # a resumed run continues its own folder; any other run (a resume from another folder
-    # included) must not replace a finished one
-    finished = () if own_folder(resume, out_dir) else (('results.json', 'predictions.npz') if args.eval else
-                                                       ('results.json', 'checkpoint.pth.tar', 'model_best.pth.tar'))
+    # a resumed run continues its own folder (lib/train/run.py checks, once the checkpoint is read,
+    # that a checkpoint from elsewhere is of the run in the folder); no other run replaces a finished one
+    finished = () if resume else (('results.json', 'predictions.npz') if args.eval else FINISHED_RUN)
     inputs = [] if args.eval or not args.pretrain else [cfg.TRAIN.LIFTER_PRETRAIN_PATH]
     check_output_dir(out_dir, 'OUTPUT_DIR', 'output folder (OUTPUT_DIR)', inputs=inputs, force=args.force,
                      finished=finished)
@@ -106,7 +105,7 @@ def check_warm_start(args, cfg, resume):
                         'false or no TRAIN.LIFTER_PRETRAIN_PATH): a random lifter would be frozen', args.cfg,
                         '%s and pass its checkpoint with --pretrain PATH, or set TRAIN.FREEZE_LIFTER false' % train1)
     if not os.path.isfile(path):
-        raise UserError('the lifter to start from (TRAIN.LIFTER_PRETRAIN_PATH) does not exist: %s' % path,
+        raise UserError('the lifter checkpoint to start from does not exist: %s' % path,
                         '--pretrain' if args.pretrain else 'TRAIN.LIFTER_PRETRAIN_PATH in %s' % args.cfg,
                         '%s, or pass --pretrain PATH to a checkpoint of it' % train1 if not args.pretrain
                         else 'check the --pretrain path')

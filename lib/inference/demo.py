@@ -23,7 +23,7 @@ from lib.utils.errors import UserError
 from lib.utils.media_io import list_images
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.utils.runtime import apply_threads, cli_path, one_line_warnings, resolve_threads, select_device
-from lib.utils.safe_io import all_or_nothing, created_mark, discard_created
+from lib.utils.safe_io import all_or_nothing, created_mark, discard_created, is_disk_error
 from lib.vis.plot import contact_sheet
 
 
@@ -89,6 +89,8 @@ def write_all(lifted, out_dir, args, show, failed):
             failed.append(inp.path)
             continue
         except OSError as e:
+            if is_disk_error(e):       # a full or failing disk fails every input: one line for the run
+                raise
             print(UserError('cannot write the outputs (%s)' % (e.strerror or e), inp.path,
                             'check the free space and permissions of --outdir').line(), file=sys.stderr)
             failed.append(inp.path)

@@ -38,8 +38,8 @@ from lib.train import schedule as TS
 from lib.train.state import TrainState, seed_everything
 from lib.utils import distributed as dist
 from lib.utils.errors import UserError
-from lib.utils.outputs import create_output_dir
-from lib.utils.run_folder import RunFolder
+from lib.utils.outputs import check_output_dir, create_output_dir
+from lib.utils.run_folder import FINISHED_RUN, RunFolder
 from lib.utils.runtime import StopFlag, start_log_file, timestamp
 from lib.utils.safe_io import atomic_copy, atomic_write, disk_error, is_disk_error, remove_stale_temps
 
@@ -280,6 +280,7 @@ def read_curve(path, epoch):
 def _resume(run, state, path):
     """Restore everything from ``path``; warn when the config differs from the checkpoint's."""
     ck = load_checkpoint(path)
+    _check_resume_folder(run, ck, path)
     state.restore(ck, path)
     run.log.info('resumed from %s at epoch %d, step %d' % (path, state.epoch, state.step))
     changed = config_changes(ck.get('config'), to_dict(run.cfg))
@@ -290,6 +291,19 @@ def _resume(run, state, path):
     if state.epoch >= run.cfg.TRAIN.NUM_EPOCHS:
         run.log.info('the run is complete (%d of %d epochs): nothing to resume; raise TRAIN.NUM_EPOCHS '
                      'to train longer' % (state.epoch, run.cfg.TRAIN.NUM_EPOCHS))
+
+
+def _check_resume_folder(run, ck, path):
+    """A checkpoint from another folder continues into ``run.out_dir`` only if that folder holds no
+    other run: none at all, or the one the checkpoint was written by (its config's OUTPUT_DIR), or
+    --force replaces it."""
+    if run.force or os.path.abspath(os.path.dirname(path)) == os.path.abspath(run.out_dir):
+        return
+    written_in = (ck.get('config') or {}).get('OUTPUT_DIR') if isinstance(ck.get('config'), dict) else None
+    if isinstance(written_in, str) and os.path.abspath(os.path.join(written_in, run.stem)) == \
+            os.path.abspath(run.out_dir):
+        return
+    check_output_dir(run.out_dir, 'OUTPUT_DIR', 'output folder (OUTPUT_DIR)', finished=FINISHED_RUN)
 
 
 def read_warm_start(cfg, log):

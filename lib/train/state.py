@@ -234,7 +234,7 @@ def _check_resume_fields(ts, rng, path, fix):
     counters are non-negative integers, the bookkeeping a dict and lists, each RNG state one its
     generator accepts (tried on a spare generator)."""
     def bad(field, got):
-        raise UserError('checkpoint field %s is not valid (got %s)' % (field, got), path, fix)
+        raise UserError('checkpoint field %s is not valid (%s)' % (field, got), path, fix)
     for k in ('epoch', 'step', 'gan_step', 'step_in_epoch', 'skipped'):
         if not _count(ts[k]):
             bad('train_state.' + k, '%s %r' % (type(ts[k]).__name__, ts[k]) if not hasattr(ts[k], 'shape')
@@ -249,18 +249,18 @@ def _check_resume_fields(ts, rng, path, fix):
     try:
         torch.Generator().set_state(rng['torch'])
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        bad('rng.torch', str(e).split('\n')[0][:60])
+        bad('rng.torch', ' '.join(str(e).split())[:100])
     try:
         s = rng['numpy']
         np.random.RandomState().set_state(('MT19937', s['keys'].numpy().astype(np.uint32), s['pos'],
                                            s['has_gauss'], s['cached']))
     except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as e:
-        bad('rng.numpy', str(e).split('\n')[0][:60])
+        bad('rng.numpy', ' '.join(str(e).split())[:100])
     if rng.get('python') is not None:
         try:
             random.Random().setstate(_as_tuple(rng['python']))
         except (TypeError, ValueError, OverflowError) as e:
-            bad('rng.python', str(e).split('\n')[0][:60])
+            bad('rng.python', ' '.join(str(e).split())[:100])
 
 
 def _as_tuple(x):

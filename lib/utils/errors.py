@@ -64,18 +64,19 @@ def run_main(main, argv=None):
     from lib.utils import safe_io
     from lib.utils.runtime import one_line_warnings
     one_line_warnings()                    # Python warnings as 'warning: ...' lines (entry points may widen it)
+    mark = safe_io.created_mark()          # what this run creates comes after it
     try:
         rc = main(argv)
     except UserError as e:
         if getattr(e, 'discard', False):
-            safe_io.discard_created()
+            safe_io.discard_created(mark)
         _to_log_files(e.line())
         print(e.line(), file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except OSError as e:
         if not safe_io.is_disk_error(e):
             raise
-        safe_io.discard_created()          # the outputs of this run, which the failure left partial
+        safe_io.discard_created(mark)      # the outputs of this run, which the failure left partial
         line = safe_io.disk_error(e).line()
         _to_log_files(line)
         print(line, file=sys.stderr)

@@ -24,6 +24,8 @@ from lib.utils.errors import UserError
 from lib.utils.outputs import create_output_dir
 
 LOCK_NAME = '.run.lock'
+#: the files that make a folder hold a training run (which only --force or its own --resume may touch)
+FINISHED_RUN = ('results.json', 'checkpoint.pth.tar', 'model_best.pth.tar')
 ASIDE_PREFIX = '.replaced-'
 
 
