@@ -6,7 +6,7 @@ import pytest
 
 import synth
 from helpers import REPO, v3d_pose
-from .bad_input_catalogue import check_case, entry
+from .bad_input_catalogue import check_case, disk_full, entry
 
 
 QS_3D = os.path.join(REPO, 'datasets', 'quickstart', 'data_3d_quickstart.npz')
@@ -72,6 +72,12 @@ def _layout_over_files(tmp, ctx):
 
 
 
+def _prior_args(tmp, ctx):
+    import shutil
+    shutil.copytree(ctx['data'], tmp / 'data')
+    return ['prior', '--data-dir', tmp / 'data', '--name', 'synth']
+
+
 CATALOGUE = {
     # tools/prepare_data.py ---------------------------------------------------------------
     'prepare/layout_distance_negative': entry('tools/prepare_data.py', layout_args('--distance', '-5'), '--distance'),
@@ -104,6 +110,13 @@ CATALOGUE = {
     'prepare/bvh_out_under_file': entry('tools/prepare_data.py', lambda t, c: bvh_args(bvh_tree(_good_bvh))(t, c)[:4]
                                         + [t / 'src' / 'a' / 'walk.bvh' / 'o', '--name', 'x', '--test-subjects', 'b'],
                                         'not writable'),
+    # a full disk halfway: one line, and the files written before it removed
+    'prepare/bvh_disk_full': entry('tools/prepare_data.py', disk_full(bvh_args(bvh_tree(_good_bvh)), 1),
+                                   'no space left', quiet=False),
+    'prepare/layout_disk_full': entry('tools/prepare_data.py', disk_full(layout_args(), 1), 'no space left',
+                                      quiet=False),
+    'prepare/prior_disk_full': entry('tools/prepare_data.py', disk_full(_prior_args), 'no space left',
+                                     'scale_prior_synth.json', quiet=False),
 }
 
 
