@@ -73,7 +73,8 @@ def check_inputs(args, cfg, out_dir):
     inputs = [] if args.eval or not args.pretrain else [cfg.TRAIN.LIFTER_PRETRAIN_PATH]
     check_output_dir(out_dir, 'OUTPUT_DIR', 'output folder (OUTPUT_DIR)', inputs=inputs, force=args.force,
                      finished=finished)
-    check_free(out_dir)                 # not while another run writes there (lib/utils/run_folder.py)
+    if os.environ.get('RANK', '0') in ('', '0'):    # (rank 0 locks it: the other ranks of a torchrun leave it)
+        check_free(out_dir)             # not while another run writes there (lib/utils/run_folder.py)
     if not args.eval:
         check_output_dir(cfg.LOG_DIR, 'LOG_DIR', 'log folder (LOG_DIR)')
         if args.save_final:

@@ -375,7 +375,7 @@ def _train_epoch(run, state, train_data, epoch, stop):
             kept = 'the weights are non-finite, ' + ('the previous checkpoint is kept'
                                                      if os.path.isfile(run.ckpt_path) else 'no checkpoint was written')
         raise UserError('%s (epoch %d); %s' % (e, epoch + 1, kept), run.ckpt_path,
-                        'lower TRAIN.POSE_LR or the loss weights, check the data, or set '
+                        'lower TRAIN.POSE_LR or the loss weights, check the data and the scale prior, or set '
                         'TRAIN.NONFINITE: skip; then --resume') from None
     finally:
         bar.close()
