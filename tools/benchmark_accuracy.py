@@ -58,7 +58,7 @@ def check_arguments(a):
                         'use e.g. --curves 2')
     resolve_threads(a.threads)
     one_line_warnings()            # (the unused keys the configs set: quiet)
-    from lib.config.load import load_run_config
+    from lib.config.load import load_run_config     # (after the cheap checks: reads YAML)
     for v in a.variants:           # the options on each variant's config: pairs, known keys, types, ranges
         load_run_config(os.path.join(REPO_ROOT, 'cfg', VARIANTS[v]['cfg']), VARIANTS[v]['opts'] + list(a.opts))
 

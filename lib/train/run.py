@@ -37,11 +37,11 @@ from lib.train import step as T
 from lib.train import schedule as TS
 from lib.train.state import TrainState, seed_everything
 from lib.utils import distributed as dist
-from lib.utils.errors import UserError
+from lib.utils.errors import UserError, disk_error, is_disk_error
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.utils.run_folder import FINISHED_RUN, RunFolder
 from lib.utils.runtime import StopFlag, start_log_file, timestamp
-from lib.utils.safe_io import atomic_copy, atomic_write, disk_error, is_disk_error, remove_stale_temps
+from lib.utils.safe_io import atomic_copy, atomic_write, remove_stale_temps
 
 # what the log line and tensorboard report of an evaluation
 REPORTED = ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale', 'auc', 'pckh5', 'auc_p2', 'pckh5_p2')

@@ -9,11 +9,11 @@
 * :func:`atomic_write` writes to a temporary file in the target folder,
   flushes, fsyncs and renames, so readers see the old file or the new one,
   never half of one.
-* Every file and folder those writes create is remembered (:func:`created_mark`), so that a
-  run that fails halfway (a full disk, say) can remove what it made (:func:`discard_created`,
-  called by :func:`lib.utils.errors.run_main`; :func:`all_or_nothing` for one group of files).
+* Every file and folder those writes create is remembered (``lib.utils.errors.remember_created``),
+  so that a run that fails halfway (a full disk, say) can remove what it made
+  (``discard_created``, called by :func:`lib.utils.errors.run_main`; :func:`all_or_nothing` for
+  one group of files).
 """
-import errno
 import io
 import os
 import pickle
@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from lib.utils.errors import UserError
+from lib.utils.errors import DISK_ERRORS, UserError, created_mark, discard_created, remember_created
 
 _ALLOWED = {
     ('builtins', 'dict'), ('builtins', 'list'), ('builtins', 'tuple'),
@@ -103,33 +103,6 @@ def load_npz(path, what='archive', fix='check the file or download it again'):
     return out
 
 
-# (path, os.stat of what this process made there): files that atomic_path created (not those it
-# replaced) and folders it or check_writable_dir made; discard_created removes them after a failure
-_CREATED = []
-
-#: errors of the disk rather than of the program: a full disk, a quota, a read-only or failing file
-#: system, a permission, a path that cannot be made (ENOENT / ENOTDIR while creating an output)
-DISK_ERRORS = {
-    errno.ENOSPC: ('no space left on the device', 'free some space, or write to another disk'),
-    getattr(errno, 'EDQUOT', -1): ('disk quota exceeded', 'free some space within your quota, or write elsewhere'),
-    errno.EFBIG: ('file too large for the file system', 'write to another disk'),
-    errno.EROFS: ('the file system is read-only', 'write to a writable folder'),
-    errno.EIO: ('input/output error of the disk', 'check the disk, or write to another one'),
-    errno.EACCES: ('permission denied', 'fix the permissions, or write to another folder'),
-    errno.EPERM: ('operation not permitted', 'fix the permissions, or write to another folder'),
-}
-
-
-def is_disk_error(e):
-    return isinstance(e, OSError) and e.errno in DISK_ERRORS
-
-
-def disk_error(e, what='cannot write'):
-    """A UserError for a disk error ``e`` (see DISK_ERRORS), naming its file."""
-    why, fix = DISK_ERRORS.get(e.errno, (e.strerror or str(e), 'check the output path and the disk'))
-    return UserError('%s: %s' % (what, why), e.filename, fix)
-
-
 def _topmost_missing(folder):
     """The highest ancestor of ``folder`` (or itself) that does not exist yet, else None."""
     top, p = None, os.path.abspath(folder)
@@ -141,41 +114,12 @@ def _topmost_missing(folder):
     return top
 
 
-def _remember(path):
-    try:
-        _CREATED.append((path, os.stat(path)))
-    except OSError:
-        pass
-
-
 def makedirs_remembered(folder):
     """``os.makedirs(folder, exist_ok=True)``, remembering the folders made (for discard_created)."""
     top = _topmost_missing(folder)
     os.makedirs(folder, exist_ok=True)
     if top is not None:
-        _remember(top)
-
-
-def created_mark():
-    """A mark for :func:`discard_created`: what is created after it."""
-    return len(_CREATED)
-
-
-def discard_created(since=0):
-    """Remove the files and folders this process created (after ``since``) that are still the
-    ones it made (a file put back since, e.g. an earlier run restored, is left alone)."""
-    import shutil
-    for path, st in reversed(_CREATED[since:]):
-        try:
-            if not os.path.samestat(st, os.stat(path)):
-                continue
-            if os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
-        except OSError:
-            pass
-    del _CREATED[since:]
+        remember_created(top)
 
 
 @contextmanager
@@ -219,7 +163,7 @@ def atomic_path(path, suffix='.tmp'):
         os.chmod(tmp, 0o666 & ~_umask())      # mkstemp made it 0600
         os.replace(tmp, path)
         if new:
-            _remember(path)
+            remember_created(path)
         try:
             dfd = os.open(folder, os.O_RDONLY)
             try:
