@@ -26,12 +26,13 @@ import sys
 
 from lib.bench.accuracy import DEFAULT_VARIANTS, VARIANTS, prepare_bench_data, run_all, variants_text, write_tables
 from lib.bench.splits import SPLITS, resolve_splits, split_source, splits_text, write_pooled
-from lib.utils.errors import UserError, run_main
-from lib.utils.runtime import REPO_ROOT, cli_path
+from lib.utils.errors import ArgumentParser, UserError, run_main
+from lib.utils.outputs import check_output_dir
+from lib.utils.runtime import REPO_ROOT, cli_path, one_line_warnings, resolve_threads
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--src', default=None,
                    help='BVH collection, one sub-folder per pseudo-subject (default ../shared/data/mocap_bvh)')
     p.add_argument('--test-subjects', nargs='+', default=None,
@@ -60,6 +61,20 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def check_arguments(a):
+    """Every option checked before any data is converted or run trained (one line each)."""
+    if a.fps is not None and not 1 <= a.fps <= 1000:
+        raise UserError('--fps must be 1 to 1000, got %d' % a.fps, '--fps', 'use e.g. --fps 50')
+    if not 0 <= a.curves <= 10000:
+        raise UserError('--curves must be 1 to 10000 epochs (0: off), got %d' % a.curves, '--curves',
+                        'use e.g. --curves 2')
+    resolve_threads(a.threads)
+    one_line_warnings()            # (the unused keys the configs set: quiet)
+    from lib.config.load import load_run_config     # (after the cheap checks: reads YAML)
+    for v in a.variants:           # the options on each variant's config: pairs, known keys, types, ranges
+        load_run_config(os.path.join(REPO_ROOT, 'cfg', VARIANTS[v]['cfg']), VARIANTS[v]['opts'] + list(a.opts))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     a = parse_args(argv)
@@ -76,7 +91,8 @@ def main(argv=None):
     if a.only_seeds and min(a.only_seeds) < 0:
         raise UserError('--only-seeds takes seed ids 0, 1, ..., got %s' % a.only_seeds, '--only-seeds',
                         'use e.g. --only-seeds 0 2')
-    out = cli_path(a.out)
+    check_arguments(a)
+    out = check_output_dir(cli_path(a.out), '--out', 'benchmark folder (--out)')
     opts = list(a.opts) + (['EVAL.CURVE_EVERY', str(a.curves)] if a.curves else [])
     command = ' '.join(['python', 'tools/benchmark_accuracy.py'] + list(argv))
     seeds = a.only_seeds or range(a.seeds)

@@ -12,12 +12,12 @@ On a CPU shared with other work, ``--threads 1`` gives steadier figures (docs/PE
 import _init_paths  # noqa: F401
 import argparse
 
-from lib.utils.errors import UserError, run_main
+from lib.utils.errors import ArgumentParser, UserError, run_main
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__.split('\n')[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default=None, choices=('cpu', 'cuda'), help='default: cuda when available')
     p.add_argument('--scale', type=float, default=1.0, help='fraction of Human3.6M\'s size (default 1.0)')
     p.add_argument('--cfg', default='cfg/pre_tmc_klbone.yaml', help='config giving the network and losses')

@@ -15,12 +15,12 @@ import _init_paths  # noqa: F401
 import argparse
 import json
 
-from lib.utils.errors import run_main
+from lib.utils.errors import ArgumentParser, run_main
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__.split('\n')[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
     p.add_argument('--cfg', help='one of the authors\' YAMLs (default: their h36m_gt_scale.yaml)')
     p.add_argument('--authors-dir', help='the authors\' code (default ../shared/original or $AUTHORS_CODE_DIR)')

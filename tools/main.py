@@ -17,6 +17,7 @@ import os
 from lib.config.load import load_run_config
 from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.outputs import check_output_dir, check_output_file
+from lib.utils.run_folder import FINISHED_RUN, check_free
 from lib.utils.runtime import (apply_threads, cli_path, make_logger, one_line_warnings, resolve_threads, select_device,
                                timestamp)
 
@@ -66,18 +67,49 @@ def check_inputs(args, cfg, out_dir):
         if not os.path.isfile(resume):
             raise UserError('nothing to resume: no checkpoint', resume,
                             'start without --resume, or pass --resume PATH to a checkpoint.pth.tar')
-    # a resumed run continues its own folder; any other run must not replace a finished one
-    finished = () if resume else (('results.json', 'predictions.npz') if args.eval else
-                                  ('results.json', 'checkpoint.pth.tar', 'model_best.pth.tar'))
+    # a resumed run continues its own folder (lib/train/run.py checks, once the checkpoint is read,
+    # that a checkpoint from elsewhere is of the run in the folder); no other run replaces a finished one
+    finished = () if resume else (('results.json', 'predictions.npz') if args.eval else FINISHED_RUN)
     inputs = [] if args.eval or not args.pretrain else [cfg.TRAIN.LIFTER_PRETRAIN_PATH]
     check_output_dir(out_dir, 'OUTPUT_DIR', 'output folder (OUTPUT_DIR)', inputs=inputs, force=args.force,
                      finished=finished)
+    if os.environ.get('RANK', '0') in ('', '0'):    # (rank 0 locks it: the other ranks of a torchrun leave it)
+        check_free(out_dir)             # not while another run writes there (lib/utils/run_folder.py)
     if not args.eval:
         check_output_dir(cfg.LOG_DIR, 'LOG_DIR', 'log folder (LOG_DIR)')
         if args.save_final:
             check_output_file(cli_path(args.save_final), '--save-final', 'final checkpoint (--save-final)',
                               inputs=[cfg.TRAIN.LIFTER_PRETRAIN_PATH, resume], force=args.force)
     return resume
+
+
+def own_folder(resume, out_dir):
+    """True when ``resume`` is the checkpoint of the run in ``out_dir`` (it continues its own folder)."""
+    return bool(resume) and os.path.abspath(os.path.dirname(resume)) == os.path.abspath(out_dir)
+
+
+def check_warm_start(args, cfg, resume):
+    """Configs that cannot train without a lifter to start from (a frozen lifter, a stage-2
+    config): refused before anything is printed, naming the key, the path and the stage-1 run."""
+    if args.eval or resume or not (cfg.TRAIN.FREEZE_LIFTER or cfg.TRAIN.PRETRAIN_LIFTER):
+        return
+    path = cfg.TRAIN.LIFTER_PRETRAIN_PATH
+    stem = os.path.splitext(os.path.basename(args.cfg))[0]
+    stage1 = os.path.join('cfg', stem.replace('_scale_after', '_adv') + '.yaml')
+    if stage1 == os.path.join('cfg', stem + '.yaml') or \
+            not os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), stage1)):
+        stage1 = None
+    train1 = ('train stage 1 first (python tools/main.py --cfg %s)' % stage1) if stage1 else \
+        'train the lifter first (e.g. an adv run)'
+    if not cfg.TRAIN.PRETRAIN_LIFTER or not path:
+        raise UserError('TRAIN.FREEZE_LIFTER is true but nothing warm-starts the lifter (TRAIN.PRETRAIN_LIFTER '
+                        'false or no TRAIN.LIFTER_PRETRAIN_PATH): a random lifter would be frozen', args.cfg,
+                        '%s and pass its checkpoint with --pretrain PATH, or set TRAIN.FREEZE_LIFTER false' % train1)
+    if not os.path.isfile(path):
+        raise UserError('the lifter checkpoint to start from does not exist: %s' % path,
+                        '--pretrain' if args.pretrain else 'TRAIN.LIFTER_PRETRAIN_PATH in %s' % args.cfg,
+                        '%s, or pass --pretrain PATH to a checkpoint of it' % train1 if not args.pretrain
+                        else 'check the --pretrain path')
 
 
 def main(argv=None):
@@ -92,6 +124,7 @@ def main(argv=None):
     out_dir = os.path.join(cfg.OUTPUT_DIR, stem)
     if args.eval:          # an evaluation never writes over the training run's files
         out_dir = os.path.join(out_dir, 'eval_' + checkpoint_stem(cfg.TRAIN.LIFTER_PRETRAIN_PATH))
+    check_warm_start(args, cfg, args.resume)
     resume = check_inputs(args, cfg, out_dir)      # on every rank (read-only): all refuse together
     threads = apply_threads(args.threads, cfg.THREADS)
     # torch loads only now: --help and a config mistake answer without waiting for it
@@ -109,7 +142,8 @@ def main(argv=None):
     if world > 1 and device.type == 'cuda':
         device = torch.device('cuda', dist.local_rank())
     R.setup_torch(cfg, device)
-    run = R.Run(cfg, stem, out_dir, log, rank, world, cfg_arg=args.cfg, quiet=args.quiet, force=args.force)
+    run = R.Run(cfg, stem, out_dir, log, rank, world, cfg_arg=args.cfg, quiet=args.quiet, force=args.force,
+                replace=args.force and not own_folder(resume, out_dir))
     if args.eval:
         return R.evaluate_checkpoint(run, device, cfg.TRAIN.LIFTER_PRETRAIN_PATH, args.use_ema,
                                      explicit=set(args.opts[0::2]), shown=args.pretrain)

@@ -9,19 +9,18 @@ lengths of the reference (``lib/inference/detector_eval.py``); for LSP also the
 median head-top error of the mapping's head-top rule.
 """
 import _init_paths  # noqa: F401
-import argparse
 import os
 import sys
 
 from tqdm import tqdm
 
 from lib.inference.detector_eval import measure_detector
-from lib.utils.errors import run_main
+from lib.utils.errors import ArgumentParser, run_main
 from lib.utils.runtime import REPO_ROOT, cli_path
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--demo', default=os.path.join(REPO_ROOT, 'scripts', 'demo_input'))
     p.add_argument('--lsp', default=os.path.join(REPO_ROOT, '..', 'shared', 'data', 'lsp_sample'))
     p.add_argument('--limit', type=int, default=None, help='first N LSP images (default all)')

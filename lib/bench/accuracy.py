@@ -23,6 +23,7 @@ import numpy as np
 from lib.bench.curves import draw_curves
 from lib.utils.errors import UserError
 from lib.utils.runtime import REPO_ROOT
+from lib.utils.safe_io import load_npz
 
 METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_error', 'P-MPJPE_reflect', 'depth_flip_rate')
 RATIO_METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'P-MPJPE_reflect')
@@ -214,7 +215,6 @@ def check_bench_data(data, src, test_subjects, fps):
     """The data already converted in ``data`` must be the one asked for: the same source folder
     (by name), test sub-folders and frame rate, else every run in that folder would train and
     test on another collection.  A mismatch is a UserError (nothing is converted over it)."""
-    from lib.utils.safe_io import load_npz
     path = os.path.join(data, 'data_3d_bench.npz')
     meta = load_npz(path, '3D archive', 'remove the benchmark\'s data folder to convert it again').get('metadata')
     meta = meta if isinstance(meta, dict) else {}

@@ -196,6 +196,11 @@ def validate(cfg, source='config'):
                 'pick one of those')
     if cfg.TRAIN.FREEZE_LIFTER and not cfg.TRAIN.USE_SCALER:
         bad('TRAIN.FREEZE_LIFTER', 'trains the scaler alone and needs TRAIN.USE_SCALER true', 'turn it on')
+    if cfg.TRAIN.USE_CYCLE and not cfg.TRAIN.USE_SCALER and not cfg.TRAIN.SUPERVISED:
+        bad('TRAIN.USE_CYCLE', 'true (the alternating scheme) needs TRAIN.USE_SCALER true: its subnet steps train '
+            'the scaler alone (KL + bone terms), and there is none',
+            'set TRAIN.USE_CYCLE false as well (the joint scheme without a scaler, as cfg/ablation_tmc.yaml), '
+            'or keep TRAIN.USE_SCALER true')
     if cfg.TRAIN.SUPERVISED and cfg.TRAIN.USE_SCALER:
         bad('TRAIN.SUPERVISED', 'does not combine with TRAIN.USE_SCALER', 'turn one off')
     # every number: its range (RANGES, next to the defaults)

@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from lib.config.defaults import get_default
+from lib.config.defaults import RANGES, get_default, in_range
 from lib.data import skeleton as sk
 from lib.data.dataset import load_splits
 from lib.data.formats import get_spec
@@ -102,16 +102,24 @@ def write(path, prior, about):
 
 
 def read(path):
+    """The prior stored at ``path``, its two numbers checked like the config keys they replace
+    (DATA.SCALE_MID_MEAN / SCALE_MID_STD: a number, not a string or a boolean, in their range)."""
+    name = os.path.basename(path)[len('scale_prior_'):-len('.json')]
+    fix = ('rewrite it (python tools/prepare_data.py prior --data-dir %s --name %s --force), or delete it '
+           '(the prior is then computed from the training split)' % (os.path.dirname(path) or '.', name))
     try:
         with open(path) as f:
             doc = json.load(f)
-        mean, std = float(doc['scale_mid_mean']), float(doc['scale_mid_std'])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError('unreadable scale prior (%s)' % e, path,
-                        'delete the file and run again (the prior is then computed from the training split)')
-    if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
-        raise UserError('scale prior must be finite with a positive std, got %r / %r' % (mean, std), path,
-                        'delete the file and run again')
+    except (OSError, ValueError) as e:
+        raise UserError('unreadable scale prior (%s)' % str(e).split('\n')[0][:80], path, fix) from None
+    if not isinstance(doc, dict):
+        raise UserError('scale prior must be a JSON object with scale_mid_mean and scale_mid_std', path, fix)
+    for field, key in (('scale_mid_mean', 'DATA.SCALE_MID_MEAN'), ('scale_mid_std', 'DATA.SCALE_MID_STD')):
+        if field not in doc:
+            raise UserError('scale prior has no %s' % field, path, fix)
+        if not in_range(doc[field], RANGES[key]):
+            raise UserError('scale prior %s must be a number in %s (as %s), got %s' % (
+                field, RANGES[key], key, json.dumps(doc[field])[:40]), path, fix)
     return doc
 
 

@@ -49,6 +49,9 @@ class PoseSplit:
         in its block and the block's length, and each sequence must be one block."""
         stored = self.index_in_seq is not None and self.seqlen is not None
         bad = ~(np.isfinite(self.pose_2d_px).all(axis=(1, 2)) & np.isfinite(self.pose_3d).all(axis=(1, 2)))
+        if bad.all():                                # nothing would be left: the error alone, no warning first
+            raise UserError('no usable frames: all %d hold NaN or inf keypoints' % len(bad), self.source,
+                            'check the data files')
         if bad.any():
             if not drop_nonfinite:
                 raise UserError('%d frames hold NaN or inf keypoints' % bad.sum(), self.source,

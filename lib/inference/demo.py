@@ -19,10 +19,11 @@ from lib.inference.detector import require_detector
 from lib.inference.keypoints import INPUT_SUFFIXES, list_inputs, read_input
 from lib.inference.model_choice import check_model_file, choose_model
 from lib.inference.outputs import output_stems
-from lib.utils.errors import UserError
+from lib.utils.errors import UserError, created_mark, discard_created, is_disk_error
 from lib.utils.media_io import list_images
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.utils.runtime import apply_threads, cli_path, one_line_warnings, resolve_threads, select_device
+from lib.utils.safe_io import all_or_nothing
 from lib.vis.plot import contact_sheet
 
 
@@ -81,12 +82,15 @@ def write_all(lifted, out_dir, args, show, failed):
     done = 0
     for inp, stem, pose, scale, factor, depth in tqdm(lifted, desc='draw', unit='file', disable=not show):
         try:
-            one_input.write_outputs(inp, stem, out_dir, pose, scale, factor, args, depth, show)
+            with all_or_nothing():     # an input that fails leaves none of its files
+                one_input.write_outputs(inp, stem, out_dir, pose, scale, factor, args, depth, show)
         except UserError as e:
             tqdm.write(e.line(), file=sys.stderr)
             failed.append(inp.path)
             continue
         except OSError as e:
+            if is_disk_error(e):       # a full or failing disk fails every input: one line for the run
+                raise
             print(UserError('cannot write the outputs (%s)' % (e.strerror or e), inp.path,
                             'check the free space and permissions of --outdir').line(), file=sys.stderr)
             failed.append(inp.path)
@@ -170,9 +174,13 @@ def run_demo(args):
             h.close()
     done = 0
     if lifted:                         # the folder is made only when there is something to write
+        mark = created_mark()
         create_output_dir(out_dir, '--outdir')
         done = write_all(lifted, out_dir, args, show, failed)
+        if not done:                   # (and kept only when something was written into it)
+            discard_created(mark)
     if args.reference and done:
         sheet_with_reference(out_dir, cli_path(args.reference), [item[1] for item in lifted])
-    report(done, docs, skipped, notes, failed, out_dir if done else '%s not created' % out_dir)
+    report(done, docs, skipped, notes, failed, out_dir if done else
+           ('%s: nothing written' if os.path.isdir(out_dir) else '%s not created') % out_dir)
     return 2 if failed or not done else 0

@@ -15,6 +15,7 @@ import io
 import os
 import pickle
 import re
+import warnings
 
 import torch
 
@@ -42,7 +43,9 @@ def load_checkpoint(path, map_location='cpu'):
         raise UserError('not a PyTorch checkpoint (the file starts with %r)' % head, path,
                         'pass a .pth.tar written by tools/main.py or the authors\' release')
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():     # (e.g. about a raw pickle's protocol): the outcome says it
+            warnings.simplefilter('ignore')
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         m = re.search(r'(?:GLOBAL|global) ([\w.]+)', str(e))
         if m or 'weights only load failed' in str(e).lower():
@@ -77,6 +80,10 @@ def pose_state_dict(ckpt, path):
                         % ', '.join(sorted(ckpt)[:8]), path,
                         'pass a checkpoint saved by tools/main.py or the authors\' release')
     sd = {k[7:] if k.startswith('module.') else k: v for k, v in sd.items()}
+    odd = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if odd:
+        raise UserError('checkpoint weight %s is not a tensor (a %s)' % (odd[0], type(sd[odd[0]]).__name__), path,
+                        'use a checkpoint saved by tools/main.py or the authors\' release')
     check_finite_weights(sd, path)
     return sd
 
@@ -174,6 +181,7 @@ def inference_checkpoint(ckpt, path):
 def export_inference_checkpoint(src, dst):
     """Write :func:`inference_checkpoint` of the training checkpoint ``src`` to ``dst``; return it."""
     small = inference_checkpoint(load_checkpoint(src), src)
+    infer_architecture(small['pose_model_state_dict'], src)      # a pose model's weights, or refused
     save_checkpoint(small, dst)
     return small
 

@@ -8,9 +8,13 @@ The epoch loop (:func:`train`) reads top to bottom::
 
 Around it: the data, the warm start or the resume, the summary writer, and the stop
 paths -- a signal (saved, resumable, exit 130 / 143) and a non-finite loss (the last
-good state saved, a one-line error).  Only rank 0 writes files.
+good state saved, a one-line error).  Only rank 0 writes files, into its output folder
+as a unit (lib/utils/run_folder.py): locked while the run writes; with --force the
+earlier run's files are put aside and deleted at this run's first checkpoint; a
+failure before that removes this run's files and puts the earlier ones back.
 """
 import json
+import logging
 import os
 import signal
 import sys
@@ -33,8 +37,9 @@ from lib.train import step as T
 from lib.train import schedule as TS
 from lib.train.state import TrainState, seed_everything
 from lib.utils import distributed as dist
-from lib.utils.errors import UserError
-from lib.utils.outputs import create_output_dir
+from lib.utils.errors import UserError, disk_error, is_disk_error
+from lib.utils.outputs import check_output_dir, create_output_dir
+from lib.utils.run_folder import FINISHED_RUN, RunFolder
 from lib.utils.runtime import StopFlag, start_log_file, timestamp
 from lib.utils.safe_io import atomic_copy, atomic_write, remove_stale_temps
 
@@ -56,7 +61,12 @@ class Run:
     cfg_arg: str = ''
     quiet: bool = False
     force: bool = False
+    replace: bool = False          # --force on a folder that is not this run's own: put its files aside
     test_split: object = field(default=None, repr=False)
+    folder: object = field(default=None, repr=False)      # the RunFolder, once the files start
+    curve: list = field(default_factory=list, repr=False)  # the points of curve.json so far
+    saved: bool = False            # a checkpoint of this run is on disk (it can be resumed)
+    extra_paths: list = field(default_factory=list, repr=False)   # its tensorboard folder, ...
 
     @property
     def ckpt_path(self):
@@ -67,8 +77,33 @@ class Run:
         checkpoints, device) are read and good, so that a run refused on its input creates nothing
         (tools/main.py checked the folder itself beforehand, lib/utils/outputs.py)."""
         if self.rank == 0:
-            create_output_dir(self.out_dir, 'OUTPUT_DIR', 'output folder (OUTPUT_DIR)')
+            self.folder = RunFolder(self.out_dir, replace=self.replace).open()
             start_log_file(self.log)
+
+    def close(self):
+        """The run's files stand on their own (finished, or resumable): keep them, release the folder."""
+        if self.folder is not None:
+            self.folder.close()
+
+    def fail(self, e):
+        """After the exception ``e``: a run with a checkpoint of its own keeps its files (they can be
+        resumed), any other removes what it wrote and puts the earlier run's files back.  Returns
+        the exception to raise (a full disk of a resumable run says how to go on)."""
+        if self.folder is None:
+            return e
+        if self.saved:
+            self.close()
+            if is_disk_error(e):
+                err = disk_error(e)
+                return UserError(err.what + '; the last checkpoint is kept', err.where,
+                                 err.fix + ', then continue with --resume')
+            return e
+        for h in list(self.log.handlers):      # its log file goes with the folder
+            if isinstance(h, logging.FileHandler):
+                h.close()
+                self.log.removeHandler(h)
+        self.folder.abort(self.extra_paths)
+        return e
 
 
 def setup_torch(cfg, device):
@@ -93,8 +128,12 @@ def evaluate_checkpoint(run, device, path, use_ema=False, explicit=(), shown=Non
     splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))
     test = TensorSplit.from_split(splits['test'], cfg, device, train=False)
     run.start_files()
-    res = evaluate(model, test, splits['test'], cfg, run.out_dir if run.rank == 0 else None,
-                   {'checkpoint': path}, pred_file=True)
+    try:
+        res = evaluate(model, test, splits['test'], cfg, run.out_dir if run.rank == 0 else None,
+                       {'checkpoint': path}, pred_file=True)
+    except BaseException as e:
+        raise run.fail(e)
+    run.close()
     if run.rank == 0:
         run.log.info(format_table(res, 'evaluation of %s on %d test poses' % (shown or path, res['num_poses'])))
         run.log.info('P1 Mpjpe: %.2f, P2 Mpjpe: %.2f (results in %s)' % (res['MPJPE'], res['P-MPJPE'],
@@ -113,6 +152,20 @@ def train(run, device, resume=None, save_final=None):
         raise UserError('nothing to resume: no checkpoint', resume,
                         'start without --resume, or pass --resume PATH to a checkpoint.pth.tar')
     state, train_data, test_data = _build(run, device, resume)
+    if state is None:                                  # --resume of a finished run: nothing changes
+        dist.finish()
+        return 0
+    try:
+        return _train_loop(run, state, train_data, test_data, device, save_final)
+    except BaseException as e:
+        err = run.fail(e)
+        if err is e:
+            raise
+        raise err from None
+
+
+def _train_loop(run, state, train_data, test_data, device, save_final):
+    cfg = run.cfg
     dist.wrap(state)
     res = None
     try:
@@ -138,20 +191,23 @@ def train(run, device, resume=None, save_final=None):
         if state.writer is not None:
             state.writer.close()
     _finish(run, state, res, save_final)
+    run.close()
     dist.finish()
     return 0
 
 
 def _prepare_folders(run, resume):
-    """Once the inputs are good: make the output and log folders, open the log; say when this
-    run replaces an earlier one (only with --force: tools/main.py refuses it otherwise)."""
+    """Once the inputs are good: make the log and output folders (the log folder first: a bad one
+    then leaves nothing), lock the output folder, open the log; say when this run replaces an
+    earlier one (only with --force: tools/main.py refuses it otherwise)."""
     if run.rank != 0:
         return
-    run.start_files()
     create_output_dir(run.cfg.LOG_DIR, 'LOG_DIR', 'log folder (LOG_DIR)')
-    if resume is None and os.path.isfile(run.ckpt_path):
-        run.log.warning('warning: %s holds an earlier run, whose checkpoints and results this run '
-                        'replaces (--force; --model_dir DIR keeps it; --resume continues it)' % run.out_dir)
+    run.start_files()
+    if run.folder.replaced:
+        run.log.warning('warning: %s holds an earlier run, whose files this run replaces once it has written '
+                        'its first checkpoint (--force; --model_dir DIR keeps it; --resume continues it)'
+                        % run.out_dir)
     if remove_stale_temps(run.out_dir, 'checkpoint.pth.tar'):
         run.log.info('removed temporary files of an interrupted checkpoint write in %s' % run.out_dir)
 
@@ -179,18 +235,52 @@ def _build(run, device, resume):
     test_data = TensorSplit.from_split(run.test_split, cfg, device, train=False)
     if resume is not None:
         _resume(run, state, resume)
+        if state.epoch >= cfg.TRAIN.NUM_EPOCHS:         # finished: no file, folder or log is touched
+            return None, None, None
+        run.curve = read_curve(os.path.join(os.path.dirname(resume), 'curve.json'), state.epoch)
     _prepare_folders(run, resume)
     if run.rank == 0:
-        from tensorboardX import SummaryWriter
-        state.writer = SummaryWriter(os.path.join(cfg.LOG_DIR, '%s_%s' % (run.stem, timestamp())))
-        with atomic_write(os.path.join(run.out_dir, 'config.yaml'), 'w') as f:
-            yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+        try:
+            from tensorboardX import SummaryWriter
+            tb = os.path.join(cfg.LOG_DIR, '%s_%s' % (run.stem, timestamp()))
+            run.extra_paths.append(tb)
+            state.writer = SummaryWriter(tb)
+            with atomic_write(os.path.join(run.out_dir, 'config.yaml'), 'w') as f:
+                yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+        except BaseException as e:
+            if state.writer is not None:
+                state.writer.close()
+            err = run.fail(e)
+            if err is e:
+                raise
+            raise err from None
     return state, train_data, test_data
+
+
+def read_curve(path, epoch):
+    """The points of ``curve.json`` (EVAL.CURVE_EVERY) before ``epoch``, for a resumed run; checked
+    like any input: a list of {'epoch': int, 'scheme': str, metric: number}."""
+    if not os.path.isfile(path):
+        return []
+    fix = 'delete it (the curve then restarts at this epoch) or restore it from a backup'
+    try:
+        with open(path) as f:
+            points = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UserError('unreadable curve file (%s)' % str(e).split('\n')[0][:80], path, fix) from None
+    ok = isinstance(points, list) and all(
+        isinstance(p, dict) and isinstance(p.get('epoch'), int) and not isinstance(p['epoch'], bool)
+        and p['epoch'] >= 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                   for k, v in p.items() if k in CURVE_KEYS) for p in points)
+    if not ok:
+        raise UserError('curve file is not a list of points {"epoch": N, metrics...}', path, fix)
+    return [p for p in points if p['epoch'] <= epoch]
 
 
 def _resume(run, state, path):
     """Restore everything from ``path``; warn when the config differs from the checkpoint's."""
     ck = load_checkpoint(path)
+    _check_resume_folder(run, ck, path)
     state.restore(ck, path)
     run.log.info('resumed from %s at epoch %d, step %d' % (path, state.epoch, state.step))
     changed = config_changes(ck.get('config'), to_dict(run.cfg))
@@ -201,6 +291,19 @@ def _resume(run, state, path):
     if state.epoch >= run.cfg.TRAIN.NUM_EPOCHS:
         run.log.info('the run is complete (%d of %d epochs): nothing to resume; raise TRAIN.NUM_EPOCHS '
                      'to train longer' % (state.epoch, run.cfg.TRAIN.NUM_EPOCHS))
+
+
+def _check_resume_folder(run, ck, path):
+    """A checkpoint from another folder continues into ``run.out_dir`` only if that folder holds no
+    other run: none at all, or the one the checkpoint was written by (its config's OUTPUT_DIR), or
+    --force replaces it."""
+    if run.force or os.path.abspath(os.path.dirname(path)) == os.path.abspath(run.out_dir):
+        return
+    written_in = (ck.get('config') or {}).get('OUTPUT_DIR') if isinstance(ck.get('config'), dict) else None
+    if isinstance(written_in, str) and os.path.abspath(os.path.join(written_in, run.stem)) == \
+            os.path.abspath(run.out_dir):
+        return
+    check_output_dir(run.out_dir, 'OUTPUT_DIR', 'output folder (OUTPUT_DIR)', finished=FINISHED_RUN)
 
 
 def read_warm_start(cfg, log):
@@ -272,7 +375,7 @@ def _train_epoch(run, state, train_data, epoch, stop):
             kept = 'the weights are non-finite, ' + ('the previous checkpoint is kept'
                                                      if os.path.isfile(run.ckpt_path) else 'no checkpoint was written')
         raise UserError('%s (epoch %d); %s' % (e, epoch + 1, kept), run.ckpt_path,
-                        'lower TRAIN.POSE_LR or the loss weights, check the data, or set '
+                        'lower TRAIN.POSE_LR or the loss weights, check the data and the scale prior, or set '
                         'TRAIN.NONFINITE: skip; then --resume') from None
     finally:
         bar.close()
@@ -338,14 +441,12 @@ def _record_curve(run, state, test_data, epoch, res=None):
     if run.rank != 0:
         return
     path = os.path.join(run.out_dir, 'curve.json')
-    points = []
-    if os.path.isfile(path):                           # a resumed run keeps the points before it
-        with open(path) as f:
-            points = [p for p in json.load(f) if p['epoch'] <= epoch]
-    points.append(dict({'epoch': epoch + 1, 'scheme': TS.epoch_scheme(cfg, epoch)},
-                       **{m: res[m] for m in CURVE_KEYS if m in res}))
+    # a resumed run keeps the points before it (read and checked when it started: read_curve)
+    run.curve = [p for p in run.curve if p['epoch'] <= epoch]
+    run.curve.append(dict({'epoch': epoch + 1, 'scheme': TS.epoch_scheme(cfg, epoch)},
+                          **{m: res[m] for m in CURVE_KEYS if m in res}))
     with atomic_write(path, 'w') as f:
-        json.dump(points, f, indent=1)
+        json.dump(run.curve, f, indent=1)
 
 
 def _save(run, state, last=None):
@@ -356,6 +457,9 @@ def _save(run, state, last=None):
         run.log.warning('warning: non-finite weights at step %d: not overwriting %s' % (state.step, run.ckpt_path))
         return
     save_checkpoint(state.checkpoint(last), run.ckpt_path)
+    if not run.saved:                  # this run can now be resumed: the earlier run's files go
+        run.saved = True
+        run.folder.commit()
 
 
 def _stopped(run, state, stop):
@@ -368,6 +472,7 @@ def _stopped(run, state, stop):
     if state.writer is not None:                       # (closed before dist.finish's barrier)
         state.writer.close()
         state.writer = None
+    run.close()
     dist.finish()
     return 130 if stop.signum == signal.SIGINT else 143
 

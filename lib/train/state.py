@@ -182,6 +182,7 @@ class TrainState:
              if k not in ts]
         if missing:
             raise UserError('checkpoint misses %s' % ', '.join(missing), path, fix)
+        _check_resume_fields(ts, ck['rng'], path, fix)
         stage = ts.get('optimizer_stage', ts.get('opt_phase'))   # (the key's earlier name)
         if stage and stage != self.optimizer_stage:
             self.build_optimizers(stage)
@@ -222,6 +223,44 @@ class TrainState:
                 torch.cuda.set_rng_state_all(rng['cuda'])
             except (RuntimeError, ValueError):
                 pass
+
+
+def _count(v):
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10 ** 12
+
+
+def _check_resume_fields(ts, rng, path, fix):
+    """Every value of the training state and the RNG states checked before any is applied: the
+    counters are non-negative integers, the bookkeeping a dict and lists, each RNG state one its
+    generator accepts (tried on a spare generator)."""
+    def bad(field, got):
+        raise UserError('checkpoint field %s is not valid (%s)' % (field, got), path, fix)
+    for k in ('epoch', 'step', 'gan_step', 'step_in_epoch', 'skipped'):
+        if not _count(ts[k]):
+            bad('train_state.' + k, '%s %r' % (type(ts[k]).__name__, ts[k]) if not hasattr(ts[k], 'shape')
+                else type(ts[k]).__name__)
+    if not isinstance(ts['best'], dict):
+        bad('train_state.best', type(ts['best']).__name__)
+    for k in ('history', 'grad_present'):
+        if ts.get(k) is not None and not isinstance(ts[k], list):
+            bad('train_state.' + k, type(ts[k]).__name__)
+    if not isinstance(rng, dict):
+        bad('rng', type(rng).__name__)
+    try:
+        torch.Generator().set_state(rng['torch'])
+    except (KeyError, RuntimeError, TypeError, ValueError) as e:
+        bad('rng.torch', ' '.join(str(e).split())[:100])
+    try:
+        s = rng['numpy']
+        np.random.RandomState().set_state(('MT19937', s['keys'].numpy().astype(np.uint32), s['pos'],
+                                           s['has_gauss'], s['cached']))
+    except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as e:
+        bad('rng.numpy', ' '.join(str(e).split())[:100])
+    if rng.get('python') is not None:
+        try:
+            random.Random().setstate(_as_tuple(rng['python']))
+        except (TypeError, ValueError, OverflowError) as e:
+            bad('rng.python', ' '.join(str(e).split())[:100])
 
 
 def _as_tuple(x):

@@ -5,13 +5,19 @@ raises :class:`UserError`.  Entry points catch it, print one line
 
     error: <what> (<where>): <how to fix>
 
-and exit with code 2.  Bugs are not wrapped: they keep their traceback.
+and exit with code 2.  So does a disk that fails a write (full, over quota, read-only, an
+I/O error, no permission: DISK_ERRORS), after removing what the run had created
+(:func:`discard_created`), so that nothing partial is left.  Bugs are not wrapped: they keep their traceback.
 Ctrl-C outside the training loop (which saves and exits by itself) prints
 ``interrupted`` and exits with 130.
 """
 import argparse
+import errno
 import logging
+import os
+import shutil
 import sys
+import warnings
 
 
 class UserError(Exception):
@@ -50,6 +56,72 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError(message, 'command line', 'see %s --help' % self.prog)
 
 
+# --- a failed disk, and what a failed run leaves -------------------------------------------
+
+#: errors of the disk rather than of the program: a full disk, a quota, a read-only or failing file
+#: system, a permission
+DISK_ERRORS = {
+    errno.ENOSPC: ('no space left on the device', 'free some space, or write to another disk'),
+    getattr(errno, 'EDQUOT', -1): ('disk quota exceeded', 'free some space within your quota, or write elsewhere'),
+    errno.EFBIG: ('file too large for the file system', 'write to another disk'),
+    errno.EROFS: ('the file system is read-only', 'write to a writable folder'),
+    errno.EIO: ('input/output error of the disk', 'check the disk, or write to another one'),
+    errno.EACCES: ('permission denied', 'fix the permissions, or write to another folder'),
+    errno.EPERM: ('operation not permitted', 'fix the permissions, or write to another folder'),
+}
+
+
+def is_disk_error(e):
+    return isinstance(e, OSError) and e.errno in DISK_ERRORS
+
+
+def disk_error(e, what='cannot write'):
+    """A UserError for a disk error ``e`` (see DISK_ERRORS), naming its file."""
+    why, fix = DISK_ERRORS.get(e.errno, (e.strerror or str(e), 'check the output path and the disk'))
+    return UserError('%s: %s' % (what, why), e.filename, fix)
+
+
+# (path, os.stat of what this process made there): the files the atomic writes of
+# lib/utils/safe_io.py created (not those they replaced) and the folders they made
+_CREATED = []
+
+
+def remember_created(path):
+    """Note that this process made ``path`` (for :func:`discard_created`)."""
+    try:
+        _CREATED.append((path, os.stat(path)))
+    except OSError:
+        pass
+
+
+def created_mark():
+    """A mark for :func:`discard_created`: what is created after it."""
+    return len(_CREATED)
+
+
+def discard_created(since=0):
+    """Remove the files and folders this process created (after ``since``) that are still the
+    ones it made (a file put back since, e.g. an earlier run restored, is left alone)."""
+    for path, st in reversed(_CREATED[since:]):
+        try:
+            if not os.path.samestat(st, os.stat(path)):
+                continue
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass
+    del _CREATED[since:]
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    """Python warnings as one ``warning: ...`` line (a QuietWarning: none); the entry points that
+    keep a log widen this (lib/utils/runtime.py one_line_warnings)."""
+    if not issubclass(category, QuietWarning):
+        print('warning: %s' % message, file=sys.stderr)
+
+
 def _to_log_files(line):
     """Record the error in the run's log file too, when the run has started one."""
     for h in logging.getLogger('uvhpe').handlers:
@@ -59,11 +131,23 @@ def _to_log_files(line):
 
 def run_main(main, argv=None):
     """Run ``main(argv)``; turn a UserError into one line on stderr and exit 2."""
+    warnings.showwarning = _warning_line
+    mark = created_mark()                  # what this run creates comes after it
     try:
         rc = main(argv)
     except UserError as e:
+        if getattr(e, 'discard', False):
+            discard_created(mark)
         _to_log_files(e.line())
         print(e.line(), file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except OSError as e:
+        if not is_disk_error(e):
+            raise
+        discard_created(mark)              # the outputs of this run, which the failure left partial
+        line = disk_error(e).line()
+        _to_log_files(line)
+        print(line, file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:          # Ctrl-C outside training, or a second one during it
         print('interrupted', file=sys.stderr)

@@ -49,6 +49,20 @@ def _check_parent(path, flag, what):
     if not os.access(anc, os.W_OK | os.X_OK):
         raise UserError('%s is not writable (no permission to create it in %s)' % (what, anc), flag,
                         'choose another folder or fix its permissions')
+    _probe(anc, '%s %s' % (flag, path), what)
+
+
+def _probe(folder, flag, what):
+    """Create and delete a temporary file in ``folder``: permissions alone do not tell (root may
+    write anywhere by them, yet not under /proc or on a read-only or full file system)."""
+    import tempfile
+    try:
+        fd, tmp = tempfile.mkstemp(prefix='.probe-', dir=folder)
+    except OSError as e:
+        raise UserError('%s is not writable (%s in %s)' % (what, e.strerror or e, folder), flag,
+                        'choose another folder, or fix the disk or its permissions') from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def _same(a, b):
@@ -87,6 +101,7 @@ def check_output_dir(path, flag, what='output folder', inputs=(), force=False, f
     if not os.access(out, os.W_OK | os.X_OK):
         raise UserError('%s is not writable (no permission)' % what, '%s %s' % (flag, out),
                         'choose another folder or fix its permissions')
+    _probe(out, '%s %s' % (flag, out), what)
     if force:
         return out
     names = [n for n in os.listdir(out) if not n.startswith('.')]
@@ -131,5 +146,5 @@ def check_output_file(path, flag, what='output file', inputs=(), force=False):
 
 def create_output_dir(path, flag, what='output folder'):
     """Make the checked output folder (and its parents); a UserError if it cannot be written."""
-    check_writable_dir(path, '%s (%s)' % (what, flag))
+    check_writable_dir(path, what if flag in what else '%s (%s)' % (what, flag))
     return path

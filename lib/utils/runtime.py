@@ -207,4 +207,6 @@ class StopFlag:
 
 
 def timestamp():
-    return time.strftime('%Y-%m-%d-%H-%M-%S')
+    """The time of day and this process's id: names of log files and tensorboard folders, distinct
+    for two runs started in the same second."""
+    return '%s_%d' % (time.strftime('%Y-%m-%d-%H-%M-%S'), os.getpid())

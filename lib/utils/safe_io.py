@@ -9,6 +9,10 @@
 * :func:`atomic_write` writes to a temporary file in the target folder,
   flushes, fsyncs and renames, so readers see the old file or the new one,
   never half of one.
+* Every file and folder those writes create is remembered (``lib.utils.errors.remember_created``),
+  so that a run that fails halfway (a full disk, say) can remove what it made
+  (``discard_created``, called by :func:`lib.utils.errors.run_main`; :func:`all_or_nothing` for
+  one group of files).
 """
 import io
 import os
@@ -19,7 +23,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from lib.utils.errors import UserError
+from lib.utils.errors import DISK_ERRORS, UserError, created_mark, discard_created, remember_created
 
 _ALLOWED = {
     ('builtins', 'dict'), ('builtins', 'list'), ('builtins', 'tuple'),
@@ -99,6 +103,37 @@ def load_npz(path, what='archive', fix='check the file or download it again'):
     return out
 
 
+def _topmost_missing(folder):
+    """The highest ancestor of ``folder`` (or itself) that does not exist yet, else None."""
+    top, p = None, os.path.abspath(folder)
+    while not os.path.lexists(p):
+        top, parent = p, os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    return top
+
+
+def makedirs_remembered(folder):
+    """``os.makedirs(folder, exist_ok=True)``, remembering the folders made (for discard_created)."""
+    top = _topmost_missing(folder)
+    os.makedirs(folder, exist_ok=True)
+    if top is not None:
+        remember_created(top)
+
+
+@contextmanager
+def all_or_nothing():
+    """The files (and folders) the block creates are removed if it fails: a group of outputs
+    that belong together (e.g. the ``_3d.npy``, ``_3d.json`` and figures of one input)."""
+    mark = created_mark()
+    try:
+        yield
+    except BaseException:
+        discard_created(mark)
+        raise
+
+
 def _umask():
     mask = os.umask(0o022)
     os.umask(mask)
@@ -113,13 +148,22 @@ def atomic_path(path, suffix='.tmp'):
     writers); :func:`atomic_write` builds on it."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix=suffix, dir=folder)
+    try:
+        makedirs_remembered(folder)
+        fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix=suffix, dir=folder)
+    except OSError as e:           # a folder that cannot be made or written (e.g. under /proc)
+        err = UserError('cannot write the file (%s)' % (DISK_ERRORS.get(e.errno, (e.strerror or e,))[0]), path,
+                        'choose a writable output path, or fix the disk or permissions')
+        err.discard = True                  # what the run made before is partial: run_main removes it
+        raise err from None
     os.close(fd)
+    new = not os.path.lexists(path)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())      # mkstemp made it 0600
         os.replace(tmp, path)
+        if new:
+            remember_created(path)
         try:
             dfd = os.open(folder, os.O_RDONLY)
             try:
@@ -128,11 +172,13 @@ def atomic_path(path, suffix='.tmp'):
                 os.close(dfd)
         except OSError:
             pass
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = path                  # (a failed write() names no file): the error line names it
         raise
 
 
@@ -174,10 +220,12 @@ def remove_stale_temps(folder, name):
 def check_writable_dir(path, what='output folder'):
     """Create ``path`` if needed and fail with a UserError if it is not writable."""
     try:
-        os.makedirs(path, exist_ok=True)
+        makedirs_remembered(path)
         fd, tmp = tempfile.mkstemp(dir=path)
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:
-        raise UserError('%s is not writable (%s)' % (what, e.strerror or e), path,
-                        'choose another folder or fix its permissions') from None
+        err = UserError('%s is not writable (%s)' % (what, e.strerror or e), path,
+                        'choose another folder or fix its permissions')
+        err.discard = True                  # e.g. the log folder made just before: run_main removes it
+        raise err from None

@@ -11,9 +11,9 @@ folders, before and after).  ``quiet`` cases (a bad path or option) must also pr
 stdout: they are refused before the model is chosen.  Everything runs in-process (``runpy``),
 on tiny synthetic inputs.
 """
+import errno
 import hashlib
 import os
-
 
 from helpers import REPO, assert_one_error_line, run_inproc
 
@@ -68,3 +68,26 @@ def check_case(case, ctx_base, tmp_path, capsys, monkeypatch):
         assert out == '', out
     assert_unchanged(before, snapshot(work, *REPO_RUN_FOLDERS))
 
+
+
+def disk_full_after(monkeypatch, n, code=errno.ENOSPC):
+    """Make every ``os.replace`` after the first ``n`` fail as a full disk does (``code``: ENOSPC, or
+    EDQUOT, EIO ...): the last step of every atomic write, so the ``n`` outputs before it are
+    written and the next one fails -- a full disk in the middle of a run, without filling one."""
+    real, count = os.replace, [0]
+
+    def replace(src, dst, *a, **k):
+        count[0] += 1
+        if count[0] > n:
+            raise OSError(code, os.strerror(code))
+        return real(src, dst, *a, **k)
+    monkeypatch.setattr(os, 'replace', replace)
+
+
+def disk_full(build, n=0, code=errno.ENOSPC):
+    """A case builder: ``build``'s command line, run with the disk full after ``n`` written outputs."""
+    def b(tmp, ctx):
+        argv = build(tmp, ctx)
+        disk_full_after(ctx['monkeypatch'], n, code)
+        return argv
+    return b

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from helpers import STANDING, write_lsp
-from .bad_input_catalogue import check_case, entry
+from .bad_input_catalogue import check_case, disk_full, entry
 
 
 def lsp_root(tmp, poses=None, n=2):
@@ -72,6 +72,7 @@ CATALOGUE = {
     'lsp/sheet_negative': entry('tools/eval_lsp.py', lsp_args(None, '--sheet', '-1'), '--sheet'),
     'lsp/missing_pretrain': entry('tools/eval_lsp.py', lsp_args(None, '--pretrain', '/nonexistent.pth.tar', '--cfg',
                                                                 '/nonexistent.yaml', model=False), 'not found'),
+    'lsp/disk_full': entry('tools/eval_lsp.py', disk_full(lsp_args(), 2), 'no space left', quiet=False),
 }
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from helpers import make_state_checkpoint, write_cfg
-from .bad_input_catalogue import check_case, entry
+from .bad_input_catalogue import check_case, disk_full, entry
 
 
 def export_case(kind):
@@ -33,6 +33,14 @@ def export_case(kind):
             sd['lifter_after.0.w1.weight' if 'lifter_after.0.w1.weight' in sd else next(iter(sd))].fill_(float('inf'))
             torch.save({'pose_model_state_dict': sd}, str(ck))
             return ['--pretrain', ck, '--out', tmp / 'small.pth.tar']
+        if kind == 'string_weight':
+            st = make_state_checkpoint(write_cfg(tmp, ctx['data']), ck)
+            sd = dict(st.model.state_dict())
+            sd[next(iter(sd))] = 'a string'
+            torch.save({'pose_model_state_dict': sd}, str(ck))
+            return ['--pretrain', ck, '--out', tmp / 'small.pth.tar']
+        if kind == 'good':
+            return ['--pretrain', ck, '--out', tmp / 'small.pth.tar']
         raise AssertionError(kind)
     return build
 
@@ -50,6 +58,12 @@ CATALOGUE = {
     'export/text_pretrain': entry('tools/export_model.py', export_case('text'), 'not a PyTorch checkpoint'),
     'export/inf_weights': entry('tools/export_model.py', export_case('nan'), 'not finite'),
     'export/no_out': entry('tools/export_model.py', lambda t, c: ['--pretrain', t / 'x'], '--out'),
+    'export/string_weight': entry('tools/export_model.py', export_case('string_weight'), 'not a tensor',
+                                  quiet=False),
+    'export/out_under_proc': entry('tools/export_model.py', lambda t, c: export_case('good')(t, c)[:3] +
+                                   ['/proc/x.pth.tar'], 'not writable', '/proc'),
+    'export/disk_full': entry('tools/export_model.py', disk_full(export_case('good')), 'no space left',
+                              'small.pth.tar', quiet=False),
 }
 
 

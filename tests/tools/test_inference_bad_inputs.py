@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from helpers import DEMO, v3d_pose
-from .bad_input_catalogue import check_case, run_entry
+from .bad_input_catalogue import check_case, disk_full, run_entry
 
 
 def keypoints_dir(tmp, name='kp', scale=1.0, files=('a',)):
@@ -136,6 +136,15 @@ def _truncated_png(d):
     return '--images'
 
 
+def _keypoints_with_broken_picture(d):
+    """a.npy lifts, but its picture a.jpg (drawn under it) is damaged: the input fails after its
+    _3d.npy / _3d.json are written, and none of its files may stay."""
+    np.save(str(d / 'a.npy'), v3d_pose().astype(np.float64))
+    raw = open(os.path.join(DEMO, '1.jpg'), 'rb').read()
+    (d / 'a.jpg').write_bytes(raw[:len(raw) // 3])
+    return '--indir'
+
+
 def inf_tiny_video(tmp, ctx):
     import cv2
     path = str(tmp / 'dot.avi')
@@ -197,6 +206,9 @@ CATALOGUE = {
     'inference/video_8x8': _inference(inf_tiny_video, 'too small', 'dot.avi', quiet=False),
     'inference/nan_weights': _inference(inf_nan_weights, 'not finite', 'nan.pth.tar', quiet=False),
     'inference/text_as_checkpoint': _inference(inf_text_checkpoint, 'not a PyTorch checkpoint', quiet=False),
+    'inference/input_fails_after_its_arrays': _inference(inf_one_input(_keypoints_with_broken_picture), 'a.jpg',
+                                                         quiet=False),
+    'inference/disk_full': _inference(disk_full(inf_model_args(), 1), 'no space left', quiet=False),
 }
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import synth
 from helpers import REPO, v3d_pose
-from .bad_input_catalogue import check_case, entry
+from .bad_input_catalogue import check_case, disk_full, entry
 
 
 QS_3D = os.path.join(REPO, 'datasets', 'quickstart', 'data_3d_quickstart.npz')
@@ -100,6 +100,12 @@ def _layout_over_files(tmp, ctx):
 
 
 
+def _prior_args(tmp, ctx):
+    import shutil
+    shutil.copytree(ctx['data'], tmp / 'data')
+    return ['prior', '--data-dir', tmp / 'data', '--name', 'synth']
+
+
 CATALOGUE = {
     # tools/prepare_data.py ---------------------------------------------------------------
     'prepare/layout_distance_negative': entry('tools/prepare_data.py', layout_args('--distance', '-5'), '--distance'),
@@ -159,6 +165,13 @@ CATALOGUE = {
     'prepare/bvh_no_preset_fits': entry('tools/prepare_data.py', bvh_args(bvh_tree(
         lambda: _good_bvh().replace('JOINT rShin', 'JOINT rKnee').replace('JOINT lHand', 'JOINT lWrist'))),
         'fits no preset', 'the closest, cmu, lacks rShin, lHand', '--joint-map', 'rKnee', quiet=False),
+    # a full disk halfway: one line, and the files written before it removed
+    'prepare/bvh_disk_full': entry('tools/prepare_data.py', disk_full(bvh_args(bvh_tree(_good_bvh)), 1),
+                                   'no space left', quiet=False),
+    'prepare/layout_disk_full': entry('tools/prepare_data.py', disk_full(layout_args(), 1), 'no space left',
+                                      quiet=False),
+    'prepare/prior_disk_full': entry('tools/prepare_data.py', disk_full(_prior_args), 'no space left',
+                                     'scale_prior_synth.json', quiet=False),
 }
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from helpers import v3d_pose
-from .bad_input_catalogue import check_case, entry
+from .bad_input_catalogue import check_case, disk_full, entry
 
 
 def predictions_npz(path, n=12, **edit):
@@ -73,6 +73,9 @@ CATALOGUE = {
     'vis/missing_pred': entry('tools/vis_sequences.py', vis_args(lambda t: t / 'none.npz'), 'not found'),
     'vis/out_is_file': entry('tools/vis_sequences.py', lambda t, c: ['--pred', pred_file()(t), '--out',
                                                                      pred_file()(t)], 'is a file', quiet=False),
+    'vis/disk_full': entry('tools/vis_sequences.py', disk_full(vis_args(pred_file(camera=lambda n: np.arange(n) // 6),
+                                                                   '--num-seqs', '2'), 1),
+                           'no space left', quiet=False),
 }
 
 
