@@ -92,6 +92,9 @@ VARIANTS = {
                                        warm_from='adv_continued', about="recommended with Human3.6M's prior"),
     # structure candidates (issue 28): adv plus one new training term each
     'sym': _variant('bench_sym.yaml', about='adv + left/right bone-length symmetry of the lift (scale-free)'),
+    'flow': _variant('bench_flow.yaml', about="adv + a normalizing flow's NLL of the rotated projections"),
+    'flow_no_d': _variant('bench_flow.yaml', ['TRAIN.USE_DIS', 'false'],
+                          about='the flow prior instead of the discriminator (as ElePose)'),
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 

@@ -123,6 +123,17 @@ _C.TRAIN.FREEZE_LIFTER = False    # new: the 'scale_fit' scheme: only the scaler
 _C.TRAIN.SYMMETRY_WEIGHT = 0.0    # new: weight of the lift's left/right bone-length symmetry term, the mean
                                   # |log len_right - log len_left| over 6 bone pairs (scale-free; adv, mainnet
                                   # and joint steps; lib/train/losses.py:loss_symmetry); 0 = off (the original)
+_C.TRAIN.FLOW_WEIGHT = 0.0        # new: weight of a learned 2D pose prior's NLL of the rotated projections (adv,
+                                  # mainnet, joint steps), beside the discriminator or (USE_DIS false) instead;
+                                  # a normalizing flow fitted before training on the training split's 2D poses
+                                  # (lib/train/flow_prior.py; needs requirements-flow.txt); 0 = off (the original)
+_C.TRAIN.FLOW_PCA_DIMS = 26       # new: the prior models this many leading principal components of the 32
+                                  # root-relative 2D coordinates (whitened), as ElePose
+_C.TRAIN.FLOW_TRANSFORMS = 3      # new: the prior's autoregressive transforms (zuko MAF)
+_C.TRAIN.FLOW_HIDDEN = 128        # new: width of the two hidden layers of each transform's network
+_C.TRAIN.FLOW_FIT_STEPS = 1000    # new: fitting steps of 512 poses (Adam, cosine decay); about 25 s on one
+                                  # CPU thread with the defaults
+_C.TRAIN.FLOW_FIT_LR = 0.001      # new: the fit's initial learning rate
 
 # --- evaluation -----------------------------------------------------------
 _C.EVAL = edict()
@@ -193,6 +204,8 @@ RANGES = {
     'TRAIN.NUM_EPOCHS': '[0, 1000000]', 'TRAIN.BOUND_AZIM': '[0, 3.1416]', 'TRAIN.BOUND_ELEV': '[0, 3.1416]',
     'TRAIN.EMA_DECAY': '[0, 1)', 'TRAIN.MAX_STEPS_PER_EPOCH': '[0, inf)', 'TRAIN.CHECKPOINT_EVERY': '[0, inf)',
     'TRAIN.WARM_START_EPOCHS': '[0, 1000000]', 'TRAIN.SYMMETRY_WEIGHT': '[0, inf)',
+    'TRAIN.FLOW_WEIGHT': '[0, inf)', 'TRAIN.FLOW_PCA_DIMS': '[1, 32]', 'TRAIN.FLOW_TRANSFORMS': '[1, 64]',
+    'TRAIN.FLOW_HIDDEN': '[1, 65536]', 'TRAIN.FLOW_FIT_STEPS': '[1, 10000000]', 'TRAIN.FLOW_FIT_LR': '(0, 1]',
     'TRAIN.SCALE_LOSS_WEIGHTS': '[0, inf)', 'TRAIN.LOSS_WEIGHTS': '[0, inf)',   # each element; huge ones provoke a non-finite loss on purpose
     'EVAL.STRIDE': '[1, inf)', 'EVAL.BATCH_SIZE': '[1, 10000000]', 'EVAL.CURVE_EVERY': '[0, 100000]',
     'VIS.SCALE_MID_NUM_SEQ': '[0, 100000]',

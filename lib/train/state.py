@@ -56,6 +56,9 @@ class TrainState:
         self.history = []
         self.writer = None
         self.optimizer_stage = None   # 'initial', then 'method' once a warm start's adv epochs end
+        # the frozen 2D pose prior of TRAIN.FLOW_WEIGHT and its fit's numbers for results.json (set by
+        # lib/train/run.py, fitted before training or loaded from the run folder; not in the checkpoint)
+        self.flow, self.flow_info = None, {}
         self.build_optimizers('initial')
 
     def build_optimizers(self, stage):

@@ -52,13 +52,14 @@ def _kl_term(cfg, phase, out, out_far):
     return L.loss_kl_scale(values, cfg.DATA.SCALE_MID_MEAN, cfg.DATA.SCALE_MID_STD, cfg.TRAIN.SCALER_MEAN_ONLY)
 
 
-def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
+def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name, flow=None):
     """Weighted loss terms of one generator step, as a dict name -> (weight, value).
 
     The forward passes run in the original's order (x, then the bone partner, then the
     temporal neighbour), since each one moves the BatchNorm statistics and draws dropout
     masks.  ``model`` is the pose model or its DistributedDataParallel wrapper: it is only
-    called."""
+    called.  ``flow``: the frozen 2D pose prior of ``TRAIN.FLOW_WEIGHT`` (lib/train/flow_prior.py),
+    or None."""
     t = cfg.TRAIN
     w3d, w2d, wgan, wtemp = t.LOSS_WEIGHTS
     ws, wbone = t.SCALE_LOSS_WEIGHTS[:2]
@@ -91,6 +92,8 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
         terms['gan'] = (wgan, L.lsgan_g(D(out.proj_2d)))
     if t.SYMMETRY_WEIGHT:
         terms['sym'] = (t.SYMMETRY_WEIGHT, L.loss_symmetry(out.est_3d))
+    if flow is not None and t.FLOW_WEIGHT:
+        terms['flow'] = (t.FLOW_WEIGHT, flow.nll(out.proj_2d).mean())
     out_nb = None
     if phase != 'adv' and (t.USE_TEMP or t.USE_NEW_TEMP) and batch.x_nb is not None:
         out_nb = model(batch.x_nb, batch.rot, use_scaler=use_scaler)
@@ -193,7 +196,8 @@ def train_step(state, batch, cfg, scheme_name, k, check_finite=True, logger=None
     with state.autocast():
         # the generator's GAN terms go through the plain discriminators: their gradients
         # are never used (the D step zeroes them), so they are not synchronised
-        terms = generator_losses(state.fwd_model, state.D, state.Dt, batch, cfg, phase, scheme_name)
+        terms = generator_losses(state.fwd_model, state.D, state.Dt, batch, cfg, phase, scheme_name,
+                                 flow=state.flow)
         loss = sum(w * v for w, v in terms.values())
     if check_finite and dist.any_rank(not torch.isfinite(loss)):   # all ranks skip / stop together
         return _nonfinite(state, cfg, terms, buffers, logger)
