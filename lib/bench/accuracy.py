@@ -95,6 +95,7 @@ VARIANTS = {
     'flow': _variant('bench_flow.yaml', about="adv + a normalizing flow's NLL of the rotated projections"),
     'flow_no_d': _variant('bench_flow.yaml', ['TRAIN.USE_DIS', 'false'],
                           about='the flow prior instead of the discriminator (as ElePose)'),
+    'elev': _variant('bench_elev.yaml', about="adv, the rotations' elevation drawn from the lifts' own distribution"),
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 

@@ -164,6 +164,7 @@ SCALED = {
                                             'COMPAT.BONE_LOSS'}),
     # the structure candidates of issue 28: bench_adv's keys and the candidate's own
     'bench_sym': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.SYMMETRY_WEIGHT'}),
+    'bench_elev': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.ELEV_SAMPLING'}),
     'bench_flow': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.FLOW_WEIGHT'}),
     'quickstart': ('h36m_gt_scale', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS', 'TRAIN.NUM_EPOCHS',
                                      'TRAIN.USE_NEW_ROT', 'DATA.DATASET_NAME'}),

@@ -73,3 +73,28 @@ def test_flow_prior_without_zuko_is_one_line_naming_requirements_flow(data_dir, 
     assert_one_error_line(r.returncode, r.stderr, 'zuko', 'requirements-flow.txt')
     assert not (tmp_path / 'out').exists()                       # a refused run creates nothing
 
+
+ELEV = ['TRAIN.ELEV_SAMPLING', 'learned', 'TRAIN.ELEV_MOMENTUM', '0.2']
+
+
+def _elevation_state(out_dir):
+    import torch
+    return torch.load(out_dir / 'checkpoint.pth.tar', weights_only=True)['train_state']['elevation']
+
+
+@pytest.mark.parametrize('online', [False, True])
+def test_learned_elevation_run_and_resume_restores_its_statistics(online, data_dir, tmp_path, capsys):
+    """Two epochs straight, and one epoch then --resume for the second: the same numbers and the
+    same running statistics (they are in the checkpoint; without them the resumed run's
+    rotations would differ).  Fixed per-frame rotations, and fresh ones per step."""
+    opts = ELEV + ['DATA.ONLINE_ROT', str(online).lower()]
+    straight, res2, _ = _train(tmp_path, data_dir, capsys, 'straight', opts + ['TRAIN.NUM_EPOCHS', '2'])
+    st = _elevation_state(straight)
+    assert st['count'] > 1 and 0 < st['var'] and abs(st['mean']) < 1.5, st
+    resumed, _, _ = _train(tmp_path, data_dir, capsys, 'resumed', opts)
+    one = _elevation_state(resumed)
+    assert one['count'] < st['count']
+    _, res, _ = _train(tmp_path, data_dir, capsys, 'resumed', opts + ['TRAIN.NUM_EPOCHS', '2'], '--resume')
+    assert _elevation_state(resumed) == st
+    for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE'):
+        assert res[k] == res2[k], k

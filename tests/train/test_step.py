@@ -240,3 +240,22 @@ def test_flow_prior_term_is_additive():
     for n, (w, v) in base.items():
         assert with_flow[n][0] == w and torch.equal(with_flow[n][1], v), n
 
+
+def test_learned_elevation_rotates_as_the_angles_it_computes():
+    """ELEV_SAMPLING uniform: the batch's angles go to the model as they are.  learned: the model
+    rotates by the angles the elevation prior computes from its lift, and the terms are those of
+    a step given these angles directly; the lift is observed for the running statistics."""
+    from lib.data.batches import Batch
+    from lib.train.elevation import ElevationPrior
+    b = Batch(torch.zeros(2, 17, 2), torch.rand(2, 3), None, None, None, torch.arange(2))
+    assert T.batch_rotations(b, None) is b.rot
+    cfg = tiny_cfg('TRAIN.ELEV_SAMPLING', 'learned')
+    elev = ElevationPrior(cfg)
+    terms = _adv_terms(cfg, elev=elev)
+    assert elev.pending is not None and elev.count == 0
+    m, _, _, x, r = _fresh(cfg)
+    angles = elev.rotations(r)(m(x).est_3d.detach())       # the same lift: the same dropout draws
+    direct = _adv_terms(cfg, rot=angles)
+    for n in ('l3d', 'l2d', 'gan'):
+        assert torch.allclose(terms[n][1], direct[n][1], rtol=1e-6, atol=1e-8), n
+    assert not torch.allclose(_adv_terms(cfg)['l3d'][1], terms['l3d'][1])      # the angles as drawn: other
