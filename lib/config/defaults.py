@@ -131,8 +131,8 @@ _C.TRAIN.FLOW_PCA_DIMS = 26       # new: the prior models this many leading prin
                                   # root-relative 2D coordinates (whitened), as ElePose
 _C.TRAIN.FLOW_TRANSFORMS = 3      # new: the prior's autoregressive transforms (zuko MAF)
 _C.TRAIN.FLOW_HIDDEN = 128        # new: width of the two hidden layers of each transform's network
-_C.TRAIN.FLOW_FIT_STEPS = 1000    # new: fitting steps of 512 poses (Adam, cosine decay); about 25 s on one
-                                  # CPU thread with the defaults
+_C.TRAIN.FLOW_FIT_STEPS = 1000    # new: fitting steps of 512 poses (Adam, cosine decay); 11-40 s on one CPU
+                                  # thread with the defaults (measured on 35k-39k poses)
 _C.TRAIN.FLOW_FIT_LR = 0.001      # new: the fit's initial learning rate
 _C.TRAIN.ELEV_SAMPLING = 'uniform'  # new: the rotation cycle's elevation: 'uniform' in +-BOUND_ELEV relative to
                                   # the view (the original) | 'learned': the rotated view's absolute elevation drawn

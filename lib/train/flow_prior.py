@@ -45,7 +45,7 @@ NLL_REPORT_POSES = 8192   # training poses whose mean NLL the fit reports
 # (median 370) and 3e4, while the held-out real poses' NLL stayed as it was (25).
 COORD_BOUND = 5.0         # PCA coordinates enter the flow as 5 tanh(c / 5): within the training range
 AFFINE_SLOPE = 0.1        # each affine transform's scale stays in [0.1, 10] (|log scale| < 2.3), as the
-                          # soft clamp (2.0) of the coupling blocks of ElePose's flow
+                          # coupling blocks of ElePose's flow (FrEIA) softly clamp theirs
 
 
 def require_zuko():
