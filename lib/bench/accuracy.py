@@ -105,8 +105,20 @@ VARIANTS = {
     # structure candidates: adv plus one new training term each, from scratch (16 epochs, against adv) and
     # as adv's second half (adv resumed to 32 epochs with the term on: adv_continued's compute, paired with it)
     'sym': _variant('bench_sym.yaml', about='adv + left/right bone-length symmetry of the lift (scale-free)'),
+    'flow': _variant('bench_flow.yaml', about="adv + a normalizing flow's NLL of the rotated projections"),
+    'flow_no_d': _variant('bench_flow.yaml', ['TRAIN.USE_DIS', 'false'],
+                          about='the flow prior instead of the discriminator (as ElePose)'),
+    'elev': _variant('bench_elev.yaml', about="adv, the rotations' elevation drawn from the lifts' own distribution"),
     'adv_continued_sym': _variant('bench_sym.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
                                   about='adv resumed to 32 epochs with the symmetry term on from epoch 17'),
+    'adv_continued_flow': _variant('bench_flow.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
+                                   about='adv resumed to 32 epochs with the flow prior beside D from epoch 17 '
+                                         '(its fit counted)'),
+    'adv_continued_flow_no_d': _variant('bench_flow.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS),
+                                                            'TRAIN.USE_DIS', 'false'], continue_from='adv',
+                                        about='adv resumed to 32 epochs with the flow prior instead of D'),
+    'adv_continued_elev': _variant('bench_elev.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
+                                   about="adv resumed to 32 epochs, the rotations' elevation learned from epoch 17"),
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 

@@ -123,6 +123,23 @@ _C.TRAIN.FREEZE_LIFTER = False    # new: the 'scale_fit' scheme: only the scaler
 _C.TRAIN.SYMMETRY_WEIGHT = 0.0    # new: weight of the lift's left/right bone-length symmetry term, the mean
                                   # |log len_right - log len_left| over 6 bone pairs (scale-free; adv, mainnet
                                   # and joint steps; lib/train/losses.py:loss_symmetry); 0 = off (the original)
+_C.TRAIN.FLOW_WEIGHT = 0.0        # new: weight of a learned 2D pose prior's NLL of the rotated projections (adv,
+                                  # mainnet, joint steps), beside the discriminator or (USE_DIS false) instead;
+                                  # a normalizing flow fitted before training on the training split's 2D poses
+                                  # (lib/train/flow_prior.py; needs requirements-flow.txt); 0 = off (the original)
+_C.TRAIN.FLOW_PCA_DIMS = 26       # new: the prior models this many leading principal components of the 32
+                                  # root-relative 2D coordinates (whitened), as ElePose
+_C.TRAIN.FLOW_TRANSFORMS = 3      # new: the prior's autoregressive transforms (zuko MAF)
+_C.TRAIN.FLOW_HIDDEN = 128        # new: width of the two hidden layers of each transform's network
+_C.TRAIN.FLOW_FIT_STEPS = 1000    # new: fitting steps of 512 poses (Adam, cosine decay); 11-40 s on one CPU
+                                  # thread with the defaults (measured on 35k-39k poses)
+_C.TRAIN.FLOW_FIT_LR = 0.001      # new: the fit's initial learning rate
+_C.TRAIN.ELEV_SAMPLING = 'uniform'  # new: the rotation cycle's elevation: 'uniform' in +-BOUND_ELEV relative to
+                                  # the view (the original) | 'learned': the rotated view's absolute elevation drawn
+                                  # from N(mean, std) of the lifts' own elevations, running statistics
+                                  # (lib/train/elevation.py)
+_C.TRAIN.ELEV_MOMENTUM = 0.01     # new ('learned'): weight of each step's batch in the running mean and variance
+_C.TRAIN.ELEV_CLIP = 1.0472       # new ('learned'): drawn elevations are clipped to +- this (radians; 60 degrees)
 
 # --- evaluation -----------------------------------------------------------
 _C.EVAL = edict()
@@ -193,6 +210,9 @@ RANGES = {
     'TRAIN.NUM_EPOCHS': '[0, 1000000]', 'TRAIN.BOUND_AZIM': '[0, 3.1416]', 'TRAIN.BOUND_ELEV': '[0, 3.1416]',
     'TRAIN.EMA_DECAY': '[0, 1)', 'TRAIN.MAX_STEPS_PER_EPOCH': '[0, inf)', 'TRAIN.CHECKPOINT_EVERY': '[0, inf)',
     'TRAIN.WARM_START_EPOCHS': '[0, 1000000]', 'TRAIN.SYMMETRY_WEIGHT': '[0, inf)',
+    'TRAIN.FLOW_WEIGHT': '[0, inf)', 'TRAIN.FLOW_PCA_DIMS': '[1, 32]', 'TRAIN.FLOW_TRANSFORMS': '[1, 64]',
+    'TRAIN.FLOW_HIDDEN': '[1, 65536]', 'TRAIN.FLOW_FIT_STEPS': '[1, 10000000]', 'TRAIN.FLOW_FIT_LR': '(0, 1]',
+    'TRAIN.ELEV_MOMENTUM': '(0, 1]', 'TRAIN.ELEV_CLIP': '[0, 1.5708]',
     'TRAIN.SCALE_LOSS_WEIGHTS': '[0, inf)', 'TRAIN.LOSS_WEIGHTS': '[0, inf)',   # each element; huge ones provoke a non-finite loss on purpose
     'EVAL.STRIDE': '[1, inf)', 'EVAL.BATCH_SIZE': '[1, 10000000]', 'EVAL.CURVE_EVERY': '[0, 100000]',
     'VIS.SCALE_MID_NUM_SEQ': '[0, 100000]',
@@ -240,6 +260,7 @@ CHOICES = {
     'COMPAT.KL_ON_DIFF2': ('by_scheme', 'always', 'never'),
     'COMPAT.BONE_LOSS': ('vectors', 'lengths', 'log_lengths'),
     'TRAIN.NONFINITE': ('stop', 'skip'),
+    'TRAIN.ELEV_SAMPLING': ('uniform', 'learned'),
     'EVAL.PRECISION': ('fp32', 'bf16'),
     'DATA.FORMAT': ('auto', 'h5', 'npz'),
     'TRAIN.OPTIMIZER': ('adam',),

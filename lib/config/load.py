@@ -270,7 +270,9 @@ _NOT_COMPARED = {'GPU', 'THREADS', 'OUTPUT_DIR', 'LOG_DIR', 'DATA_DIR', 'DATA.TR
 
 
 def config_changes(old, new):
-    """'KEY old -> new' for every setting of two config dicts (paths and the like aside) that differs."""
+    """'KEY old -> new' for every setting of two config dicts (paths and the like aside) that differs.
+    A key the old config lacks (written before the key existed) counts only when ``new`` sets it
+    away from its default: the old run trained with the default's behaviour."""
     if not isinstance(old, dict):
         return []
 
@@ -282,6 +284,7 @@ def config_changes(old, new):
             else:
                 out[prefix + k] = v
         return out
-    a, b = flat(old), flat(new)
+    a, b, defaults = flat(old), flat(new), flat(to_dict(get_default()))
     return ['%s %r -> %r' % (k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
-            if k not in _NOT_COMPARED and a.get(k) != b.get(k)]
+            if k not in _NOT_COMPARED and a.get(k) != b.get(k)
+            and not (k not in a and k in defaults and b.get(k) == defaults[k])]

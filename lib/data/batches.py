@@ -46,7 +46,8 @@ class TensorSplit:
         t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt).to(device)
         rot = None
         if train:
-            rot = t(sampling.fixed_rotations(len(split), cfg.TRAIN.BOUND_AZIM, cfg.TRAIN.BOUND_ELEV))
+            rot = t(sampling.fixed_rotations(len(split), cfg.TRAIN.BOUND_AZIM, cfg.TRAIN.BOUND_ELEV,
+                                             normal_elev=learned_elevation(cfg)))
         # the training split's 3D is read only by the supervised reference: not kept otherwise
         gt = t(split.pose_3d) if (not train or cfg.TRAIN.SUPERVISED) else None
         return cls(t(x), gt, t(split.seq_start, torch.long), t(split.index_in_seq, torch.long),
@@ -54,7 +55,8 @@ class TensorSplit:
 
     def redraw_rotations(self, cfg, seed):
         self.rot = torch.as_tensor(sampling.fixed_rotations(
-            len(self), cfg.TRAIN.BOUND_AZIM, cfg.TRAIN.BOUND_ELEV, seed)).to(self.pose_2d.device)
+            len(self), cfg.TRAIN.BOUND_AZIM, cfg.TRAIN.BOUND_ELEV, seed,
+            learned_elevation(cfg))).to(self.pose_2d.device)
 
     def batch(self, idx, cfg, generator=None, need_nb=False, need_far=False, need_gt=False):
         d = cfg.DATA
@@ -62,7 +64,8 @@ class TensorSplit:
         if self.rot is not None:
             if d.ONLINE_ROT:
                 rot = sampling.online_rotations(len(idx), cfg.TRAIN.BOUND_AZIM, cfg.TRAIN.BOUND_ELEV,
-                                                generator, idx.device, cfg.COMPAT.ONLINE_ROT_NONNEGATIVE)
+                                                generator, idx.device, cfg.COMPAT.ONLINE_ROT_NONNEGATIVE,
+                                                learned_elevation(cfg))
             else:
                 rot = self.rot[idx]
         x_nb = x_far = None
@@ -77,6 +80,12 @@ class TensorSplit:
                                       d.MIN_DIFF_DIST, generator, self.block_end)
             x_far = self.pose_2d[j]
         return Batch(self.pose_2d[idx], rot, x_nb, x_far, self.pose_3d[idx] if need_gt else None, idx)
+
+
+def learned_elevation(cfg):
+    """``TRAIN.ELEV_SAMPLING: learned``: the rotations' elevation column holds standard normal
+    draws, mapped by the training step to the learned distribution (lib/train/elevation.py)."""
+    return cfg.TRAIN.ELEV_SAMPLING == 'learned'
 
 
 def supervised_target(gt_3d):

@@ -31,10 +31,23 @@ import numpy as np
 import torch
 
 
-def fixed_rotations(n, bound_azim, bound_elev, seed=2019):
+def normal_quantile(u):
+    """The standard normal's quantile of uniform draws ``u`` in [0, 1) (a NumPy array or a
+    tensor), kept within +-5.3 (u is clipped to [1e-7, 1 - 1e-7])."""
+    t = torch.as_tensor(u, dtype=torch.float64).clamp(1e-7, 1 - 1e-7)
+    z = math.sqrt(2) * torch.special.erfinv(2 * t - 1)
+    return z if torch.is_tensor(u) else z.numpy()
+
+
+def fixed_rotations(n, bound_azim, bound_elev, seed=2019, normal_elev=False):
+    """``normal_elev`` (``TRAIN.ELEV_SAMPLING: learned``): the second column holds standard normal
+    draws (the normal quantiles of the same uniform numbers), which the training step maps to
+    elevations of the learned distribution (lib/train/elevation.py); the other columns are as
+    without it."""
     rng = np.random.RandomState(seed)
     theta = (2 * rng.random_sample((n, 1)) - 1) * bound_azim
-    phi = (2 * rng.random_sample((n, 1)) - 1) * bound_elev
+    u = rng.random_sample((n, 1))
+    phi = normal_quantile(u) if normal_elev else (2 * u - 1) * bound_elev
     psi = (2 * rng.random_sample((n, 1)) - 1) * (bound_elev / 2)
     rows = np.concatenate([theta, phi, psi], 1)
     flipped = rows.copy()
@@ -44,12 +57,18 @@ def fixed_rotations(n, bound_azim, bound_elev, seed=2019):
     return both[:n].astype(np.float32)
 
 
-def online_rotations(n, bound_azim, bound_elev, generator, device, nonnegative=True):
-    """Fresh angles per sample: in [0, bound) as the original (``nonnegative``), or symmetric."""
+def online_rotations(n, bound_azim, bound_elev, generator, device, nonnegative=True, normal_elev=False):
+    """Fresh angles per sample: in [0, bound) as the original (``nonnegative``), or symmetric.
+    ``normal_elev``: the second column is a standard normal draw instead (as in
+    :func:`fixed_rotations`; symmetric whatever ``nonnegative`` says)."""
     u = torch.rand(n, 3, generator=generator, device=device)
+    z = normal_quantile(u[:, 1]).to(u.dtype) if normal_elev else None
     if not nonnegative:
         u = u * 2 - 1
-    return u * torch.tensor([bound_azim, bound_elev, bound_elev / 2], device=device)
+    rot = u * torch.tensor([bound_azim, bound_elev, bound_elev / 2], device=device)
+    if normal_elev:
+        rot[:, 1] = z
+    return rot
 
 
 def _in_block(row, idx, seq_start, block_end):

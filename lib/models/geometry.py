@@ -48,17 +48,28 @@ def rot_axis(theta, axis):
     return c * eye + (1 - c) * torch.outer(a, a) + s * K
 
 
+def azimuth_rotation(theta, tilted=True, normalise_axis=False):
+    """Raz(theta) (B, 3, 3): about the tilted axis (``USE_NEW_ROT``) or the camera y axis."""
+    if tilted:
+        axis = torch.tensor(TILTED_AXIS, dtype=theta.dtype, device=theta.device)
+        if normalise_axis:
+            axis = axis / axis.norm()
+        return rot_axis(theta, axis)
+    return rot_y(theta)
+
+
 def forward_rotation(rot, tilted=True, normalise_axis=False):
     """rot (B, 3) = (theta, phi, psi) -> R (B, 3, 3) = Rz(psi) Rx(phi) Raz(theta)."""
     theta, phi, psi = rot[:, 0], rot[:, 1], rot[:, 2]
-    if tilted:
-        axis = torch.tensor(TILTED_AXIS, dtype=rot.dtype, device=rot.device)
-        if normalise_axis:
-            axis = axis / axis.norm()
-        raz = rot_axis(theta, axis)
-    else:
-        raz = rot_y(theta)
-    return rot_z(psi) @ rot_x(phi) @ raz
+    return rot_z(psi) @ rot_x(phi) @ azimuth_rotation(theta, tilted, normalise_axis)
+
+
+def elevation(up):
+    """The camera's elevation seen from a body whose up direction is ``up`` (B, 3) in the camera
+    frame: the angle of ``up`` in the camera's y-z plane, atan2(-up_z, -up_y), 0 for a body upright
+    in the image, positive when the camera looks down on it.  A body seen from elevation e has
+    up = (0, -cos e, -sin e); Rx(phi) turns that into elevation e + phi, exactly."""
+    return torch.atan2(-up[..., 2], -up[..., 1])
 
 
 def inverse_rotation(rot, R, exact=False):

@@ -87,9 +87,13 @@ class PoseModel(nn.Module):
         return Lift(Y, scale, scale_mid, x_in)
 
     def forward(self, x, rot=None, use_scaler=True):
+        """``rot``: (B, 3) angles (theta, phi, psi), or a function of the lift (its detached Y) that
+        returns them (``TRAIN.ELEV_SAMPLING: learned``, lib/train/elevation.py)."""
         Y, scale, scale_mid, x_in = self.lift(x, use_scaler)
         if rot is None:
             return PoseOutput(Y, x_in, scale, scale_mid)
+        if callable(rot):
+            rot = rot(Y.detach())
         R = geo.forward_rotation(rot, self.tilted, self.normalise_axis)
         r = self.root
         root = Y[:, r:r + 1]

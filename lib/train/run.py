@@ -28,11 +28,12 @@ from lib.config.load import config_changes, to_dict
 from lib.data import scale_prior
 from lib.data.batches import TensorSplit
 from lib.data.dataset import load_splits
-from lib.data.formats import get_spec
+from lib.data.formats import get_spec, pose_model_args
 from lib.eval.evaluate import best_key, evaluate, format_table
 from lib.eval.load_model import load_pose_model
 from lib.models.checkpoint import (apply_architecture, load_checkpoint, load_state_strict, read_pose_checkpoint,
                                    save_checkpoint)
+from lib.train import flow_prior
 from lib.train import step as T
 from lib.train import schedule as TS
 from lib.train.state import TrainState, seed_everything
@@ -216,6 +217,8 @@ def _build(run, device, resume):
     """The data on the device, the TrainState (warm-started or resumed), the summary writer
     and the run's config.yaml."""
     cfg, log = run.cfg, run.log
+    if cfg.TRAIN.FLOW_WEIGHT:
+        flow_prior.require_zuko()                     # before anything is read or created
     splits = load_splits(cfg, cfg.DATA_DIR)
     for name, s in splits.items():
         log.info('%s: %d frames from %s%s' % (name, len(s), s.source,
@@ -239,6 +242,9 @@ def _build(run, device, resume):
             return None, None, None
         run.curve = read_curve(os.path.join(os.path.dirname(resume), 'curve.json'), state.epoch)
     _prepare_folders(run, resume)
+    if cfg.TRAIN.FLOW_WEIGHT:
+        state.flow, state.flow_info = flow_prior.prepare(cfg, train_data.pose_2d, pose_model_args(cfg)['root'],
+                                                         run.out_dir, resume is not None, log.info, run.rank == 0)
     if run.rank == 0:
         try:
             from tensorboardX import SummaryWriter
@@ -486,7 +492,7 @@ def _finish(run, state, res, save_final):
     if res is not None:
         res.update({'best_P-MPJPE_during_training': state.best['P-MPJPE'],
                     'best_MPJPE_during_training': state.best['MPJPE'], 'model_best_selected_by': best_key(run.cfg),
-                    'history': state.history, 'skipped_steps': state.skipped})
+                    'history': state.history, 'skipped_steps': state.skipped, **state.flow_info})
         if 'auc' in res:
             res.update({'best_%s_during_training' % k: state.best.get(k, 0.0)
                         for k in ('auc_p2', 'pckh5_p2', 'auc', 'pckh5')})

@@ -19,6 +19,7 @@ from lib.models import compile as compiling
 from lib.models.checkpoint import load_state_strict, pose_state_dict
 from lib.models.discriminator import get_discriminator
 from lib.models.pose_model import get_pose_model
+from lib.train.elevation import ElevationPrior
 from lib.train.ema import EMA
 from lib.train.schedule import epoch_scheme
 from lib.utils.errors import UserError
@@ -56,6 +57,11 @@ class TrainState:
         self.history = []
         self.writer = None
         self.optimizer_stage = None   # 'initial', then 'method' once a warm start's adv epochs end
+        # the frozen 2D pose prior of TRAIN.FLOW_WEIGHT and its fit's numbers for results.json (set by
+        # lib/train/run.py, fitted before training or loaded from the run folder; not in the checkpoint)
+        self.flow, self.flow_info = None, {}
+        # TRAIN.ELEV_SAMPLING: learned: the running statistics of the lifts' elevation (in the checkpoint)
+        self.elev = ElevationPrior(cfg) if cfg.TRAIN.ELEV_SAMPLING == 'learned' else None
         self.build_optimizers('initial')
 
     def build_optimizers(self, stage):
@@ -159,6 +165,8 @@ class TrainState:
         }
         if self.ema is not None:
             ck['ema_state_dict'] = self.ema.state_dict()
+        if self.elev is not None:
+            ck['train_state']['elevation'] = self.elev.state_dict()
         return ck
 
     def scaler_bypassed(self):
@@ -203,6 +211,8 @@ class TrainState:
         self.epoch, self.step, self.gan_step = ts['epoch'], ts['step'], ts['gan_step']
         self.step_in_epoch, self.skipped = ts['step_in_epoch'], ts['skipped']
         self.best, self.history = dict(ts['best']), list(ts.get('history', []))
+        if self.elev is not None and ts.get('elevation') is not None:
+            self.elev.load_state_dict(ts['elevation'])
         if ts.get('grad_present') is not None:
             present = set(ts['grad_present'])
             for n, p in self.model.named_parameters():

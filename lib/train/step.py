@@ -52,13 +52,16 @@ def _kl_term(cfg, phase, out, out_far):
     return L.loss_kl_scale(values, cfg.DATA.SCALE_MID_MEAN, cfg.DATA.SCALE_MID_STD, cfg.TRAIN.SCALER_MEAN_ONLY)
 
 
-def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
+def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name, flow=None, elev=None):
     """Weighted loss terms of one generator step, as a dict name -> (weight, value).
 
     The forward passes run in the original's order (x, then the bone partner, then the
     temporal neighbour), since each one moves the BatchNorm statistics and draws dropout
     masks.  ``model`` is the pose model or its DistributedDataParallel wrapper: it is only
-    called."""
+    called.  ``flow``: the frozen 2D pose prior of ``TRAIN.FLOW_WEIGHT`` (lib/train/flow_prior.py),
+    or None; ``elev``: the learned elevation distribution of ``TRAIN.ELEV_SAMPLING: learned``
+    (lib/train/elevation.py; the main lift is observed, to be committed once the step is taken),
+    or None."""
     t = cfg.TRAIN
     w3d, w2d, wgan, wtemp = t.LOSS_WEIGHTS
     ws, wbone = t.SCALE_LOSS_WEIGHTS[:2]
@@ -72,11 +75,14 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
     if phase == 'scale_fit':
         return scale_fit_losses(model, batch, cfg)
     use_scaler = has_scaler(model) and phase != 'adv'      # adv: the scaler is bypassed (s = 1)
-    out = model(batch.x, batch.rot, use_scaler=use_scaler)
+    rot = batch_rotations(batch, elev)
+    out = model(batch.x, rot, use_scaler=use_scaler)
+    if elev is not None:
+        elev.observe(out.est_3d)
     # the bone partner is lifted for the scaler's losses only (subnet steps, joint steps)
     out_far = None
     if use_scaler and phase in ('subnet', 'joint') and batch.x_far is not None:
-        out_far = model(batch.x_far, batch.rot, use_scaler=use_scaler)
+        out_far = model(batch.x_far, rot, use_scaler=use_scaler)
 
     if phase == 'subnet':
         if cfg.TRAIN.LEARN_SYMMETRY:
@@ -91,17 +97,27 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
         terms['gan'] = (wgan, L.lsgan_g(D(out.proj_2d)))
     if t.SYMMETRY_WEIGHT:
         terms['sym'] = (t.SYMMETRY_WEIGHT, L.loss_symmetry(out.est_3d))
+    if flow is not None and t.FLOW_WEIGHT:
+        terms['flow'] = (t.FLOW_WEIGHT, flow.nll(out.proj_2d).mean())
     out_nb = None
     if phase != 'adv' and (t.USE_TEMP or t.USE_NEW_TEMP) and batch.x_nb is not None:
-        out_nb = model(batch.x_nb, batch.rot, use_scaler=use_scaler)
+        out_nb = model(batch.x_nb, rot, use_scaler=use_scaler)
         if t.USE_TEMP:
             fake = temporal_input(out.proj_2d, out_nb.proj_2d, t.CAT_CURRENT)
             terms['temp_gan'] = (wtemp, L.lsgan_g(Dt(fake)))
         else:
             terms['tmc'] = (wtemp, L.loss_tmc(out, out_nb, tmc_mode(cfg, scheme_name)))
     if phase == 'joint':
-        _joint_scaler_terms(model, batch, cfg, terms, out, out_far, out_nb, use_scaler)
+        _joint_scaler_terms(model, batch, cfg, terms, out, out_far, out_nb, use_scaler, rot)
     return terms
+
+
+def batch_rotations(batch, elev=None):
+    """What the pose model gets as the batch's rotation: the angles, or with a learned elevation
+    the function of the lift that gives them (lib/train/elevation.py)."""
+    if elev is None or batch.rot is None:
+        return batch.rot
+    return elev.rotations(batch.rot)
 
 
 def scale_fit_losses(model, batch, cfg):
@@ -115,13 +131,13 @@ def scale_fit_losses(model, batch, cfg):
             'bone': (wbone, L.loss_bone(out.est_3d, out_far.est_3d, cfg.COMPAT.BONE_LOSS))}
 
 
-def _joint_scaler_terms(model, batch, cfg, terms, out, out_far, out_nb, use_scaler):
+def _joint_scaler_terms(model, batch, cfg, terms, out, out_far, out_nb, use_scaler, rot):
     """The joint scheme's bone terms (its own forward on the partner for USE_BONE_NOSCALE,
     as the original) and the scaler's KL + bone terms."""
     t = cfg.TRAIN
     ws, wbone = t.SCALE_LOSS_WEIGHTS[:2]
     if t.USE_BONE_NOSCALE and batch.x_far is not None:
-        far2 = model(batch.x_far, batch.rot, use_scaler=use_scaler)
+        far2 = model(batch.x_far, rot, use_scaler=use_scaler)
         terms['bone_noscale'] = (1.0, L.loss_bone(out.est_3d, far2.est_3d, cfg.COMPAT.BONE_LOSS))
     if use_scaler and out_far is not None:
         terms['kl'] = (ws, _kl_term(cfg, 'joint', out, out_far))
@@ -129,15 +145,16 @@ def _joint_scaler_terms(model, batch, cfg, terms, out, out_far, out_nb, use_scal
         terms['bone'] = (wbone, L.loss_bone(out.est_3d, partner.est_3d, cfg.COMPAT.BONE_LOSS))
 
 
-def discriminator_step(model, D, Dt, opt_d, opt_dt, batch, cfg, step_count, use_scaler):
+def discriminator_step(model, D, Dt, opt_d, opt_dt, batch, cfg, step_count, use_scaler, elev=None):
     """LSGAN steps of the pose D (and temporal D) on a fresh generator forward.
 
     ``model``, ``D`` and ``Dt`` may be DistributedDataParallel wrappers (only called)."""
     t = cfg.TRAIN
     logs = {}
+    rot = batch_rotations(batch, elev)
     if t.USE_DIS and step_count % t.NUM_CRITICS == 0:
         with torch.no_grad():
-            out = model(batch.x, batch.rot, use_scaler=use_scaler)
+            out = model(batch.x, rot, use_scaler=use_scaler)
         real = out.lifter_in if t.DIS_REAL_SCALED else batch.x
         opt_d.zero_grad(set_to_none=True)
         ld = L.lsgan_d(D(real), D(out.proj_2d))
@@ -146,8 +163,8 @@ def discriminator_step(model, D, Dt, opt_d, opt_dt, batch, cfg, step_count, use_
         logs['d'] = ld.detach()
     if t.USE_TEMP and batch.x_nb is not None and step_count % t.NUM_CRITICS_TEMP == 0:
         with torch.no_grad():
-            out = model(batch.x, batch.rot, use_scaler=use_scaler)
-            out_nb = model(batch.x_nb, batch.rot, use_scaler=use_scaler)
+            out = model(batch.x, rot, use_scaler=use_scaler)
+            out_nb = model(batch.x_nb, rot, use_scaler=use_scaler)
         real = temporal_input(batch.x, batch.x_nb, t.CAT_CURRENT)
         fake = temporal_input(out.proj_2d, out_nb.proj_2d, t.CAT_CURRENT)
         opt_dt.zero_grad(set_to_none=True)
@@ -193,11 +210,14 @@ def train_step(state, batch, cfg, scheme_name, k, check_finite=True, logger=None
     with state.autocast():
         # the generator's GAN terms go through the plain discriminators: their gradients
         # are never used (the D step zeroes them), so they are not synchronised
-        terms = generator_losses(state.fwd_model, state.D, state.Dt, batch, cfg, phase, scheme_name)
+        terms = generator_losses(state.fwd_model, state.D, state.Dt, batch, cfg, phase, scheme_name,
+                                 flow=state.flow, elev=state.elev)
         loss = sum(w * v for w, v in terms.values())
     if check_finite and dist.any_rank(not torch.isfinite(loss)):   # all ranks skip / stop together
         return _nonfinite(state, cfg, terms, buffers, logger)
     state.step += 1
+    if state.elev is not None:
+        state.elev.commit()                       # the lifts' elevations of a step that is taken
     state.opt_g.zero_grad(set_to_none=not cfg.COMPAT.FROZEN_KEEP_MOMENTUM)
     loss.backward()
     state.opt_g.step()
@@ -207,7 +227,7 @@ def train_step(state, batch, cfg, scheme_name, k, check_finite=True, logger=None
     if phase in ('joint', 'mainnet', 'adv'):      # the discriminators follow the lifter's steps
         with state.autocast():
             d_losses = discriminator_step(state.fwd_model, state.fwd_D, state.fwd_Dt, state.opt_d,
-                                          state.opt_dt, batch, cfg, state.gan_step, phase != 'adv')
+                                          state.opt_dt, batch, cfg, state.gan_step, phase != 'adv', state.elev)
         state.gan_step += 1
     return StepResult(phase, lifter_on, scaler_on, terms, loss, d_losses)
 
@@ -282,7 +302,7 @@ def epoch_end_forward(state, batch, scheme_name):
     keep = state.cfg.TRAIN.NONFINITE == 'skip'      # a non-finite batch leaves no trace
     buffers = [b.clone() for b in model.buffers()] if keep else None
     with torch.no_grad(), state.autocast():
-        model(batch.x, batch.rot, use_scaler=use_scaler)
+        model(batch.x, batch_rotations(batch, state.elev), use_scaler=use_scaler)
         if keep and not all(bool(torch.isfinite(b).all()) for b in model.buffers() if b.is_floating_point()):
             for b, saved in zip(model.buffers(), buffers):
                 b.copy_(saved)

@@ -164,6 +164,8 @@ SCALED = {
                                             'COMPAT.BONE_LOSS'}),
     # the structure candidates of issue 28: bench_adv's keys and the candidate's own
     'bench_sym': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.SYMMETRY_WEIGHT'}),
+    'bench_elev': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.ELEV_SAMPLING'}),
+    'bench_flow': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.FLOW_WEIGHT'}),
     'quickstart': ('h36m_gt_scale', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS', 'TRAIN.NUM_EPOCHS',
                                      'TRAIN.USE_NEW_ROT', 'DATA.DATASET_NAME'}),
 }
@@ -275,3 +277,17 @@ def test_config_path_keys_are_relative_to_tools(tmp_path):
     for key, rel in zip(load.TOOLS_RELATIVE_PATH_KEYS, ('d', 'o', 'l', 'p.pth.tar')):
         sec, _, k = key.rpartition('.')
         assert (cfg[sec] if sec else cfg)[k] == os.path.normpath(os.path.join(TOOLS_DIR, rel)), key
+
+
+def test_resume_changes_skip_keys_newer_than_the_checkpoint_left_at_their_default():
+    """A checkpoint written before a key existed trained with that key's default behaviour: only
+    a key set away from its default is reported as a change on --resume."""
+    from lib.config.load import config_changes, to_dict
+    new = to_dict(get_default())
+    old = to_dict(get_default())
+    del old['TRAIN']['SYMMETRY_WEIGHT'], old['TRAIN']['ELEV_SAMPLING']
+    assert config_changes(old, new) == []
+    new['TRAIN']['ELEV_SAMPLING'] = 'learned'
+    new['TRAIN']['POSE_LR'] = 1e-3
+    assert config_changes(old, new) == ["TRAIN.ELEV_SAMPLING None -> 'learned'",
+                                        'TRAIN.POSE_LR %r -> 0.001' % get_default().TRAIN.POSE_LR]

@@ -1,5 +1,6 @@
-"""The TMC neighbour and bone-partner samplers (lib/data/sampling.py)."""
+"""The TMC neighbour and bone-partner samplers and the rotations (lib/data/sampling.py)."""
 import numpy as np
+import pytest
 import torch
 
 from helpers import cfg_for
@@ -46,3 +47,20 @@ def test_tmc_neighbour_mpi_flat_index_and_surreal_interval():
     # Human3.6M: 5 rows, clamped into the sequence's block of rows
     h = tmc_neighbour(idx, index_in_seq, seqlen, seq_start, cfg_for('h36m').DATA, None, seq_start + seqlen)
     assert h.tolist() == [5, 0, 0, 0, 0, 0, 6, 6, 6, 6]
+
+
+def test_rotations_with_a_normal_elevation_column():
+    """TRAIN.ELEV_SAMPLING: learned: the elevation column holds the standard normal quantiles of
+    the same uniform draws (same order, about N(0, 1)); the other columns are unchanged."""
+    a = sampling.fixed_rotations(20000, 2.4, 0.35)
+    b = sampling.fixed_rotations(20000, 2.4, 0.35, normal_elev=True)
+    assert np.array_equal(a[:, [0, 2]], b[:, [0, 2]])
+    assert np.array_equal(np.argsort(a[:, 1], kind='stable'), np.argsort(b[:, 1], kind='stable'))
+    assert abs(b[:, 1].mean()) < 0.03 and abs(b[:, 1].std() - 1) < 0.03
+    z = b[:, 1][np.argsort(b[:, 1])]
+    assert abs(z[int(0.8413 * len(z))] - 1.0) < 0.05                 # the normal's 84th percentile
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    u = sampling.online_rotations(5000, 2.4, 0.35, g1, 'cpu')
+    n = sampling.online_rotations(5000, 2.4, 0.35, g2, 'cpu', normal_elev=True)
+    assert torch.equal(u[:, [0, 2]], n[:, [0, 2]]) and torch.equal(u[:, 1].argsort(), n[:, 1].argsort())
+    assert (n[:, 1] < 0).float().mean().item() == pytest.approx(0.5, abs=0.03)   # symmetric, unlike u

@@ -59,9 +59,10 @@ def test_bad_config_fails_before_torch_with_a_suggestion(tmp_path):
 
 
 def test_main_path_imports_without_the_media_and_test_packages():
-    """Every lib module and every entry point's --help, with the packages of requirements-media.txt
-    and requirements-dev.txt made unimportable: requirements.txt is enough for the main job."""
-    blocked = ['mediapipe', 'cv2', 'jax', 'jaxlib', 'sounddevice', 'sentencepiece', 'bvhio', 'pytest']
+    """Every lib module and every entry point's --help, with the packages of requirements-media.txt,
+    requirements-flow.txt and requirements-dev.txt made unimportable: requirements.txt is enough for
+    the main job."""
+    blocked = ['mediapipe', 'cv2', 'jax', 'jaxlib', 'sounddevice', 'sentencepiece', 'bvhio', 'pytest', 'zuko']
     code = ('import importlib, os, sys\n'
             'for m in %r: sys.modules[m] = None\n'
             'sys.path.insert(0, %r)\n'

@@ -194,17 +194,22 @@ def test_skipped_step_leaves_no_trace_in_batchnorm_statistics():
 
 # --- the structure candidates of issue 28: off by default, and additive when on ---------------
 
-def _adv_terms(cfg):
-    """The generator terms of one adv step of a fresh tiny model on a fixed batch (seeded)."""
-    from lib.data.batches import Batch
+def _fresh(cfg):
+    """A fresh tiny model and discriminators, and a fixed batch (x, rot); all seeded."""
     from lib.models.discriminator import get_discriminator
     torch.manual_seed(0)
     m = PoseModel(cfg, **pose_model_args(cfg))
     D, Dt = get_discriminator(cfg), get_discriminator(cfg, True)
     g = torch.Generator().manual_seed(1)
-    b = Batch(torch.randn(8, 17, 2, generator=g) * 0.03, torch.rand(8, 3, generator=g), None, None, None,
-              torch.arange(8))
-    return T.generator_losses(m, D, Dt, b, cfg, 'adv', 'adv')
+    return m, D, Dt, torch.randn(8, 17, 2, generator=g) * 0.03, torch.rand(8, 3, generator=g)
+
+
+def _adv_terms(cfg, rot=None, **candidates):
+    """The generator terms of one adv step of :func:`_fresh` (``rot``: other angles)."""
+    from lib.data.batches import Batch
+    m, D, Dt, x, r = _fresh(cfg)
+    b = Batch(x, r if rot is None else rot, None, None, None, torch.arange(8))
+    return T.generator_losses(m, D, Dt, b, cfg, 'adv', 'adv', **candidates)
 
 
 def test_candidate_terms_are_off_by_default_and_leave_the_others_bit_for_bit():
@@ -218,3 +223,39 @@ def test_candidate_terms_are_off_by_default_and_leave_the_others_bit_for_bit():
     assert set(sym) == {'l3d', 'l2d', 'gan', 'sym'} and sym['sym'][0] == 0.25 and sym['sym'][1] > 0
     for n, (w, v) in base.items():
         assert sym[n][0] == w and torch.equal(sym[n][1], v), n
+
+
+def test_flow_prior_term_is_additive():
+    """A 2D pose prior (a flow with its PCA set, not fitted): one more term, 'flow', the mean NLL
+    of the rotated projections; every other term bit-for-bit."""
+    pytest.importorskip('zuko')
+    from lib.train.flow_prior import PosePrior
+    cfg = tiny_cfg('TRAIN.FLOW_WEIGHT', '0.5')
+    torch.manual_seed(5)
+    prior = PosePrior(13, 6, 1, 8)
+    prior.set_pca(torch.randn(200, 32) * 0.03, 6)
+    base, with_flow = _adv_terms(tiny_cfg()), _adv_terms(cfg, flow=prior)
+    assert set(with_flow) == set(base) | {'flow'} and with_flow['flow'][0] == 0.5
+    assert torch.isfinite(with_flow['flow'][1]) and with_flow['flow'][1].requires_grad
+    for n, (w, v) in base.items():
+        assert with_flow[n][0] == w and torch.equal(with_flow[n][1], v), n
+
+
+def test_learned_elevation_rotates_as_the_angles_it_computes():
+    """ELEV_SAMPLING uniform: the batch's angles go to the model as they are.  learned: the model
+    rotates by the angles the elevation prior computes from its lift, and the terms are those of
+    a step given these angles directly; the lift is observed for the running statistics."""
+    from lib.data.batches import Batch
+    from lib.train.elevation import ElevationPrior
+    b = Batch(torch.zeros(2, 17, 2), torch.rand(2, 3), None, None, None, torch.arange(2))
+    assert T.batch_rotations(b, None) is b.rot
+    cfg = tiny_cfg('TRAIN.ELEV_SAMPLING', 'learned')
+    elev = ElevationPrior(cfg)
+    terms = _adv_terms(cfg, elev=elev)
+    assert elev.pending is not None and elev.count == 0
+    m, _, _, x, r = _fresh(cfg)
+    angles = elev.rotations(r)(m(x).est_3d.detach())       # the same lift: the same dropout draws
+    direct = _adv_terms(cfg, rot=angles)
+    for n in ('l3d', 'l2d', 'gan'):
+        assert torch.allclose(terms[n][1], direct[n][1], rtol=1e-6, atol=1e-8), n
+    assert not torch.allclose(_adv_terms(cfg)['l3d'][1], terms['l3d'][1])      # the angles as drawn: other
