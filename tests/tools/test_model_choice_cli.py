@@ -1,0 +1,63 @@
+"""The entry points and the model choice: --pretrain without --cfg (the config stored in this
+project's checkpoints), and one file given to --indir / --images."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import DEMO, assert_one_error_line, demo_image, main_process, needs_detector, run_python
+
+
+def test_main_pretrain_alone_takes_the_config_stored_in_the_checkpoint(tiny_data):
+    cfg, tmp = tiny_data
+    r = main_process(['--cfg', str(cfg), '--gpu', '-1', '--quiet', '--opts', 'TRAIN.NUM_EPOCHS', '1'])
+    assert r.returncode == 0, r.stderr
+    best = tmp / 'out' / 'tiny' / 'model_best.pth.tar'
+    trained = json.load(open(tmp / 'out' / 'tiny' / 'results.json'))
+    r = main_process(['--eval', '--pretrain', str(best), '--gpu', '-1', '--quiet'])     # no --cfg
+    assert r.returncode == 0, r.stderr
+    res = json.load(open(tmp / 'out' / 'tiny' / 'eval_model_best' / 'results.json'))   # the run's folder
+    assert res['MPJPE'] == pytest.approx(trained['MPJPE'], rel=1e-5)
+    assert 'note:' not in r.stdout + r.stderr
+    # training from it without --cfg: the stored recipe, into a folder of its own
+    r = main_process(['--pretrain', str(best), '--gpu', '-1', '--quiet'])
+    assert r.returncode == 0, r.stderr
+    assert (tmp / 'out' / 'tiny_from_model_best' / 'model_best.pth.tar').is_file()
+
+
+def test_main_pretrain_alone_refuses_a_checkpoint_without_config(tiny_checkpoint):
+    r = main_process(['--eval', '--pretrain', tiny_checkpoint[1], '--gpu', '-1'])
+    assert_one_error_line(r.returncode, r.stderr, 'stores no config', '--cfg')
+    assert r.stdout == ''
+    r = main_process(['--gpu', '-1'])
+    assert_one_error_line(r.returncode, r.stderr, '--cfg')
+
+
+def test_indir_takes_one_keypoint_file(tmp_path, tiny_checkpoint):
+    cfg, ckpt = tiny_checkpoint
+    one = '%s/salsa_12_cam0.npy' % DEMO
+    r = run_python(['scripts/inference.py', '--indir', one, '--outdir', str(tmp_path / 'o'), '--pretrain', ckpt,
+                    '--cfg', cfg, '--gpu', '-1', '--gif-frames', '3', '--quiet'])
+    assert r.returncode == 0, r.stderr
+    assert 'lifted 1, skipped 0' in r.stdout
+    assert np.load(tmp_path / 'o' / 'salsa_12_cam0_3d.npy').ndim == 3
+    assert (tmp_path / 'o' / 'salsa_12_cam0.gif').is_file()
+
+
+@needs_detector
+def test_images_takes_one_photo(tmp_path, tiny_checkpoint):
+    cfg, ckpt = tiny_checkpoint
+    photo = tmp_path / 'me.jpg'
+    Image.fromarray(demo_image(0)).save(photo)
+    (tmp_path / 'other.jpg').write_bytes(b'not read: only the file named is')
+    r = run_python(['scripts/inference.py', '--images', str(photo), '--outdir', str(tmp_path / 'o'),
+                    '--pretrain', ckpt, '--cfg', cfg, '--gpu', '-1', '--quiet'])
+    assert r.returncode == 0, r.stderr
+    assert 'lifted 1, skipped 0' in r.stdout
+    assert (tmp_path / 'o' / 'me_3d.json').is_file() and not list((tmp_path / 'o').glob('other*'))
+    notes = tmp_path / 'notes.txt'
+    notes.write_text('x')
+    r = run_python(['scripts/inference.py', '--images', str(notes), '--outdir', str(tmp_path / 'o2'),
+                    '--pretrain', ckpt, '--cfg', cfg])
+    assert_one_error_line(r.returncode, r.stderr, 'not an image', 'notes.txt')
