@@ -161,6 +161,8 @@ SCALED = {
                                             'TRAIN.FREEZE_LIFTER', 'TRAIN.SCALE_ON_3D', 'TRAIN.USE_CYCLE',
                                             'TRAIN.USE_NEW_TEMP', 'TRAIN.SCALER_INIT_PRIOR',
                                             'COMPAT.BONE_LOSS'}),
+    'mpi_gt_adv': ('h36m_gt_adv', {'DATA.DATASET_NAME'}),
+    'mpi_gt_scale': ('h36m_gt_scale', {'DATA.DATASET_NAME', 'DATA.SCALE_MID_MEAN', 'DATA.SCALE_MID_STD'}),
     'quickstart': ('h36m_gt_scale', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS', 'TRAIN.NUM_EPOCHS',
                                      'TRAIN.USE_NEW_ROT', 'DATA.DATASET_NAME'}),
 }
