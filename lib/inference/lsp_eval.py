@@ -148,7 +148,8 @@ def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1',
     root = lsp_root or default_lsp_root()
     if not os.path.isfile(os.path.join(root, 'joints.mat')):
         raise UserError('no joints.mat in the LSP folder', root,
-                        'pass --lsp-root with a folder holding joints.mat and images/')
+                        'pass --lsp-root with a folder holding joints.mat and images/ (Leeds Sports Pose: '
+                        'http://sam.johnson.io/research/lsp.html; put it in data/lsp to make it the default)')
     out_dir = check_output_dir(out_dir, '--out', inputs=[root, image_folder(root)], force=force, empty=True)
     said = []                          # printed once the config and the thread count are known good
     ckpt, cfg_file, _ = choose_model(pretrain, cfg_file, log=said.append)
