@@ -155,3 +155,115 @@ TRAIN:
   LOSS_WEIGHTS: [1.0, 1.0, 1.0, 1.0]
   PRETRAIN_LIFTER: false
 """
+
+
+# --- the same kind of humanoid under the namings of the other presets -----------------------
+
+# (role, parent role, offset in cm: Y up, +Z forward, +X the subject's left); '@' = the side
+HUMANOID = [
+    ('hips', None, (0, 0, 0)), ('spine', 'hips', (0, 10, 0)), ('spine1', 'spine', (0, 12, 0)),
+    ('spine2', 'spine1', (0, 12, 0)), ('neck', 'spine2', (0, 16, 0)), ('head', 'neck', (0, 8, 0)),
+    ('headtop', 'head', (0, 18, 0)),
+]
+for _s, _x in (('L', 1), ('R', -1)):
+    HUMANOID += [('collar' + _s, 'spine2', (3 * _x, 12, 0)), ('arm' + _s, 'collar' + _s, (12 * _x, 0, 0)),
+                 ('forearm' + _s, 'arm' + _s, (27 * _x, 0, 0)), ('hand' + _s, 'forearm' + _s, (24 * _x, 0, 0)),
+                 ('upleg' + _s, 'hips', (9 * _x, -4, 0)), ('leg' + _s, 'upleg' + _s, (0, -42, 0)),
+                 ('foot' + _s, 'leg' + _s, (0, -41, 0)), ('toe' + _s, 'foot' + _s, (0, -6, 13))]
+
+
+def _side_names(left_right, **roles):
+    out = {}
+    for role, name in roles.items():
+        if role.endswith('@'):
+            for s in 'LR':
+                out[role[:-1] + s] = name.replace('@', left_right[s])
+        else:
+            out[role] = name
+    return out
+
+
+#: role -> joint name (None: the skeleton has no such joint) per preset naming
+NAMINGS = {
+    'bandai': _side_names({'L': 'L', 'R': 'R'}, hips='Hips', spine='Spine', spine1='Chest', spine2=None,
+                          neck='Neck', head='Head', headtop=None, **{
+                              'collar@': 'Shoulder_@', 'arm@': 'UpperArm_@', 'forearm@': 'LowerArm_@',
+                              'hand@': 'Hand_@', 'upleg@': 'UpperLeg_@', 'leg@': 'LowerLeg_@', 'foot@': 'Foot_@',
+                              'toe@': 'Toes_@'}),
+    'lafan1': _side_names({'L': 'Left', 'R': 'Right'}, hips='Hips', spine='Spine', spine1='Spine1', spine2='Spine2',
+                          neck='Neck', head='Head', headtop=None, **{
+                              'collar@': '@Shoulder', 'arm@': '@Arm', 'forearm@': '@ForeArm', 'hand@': '@Hand',
+                              'upleg@': '@UpLeg', 'leg@': '@Leg', 'foot@': '@Foot', 'toe@': '@Toe'}),
+    'mixamo': _side_names({'L': 'Left', 'R': 'Right'}, hips='Hips', spine='Spine', spine1='Spine1', spine2='Spine2',
+                          neck='Neck', head='Head', headtop='HeadTop_End', **{
+                              'collar@': '@Shoulder', 'arm@': '@Arm', 'forearm@': '@ForeArm', 'hand@': '@Hand',
+                              'upleg@': '@UpLeg', 'leg@': '@Leg', 'foot@': '@Foot', 'toe@': '@ToeBase'}),
+}
+
+#: role -> amplitude (degrees) of its swing in humanoid_bvh's motion
+SWING = {'spine': 10, 'head': 15, 'armL': 30, 'armR': 25, 'forearmL': 20, 'forearmR': 20, 'uplegL': 20,
+         'uplegR': 15, 'legL': 25, 'legR': 20, 'collarL': 0, 'collarR': 0}
+
+
+def humanoid_bvh(naming, prefix='', frames=60, frame_time=1 / 30.0, six_channels=False, rename=None, swing=None,
+                 top_root=None, root_x_cm=None):
+    """A BVH text of the HUMANOID skeleton under ``naming`` (a NAMINGS key or a role -> name dict).
+
+    ``prefix`` goes before every name; ``rename`` {name: new name} then applies; a role without a
+    name is left out (its children hang from its parent, offsets added).  The motion swings the
+    joints of ``swing`` (role -> degrees, default SWING) and moves the root along x
+    (``root_x_cm`` per frame, default 0).  ``six_channels``: position channels (= the offset) on
+    every joint, as the Bandai Namco files have; ``top_root``: a joint of that name above the
+    hips, with zero motion (Bandai's ``joint_Root``)."""
+    names = NAMINGS[naming] if isinstance(naming, str) else naming
+    swing = SWING if swing is None else swing
+    rename = rename or {}
+    offs = {r: np.array(o, float) for r, _, o in HUMANOID}
+    parent = {r: p for r, p, _ in HUMANOID}
+    kept = [r for r, _, _ in HUMANOID if names.get(r)]
+
+    def kept_parent(r):
+        p, off = parent[r], offs[r].copy()
+        while p is not None and not names.get(p):
+            off += offs[p]
+            p = parent[p]
+        return p, off
+
+    tree = {r: kept_parent(r) for r in kept}
+    full = {r: rename.get(prefix + names[r], prefix + names[r]) for r in kept}
+    out, order = ['HIERARCHY'], []
+    rot3 = 'CHANNELS 3 Zrotation Xrotation Yrotation'
+    six = 'CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation'
+
+    def emit(r, depth, kind):
+        ind = '  ' * depth
+        order.append(r)
+        out.extend(['%s%s %s' % (ind, kind, full[r]), ind + '{',
+                    '%s  OFFSET %g %g %g' % ((ind,) + tuple(tree[r][1])),
+                    ind + '  ' + (six if (six_channels or r == 'hips') else rot3)])
+        kids = [k for k in kept if tree[k][0] == r]
+        for k in kids:
+            emit(k, depth + 1, 'JOINT')
+        if not kids:
+            out.extend([ind + '  End Site', ind + '  {', ind + '    OFFSET 0 0 0', ind + '  }'])
+        out.append(ind + '}')
+
+    if top_root:
+        out.extend(['ROOT %s' % top_root, '{', '  OFFSET 0 0 0', '  ' + six])
+        emit('hips', 1, 'JOINT')
+        out.append('}')
+    else:
+        emit('hips', 0, 'ROOT')
+    out += ['MOTION', 'Frames: %d' % frames, 'Frame Time: %.8f' % frame_time]
+    t = np.arange(frames) * frame_time
+    xs = np.zeros(frames) if root_x_cm is None else np.asarray(root_x_cm, float)
+    for f in range(frames):
+        row = [0.0] * 6 if top_root else []
+        for r in order:
+            a = swing.get(r.rstrip('LR') if r not in swing else r, 0) * np.sin(2 * np.pi * 0.7 * t[f])
+            if r == 'hips':
+                row += [xs[f], 95.0, 0.0, 5 * np.sin(t[f]), 0.0, 20 * t[f]]
+            else:
+                row += (list(tree[r][1]) if six_channels else []) + [a, a / 2, a / 3]
+        out.append(' '.join('%.6f' % v for v in row))
+    return '\n'.join(out) + '\n'

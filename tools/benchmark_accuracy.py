@@ -3,7 +3,8 @@
     python tools/benchmark_accuracy.py                         # the shared BVH set, 3 seeds
     python tools/benchmark_accuracy.py --variants adv best adv_continued best_warm supervised
     python tools/benchmark_accuracy.py --src DIR --test-subjects martial --seeds 3 --out output/bench
-    python tools/benchmark_accuracy.py --list                  # the variants and what they are
+    python tools/benchmark_accuracy.py --list                  # the variants, splits and what they are
+    python tools/benchmark_accuracy.py --splits study --seeds 2 --variants adv adv_continued recommended
     python tools/benchmark_accuracy.py --only-seeds 0 2 &      # two processes share two cores,
     python tools/benchmark_accuracy.py --only-seeds 1          # then --seeds 3 writes the table
 
@@ -13,31 +14,42 @@
    overrides (``lib/bench/accuracy.py`` VARIANTS); its *final* model is evaluated.
 3. The table gives the mean and min-max over seeds and the paired difference to adv;
    ``benchmark.json`` and ``table.txt`` in ``--out`` keep everything.
+
+``--splits NAME ...`` (named splits or sets of them, ``lib/bench/splits.py``) does the same for
+each split in ``--out/<split>`` and then pools the paired ratios over every (split, seed) pair
+into ``--out/splits_table.txt`` and ``splits.json``.
 """
 import _init_paths  # noqa: F401
 import argparse
 import os
 import sys
 
-from lib.bench.accuracy import DEFAULT_VARIANTS, VARIANTS, benchmark, prepare_bench_data, variants_text
+from lib.bench.accuracy import DEFAULT_VARIANTS, VARIANTS, prepare_bench_data, run_all, variants_text, write_tables
+from lib.bench.splits import SPLITS, resolve_splits, split_source, splits_text, write_pooled
 from lib.utils.errors import UserError, run_main
 from lib.utils.runtime import REPO_ROOT, cli_path
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--src', default=os.path.join(REPO_ROOT, '..', 'shared', 'data', 'mocap_bvh'),
-                   help='BVH collection, one sub-folder per pseudo-subject')
-    p.add_argument('--test-subjects', nargs='+', default=['martial'],
+    p.add_argument('--src', default=None,
+                   help='BVH collection, one sub-folder per pseudo-subject (default ../shared/data/mocap_bvh)')
+    p.add_argument('--test-subjects', nargs='+', default=None,
                    help='sub-folders held out for testing (default: martial; salsa trains)')
+    p.add_argument('--splits', nargs='+', default=None, metavar='NAME',
+                   help='named splits or split sets (see --list), each in --out/<split>, and the ratios '
+                        'pooled over all of them; instead of --src / --test-subjects')
     p.add_argument('--out', default=os.path.join(REPO_ROOT, 'output', 'benchmark_accuracy'))
     p.add_argument('--seeds', type=int, default=3)
     p.add_argument('--only-seeds', type=int, nargs='+', default=None, metavar='SEED',
                    help='train just these seed ids (e.g. 0 2 in one process, 1 in another); '
                         'a later run with --seeds N reads every finished run and writes the table')
     p.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS, choices=sorted(VARIANTS))
+    p.add_argument('--no-train', action='store_true',
+                   help='train nothing: write the tables from the finished runs and list the missing ones')
     p.add_argument('--list', action='store_true', help='print the variants and exit')
-    p.add_argument('--fps', type=int, default=50)
+    p.add_argument('--fps', type=int, default=None, help='frame rate of the conversion (default 50; '
+                   'with --splits each split\'s own)')
     p.add_argument('--gpu', default='-1')
     p.add_argument('--threads', type=int, default=1,
                    help='CPU threads per training run (default 1: PyTorch threads collapse on shared cores)')
@@ -53,19 +65,55 @@ def main(argv=None):
     a = parse_args(argv)
     if a.list:
         print(variants_text())
+        print(splits_text())
         return 0
+    if a.splits and (a.src or a.test_subjects):
+        raise UserError('--splits names its own sources and test sub-folders', '--splits',
+                        'drop --src / --test-subjects, or drop --splits')
+    splits = resolve_splits(a.splits) if a.splits else None
     if a.seeds < 1:
         raise UserError('--seeds must be at least 1, got %d' % a.seeds, '--seeds', 'use e.g. --seeds 3')
     if a.only_seeds and min(a.only_seeds) < 0:
         raise UserError('--only-seeds takes seed ids 0, 1, ..., got %s' % a.only_seeds, '--only-seeds',
                         'use e.g. --only-seeds 0 2')
     out = cli_path(a.out)
-    data = prepare_bench_data(a.src, out, a.test_subjects, a.fps)
     opts = list(a.opts) + (['EVAL.CURVE_EVERY', str(a.curves)] if a.curves else [])
-    table = benchmark(out, data, a.only_seeds or range(a.seeds), a.variants, a.gpu, a.threads, opts,
-                      command=' '.join(['python', 'tools/benchmark_accuracy.py'] + list(argv)))
-    print(table)
-    print('written %s' % os.path.join(out, 'benchmark.json'))
+    command = ' '.join(['python', 'tools/benchmark_accuracy.py'] + list(argv))
+    seeds = a.only_seeds or range(a.seeds)
+    if splits is None:
+        src = a.src or os.path.join(REPO_ROOT, '..', 'shared', 'data', 'mocap_bvh')
+        if a.src and not a.test_subjects:
+            subs = sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d))) if os.path.isdir(src) else []
+            raise UserError('--src needs --test-subjects (the sub-folders held out for testing)', src,
+                            'add e.g. --test-subjects %s%s, or use a named split: --splits %s' % (
+                                ' '.join(subs[-1:]) or 'NAME', ' (it has: %s)' % ' '.join(subs) if subs else '',
+                                ' | '.join(SPLITS)))
+        data = (os.path.join(out, 'data') if a.no_train else
+                prepare_bench_data(src, out, a.test_subjects or ['martial'], a.fps or 50))
+        print(write_tables(out, run_all(out, data, seeds, a.variants, a.gpu, a.threads, opts, not a.no_train),
+                           command))
+        print('written %s' % os.path.join(out, 'benchmark.json'))
+        return 0
+    per_split = {}
+    for name in splits:
+        split_out = os.path.join(out, name)
+        if a.no_train and not os.path.isdir(split_out):
+            print('== split %s: no finished run' % name)
+            continue
+        if a.no_train:
+            data = os.path.join(split_out, 'data')       # read finished runs only: nothing to convert
+        else:
+            os.makedirs(split_out, exist_ok=True)
+            data = prepare_bench_data(split_source(name, split_out), split_out, SPLITS[name].test,
+                                      a.fps or SPLITS[name].fps)
+        per_split[name] = run_all(split_out, data, seeds, a.variants, a.gpu, a.threads, opts, not a.no_train)
+        if not per_split[name]:
+            print('== split %s: no finished run' % name)
+            continue
+        print('== split %s: %s' % (name, SPLITS[name].about))
+        print(write_tables(split_out, per_split[name], command))
+    print(write_pooled(out, per_split, a.variants, command))
+    print('written %s' % os.path.join(out, 'splits.json'))
     return 0
 
 

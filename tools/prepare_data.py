@@ -6,12 +6,15 @@ Subcommands
 ``bvh``: BVH motion capture -> ``data_3d_<name>.npz`` + ``data_2d_<name>_gt.npz``::
 
     python tools/prepare_data.py bvh --src DIR --out DIR --name NAME \\
-        [--fps 50] [--test-subjects A B ...] [--camera-subject S9] [--min-seconds 2]
+        [--fps 50] [--test-subjects A B ...] [--camera-subject S9] [--min-seconds 2] \\
+        [--skeleton cmu|bandai|mixamo|lafan1 | --joint-map FILE.yaml]
 
 Every sub-folder of ``--src`` is one pseudo-subject named after the folder; its
 ``.bvh`` files are its actions.  ``--test-subjects`` (at least one) form the test
 split, the other subjects the training split.  The clips are mapped to the 17
-H36M joints, resampled to ``--fps``, placed where the four Human3.6M cameras of
+H36M joints (each file's skeleton detected among the presets of
+``lib/prep/skeletons.py``, or forced with ``--skeleton``, or described by a
+``--joint-map`` YAML file: docs/BVH_SKELETONS.md), resampled to ``--fps``, placed where the four Human3.6M cameras of
 ``--camera-subject`` see them, cut to their in-view runs of at least
 ``--min-seconds``, verified and written atomically: see ``lib/prep/bvh_convert.py``
 for each step and ``lib/prep/archive_check.py`` for the checks.
@@ -37,6 +40,7 @@ import os
 from lib.data.scale_prior import write_for_dataset
 from lib.prep.bvh_convert import convert_bvh_tree
 from lib.prep.layouts import archives_to_layout
+from lib.prep.skeletons import PRESETS
 from lib.utils.errors import ArgumentParser, UserError, run_main
 from lib.utils.outputs import check_output_dir
 from lib.utils.runtime import cli_path
@@ -45,7 +49,8 @@ from lib.utils.runtime import cli_path
 def convert_bvh(args):
     """``bvh``: a folder of BVH clips -> data_3d_<name>.npz + data_2d_<name>_gt.npz."""
     convert_bvh_tree(cli_path(args.src), cli_path(args.out), args.name, args.fps, args.test_subjects,
-                     args.camera_subject, args.min_seconds, force=args.force)
+                     args.camera_subject, args.min_seconds, force=args.force, skeleton=args.skeleton,
+                     joint_map=cli_path(args.joint_map) if args.joint_map else None)
     return 0
 
 
@@ -93,6 +98,10 @@ def build_parser():
     p.add_argument('--camera-subject', default='S9', help='H36M subject whose 4 cameras see every clip (default S9)')
     p.add_argument('--min-seconds', type=float, default=2.0,
                    help='keep in-view runs at least this long (default 2 s)')
+    p.add_argument('--skeleton', default=None, metavar='NAME',
+                   help='force a skeleton preset (%s; default: detected per file)' % ', '.join(PRESETS))
+    p.add_argument('--joint-map', default=None, metavar='FILE.yaml',
+                   help='YAML file mapping the 17 H36M joints to BVH joint names (docs/BVH_SKELETONS.md)')
     p.add_argument('--force', action='store_true', help='replace archives of the same --name in --out')
     p.set_defaults(func=convert_bvh)
     q = sub.add_parser('layout', help='data_3d_<name>.npz -> mpi_/surreal_{train,valid}_pred3.h5 (authors\' layouts)',

@@ -24,7 +24,8 @@ from lib.bench.curves import draw_curves
 from lib.utils.errors import UserError
 from lib.utils.runtime import REPO_ROOT
 
-METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_error')
+METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_error', 'P-MPJPE_reflect', 'depth_flip_rate')
+RATIO_METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'P-MPJPE_reflect')
 SCALES = ('scale_mean', 'scale_std', 'scale_true_mean')      # predicted (1 without a scaler) and called for
 REFERENCES = ('adv', 'adv_continued')
 PRIOR = ['DATA.SCALE_MID_MEAN', 'auto', 'DATA.SCALE_MID_STD', 'auto']     # the data's own scale prior
@@ -33,12 +34,13 @@ PRIOR = ['DATA.SCALE_MID_MEAN', 'auto', 'DATA.SCALE_MID_STD', 'auto']     # the 
 BENCH_EPOCHS = 16
 
 
-def _variant(cfg, opts=(), warm_from=None, about='', continue_from=None):
+def _variant(cfg, opts=(), warm_from=None, about='', continue_from=None, metrics_of=None):
     """``warm_from``: start from that variant's final weights (--pretrain); ``continue_from``:
     resume that variant's finished run (same config, more epochs: --resume, which continues
-    exactly as one uninterrupted run would), so its epochs are not trained twice."""
+    exactly as one uninterrupted run would), so its epochs are not trained twice.
+    ``metrics_of='ema'``: the variant is judged by the EMA of its weights (``TRAIN.EMA_DECAY``)."""
     return {'cfg': cfg, 'opts': list(opts), 'warm_from': warm_from, 'about': about,
-            'continue_from': continue_from}
+            'continue_from': continue_from, 'metrics_of': metrics_of}
 
 
 VARIANTS = {
@@ -81,6 +83,15 @@ VARIANTS = {
     'temp_d': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
                                            'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true'],
                        about='temporal discriminator alone (adv + temporal D)'),
+    # structure candidates at equal compute to adv_continued (issue: better structure on unseen motion)
+    'temp_d_continued': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
+                                                     'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true',
+                                                     'TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
+                                 continue_from='temp_d', about='temporal discriminator alone, resumed to 32 epochs'),
+    'adv_continued_ema': _variant('bench_adv.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS), 'TRAIN.EMA_DECAY', '0.995'],
+                                  continue_from='adv', metrics_of='ema',
+                                  about='adv resumed to 32 epochs with an EMA of the weights (decay 0.995, '
+                                        'about 2.6 epochs) from epoch 17; judged by the EMA'),
     # this project's recipe (README, "The recommended recipe"): adv_continued's lifter, frozen,
     # then the scaler alone (KL with the data's prior + bone), its scale on the lifted 3D
     'recommended': _variant('bench_scale_after.yaml', warm_from='adv_continued',
@@ -90,6 +101,11 @@ VARIANTS = {
     'scale_after_h36m_prior': _variant('bench_scale_after.yaml', ['DATA.SCALE_MID_MEAN', '0.720643',
                                                                   'DATA.SCALE_MID_STD', '0.058'],
                                        warm_from='adv_continued', about="recommended with Human3.6M's prior"),
+    # structure candidates: adv plus one new training term each, from scratch (16 epochs, against adv) and
+    # as adv's second half (adv resumed to 32 epochs with the term on: adv_continued's compute, paired with it)
+    'sym': _variant('bench_sym.yaml', about='adv + left/right bone-length symmetry of the lift (scale-free)'),
+    'adv_continued_sym': _variant('bench_sym.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
+                                  about='adv resumed to 32 epochs with the symmetry term on from epoch 17'),
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 
@@ -115,10 +131,11 @@ def aggregate(per_seed, references=REFERENCES):
             entry['paired_vs_%s' % ref] = {}
             for m in [m for m in METRICS if all(m in runs[s] and m in per_seed[ref][s] for s in common)]:
                 d = np.array([runs[s][m] - per_seed[ref][s][m] for s in common])
-                r = np.array([runs[s][m] / per_seed[ref][s][m] for s in common])
                 entry['paired_vs_%s' % ref][m] = {'mean': float(d.mean()), 'min': float(d.min()),
-                                                  'max': float(d.max()), 'n': len(common),
-                                                  'ratio_mean': float(r.mean()), 'ratio_max': float(r.max())}
+                                                  'max': float(d.max()), 'n': len(common)}
+                if m in RATIO_METRICS:      # errors in mm; a scale error or a flip rate can be 0
+                    r = np.array([runs[s][m] / per_seed[ref][s][m] for s in common])
+                    entry['paired_vs_%s' % ref][m].update(ratio_mean=float(r.mean()), ratio_max=float(r.max()))
         out[v] = entry
     return out
 
@@ -127,8 +144,8 @@ def format_summary(summary):
     """The printed table: mean (min-max) of MPJPE, scale error, N-MPJPE and P-MPJPE; the mean
     predicted scale against the one the test frames call for; the paired MPJPE and P-MPJPE
     ratios to adv and adv_continued (mean, worst seed); wall time with the warm start's."""
-    head = '%-24s %-19s %-17s %-19s %-19s %-11s %-21s %-21s %6s' % (
-        'variant', 'MPJPE mean (min-max)', 'scale err (max)', 'N-MPJPE', 'P-MPJPE', 'scale/true',
+    head = '%-24s %-19s %-17s %-19s %-19s %-13s %-11s %-21s %-21s %6s' % (
+        'variant', 'MPJPE mean (min-max)', 'scale err (max)', 'N-MPJPE', 'P-MPJPE', 'P refl, flip', 'scale/true',
         'MPJPE, P-MPJPE / adv', '/ adv_continued', 'min')
     lines = [head]
     for v, e in summary.items():
@@ -142,11 +159,15 @@ def format_summary(summary):
             return '%.3f, %.3f (max %.2f, %.2f)' % (d['MPJPE']['ratio_mean'], d['P-MPJPE']['ratio_mean'],
                                                    d['MPJPE']['ratio_max'], d['P-MPJPE']['ratio_max'])
         scale = '%.2f/%.2f' % (e.get('scale_mean', 1.0), e['scale_true_mean']) if 'scale_true_mean' in e else '-'
-        lines.append('%-24s %-19s %5.1f (%5.1f)     %-19s %-19s %-11s %-21s %-21s %6.1f' % (
+        ambiguity = ('%5.1f, %4.1f%%' % (e['P-MPJPE_reflect'], 100 * e['depth_flip_rate'])
+                     if 'depth_flip_rate' in e else '-')
+        lines.append('%-24s %-19s %5.1f (%5.1f)     %-19s %-19s %-13s %-11s %-21s %-21s %6.1f' % (
             v, cell('MPJPE'), e['scale_error'], e['spread']['scale_error']['max'], cell('N-MPJPE'),
-            cell('P-MPJPE'), scale, ratio('adv'), ratio('adv_continued'),
+            cell('P-MPJPE'), ambiguity, scale, ratio('adv'), ratio('adv_continued'),
             e.get('seconds_total', e.get('seconds', float('nan'))) / 60))
     lines.append('scale err = MPJPE - MPJPE with ground-truth scale (mm); structure = N-MPJPE, P-MPJPE; '
+                 'P refl, flip = P-MPJPE with reflection allowed (ElePose/LInKs protocol) and the share of '
+                 'frames whose best rigid fit is a mirror image; '
                  'scale/true = mean predicted scale (1 without a scaler) / the mean the test frames call for; '
                  'ratios: paired per seed, mean (worst seed); min = wall minutes with the warm start\'s')
     return '\n'.join(lines)
@@ -176,7 +197,9 @@ def prepare_bench_data(src, out, test_subjects, fps=50):
     absolute path (the conversion runs in the repository root)."""
     data = os.path.join(out, 'data')
     have_data = os.path.isfile(os.path.join(data, 'data_2d_bench_gt.npz'))
-    if not have_data and not os.path.isdir(src):
+    if have_data:
+        check_bench_data(data, src, test_subjects, fps)
+    elif not os.path.isdir(src):
         raise UserError('BVH source folder not found', src, 'pass --src with one sub-folder of .bvh files per subject')
     os.makedirs(out, exist_ok=True)
     if not have_data:
@@ -185,6 +208,24 @@ def prepare_bench_data(src, out, test_subjects, fps=50):
               '--name', 'bench', '--fps', str(fps), '--test-subjects'] + list(test_subjects),
              os.path.join(out, 'prepare.log'))
     return data
+
+
+def check_bench_data(data, src, test_subjects, fps):
+    """The data already converted in ``data`` must be the one asked for: the same source folder
+    (by name), test sub-folders and frame rate, else every run in that folder would train and
+    test on another collection.  A mismatch is a UserError (nothing is converted over it)."""
+    from lib.utils.safe_io import load_npz
+    path = os.path.join(data, 'data_3d_bench.npz')
+    meta = load_npz(path, '3D archive', 'remove the benchmark\'s data folder to convert it again').get('metadata')
+    meta = meta if isinstance(meta, dict) else {}
+    want = {'source': 'BVH from %s' % os.path.basename(os.path.normpath(src)),
+            'test_subjects': sorted(test_subjects), 'fps': fps}
+    have = {'source': meta.get('source'), 'test_subjects': sorted(meta.get('test_subjects') or []),
+            'fps': meta.get('fps')}
+    diff = ['%s %s (asked: %s)' % (k, have[k], want[k]) for k in want if have[k] != want[k]]
+    if diff:
+        raise UserError('the benchmark data here was converted with %s' % '; '.join(diff), data,
+                        'use another --out for this collection or split (or remove that data folder)')
 
 
 def results_path(out, seed, variant):
@@ -255,8 +296,11 @@ def run_order(variants):
 
 def seed_record(out, seed, variant, res):
     """The numbers of one finished run that the summary uses, with its learning curve."""
+    if VARIANTS[variant].get('metrics_of') == 'ema':
+        res = dict(res, **res['ema'])
     rec = {m: res[m] for m in METRICS[:4]}
     rec['scale_error'] = res['MPJPE'] - res['MPJPE_oracle_scale']
+    rec.update({m: res[m] for m in ('P-MPJPE_reflect', 'depth_flip_rate') if m in res})
     rec.update({m: res[m] for m in SCALES if m in res})
     rec['seconds'] = res.get('seconds', float('nan'))
     rec['seconds_total'] = rec['seconds']
@@ -274,20 +318,29 @@ def seed_record(out, seed, variant, res):
     return rec
 
 
-def benchmark(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), command=''):
-    """Train every (seed, variant), then write benchmark.json, table.txt and (with learning
-    curves) curves.png into ``out``.
-
-    ``seeds``: the seed ids to train (e.g. ``range(3)``).  Finished runs are kept in
-    ``out``, so several processes given disjoint seed lists can share the cores, and a last
-    call over all seeds only reads their results and writes the table.
-    """
+def run_all(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), train=True, say=print):
+    """Train every (seed, variant) not yet finished in ``out``; return {variant: {seed: record}}
+    for the variants in training order (a warm start's source included).  ``train=False``: only
+    read the finished runs, and say which are missing."""
     order = run_order(variants)
     per_seed = {v: {} for v in order}
+    missing = []
     for seed in seeds:
         for v in order:
+            if not train and not os.path.isfile(results_path(out, seed, v)):
+                missing.append('%s seed %d' % (v, seed))
+                continue
             res = train_variant(out, data, seed, v, gpu, threads, extra_opts)
             per_seed[v][seed] = seed_record(out, seed, v, res)
+    if missing:
+        say('not finished in %s (left out of the table): %s' % (out, ', '.join(missing)))
+    return {v: runs for v, runs in per_seed.items() if runs}
+
+
+def write_tables(out, per_seed, command=''):
+    """Write benchmark.json, table.txt and (with learning curves) curves.png into ``out``;
+    return the table."""
+    order = list(per_seed)
     summary = aggregate(per_seed)
     table = format_summary(summary)
     bench = {v: {m: summary[v][m] for m in METRICS + SCALES + ('seconds', 'seconds_total') if m in summary[v]}
@@ -306,3 +359,14 @@ def benchmark(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), co
     if any('curve' in r for runs in per_seed.values() for r in runs.values()):
         draw_curves(per_seed, {v: VARIANTS[v]['warm_from'] for v in order}, os.path.join(out, 'curves.png'))
     return table
+
+
+def benchmark(out, data, seeds, variants, gpu='-1', threads=0, extra_opts=(), command=''):
+    """Train every (seed, variant), then write benchmark.json, table.txt and (with learning
+    curves) curves.png into ``out``.
+
+    ``seeds``: the seed ids to train (e.g. ``range(3)``).  Finished runs are kept in
+    ``out``, so several processes given disjoint seed lists can share the cores, and a last
+    call over all seeds only reads their results and writes the table.
+    """
+    return write_tables(out, run_all(out, data, seeds, variants, gpu, threads, extra_opts), command)

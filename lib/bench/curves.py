@@ -10,6 +10,7 @@ import numpy as np
 
 PANELS = (('MPJPE', 'MPJPE (mm)'), ('scale_error', 'scale error: MPJPE - MPJPE with GT scale (mm)'),
           ('N-MPJPE', 'N-MPJPE (mm)'), ('P-MPJPE', 'P-MPJPE (mm)'),
+          ('P-MPJPE_reflect', 'P-MPJPE, reflection allowed (mm)'), ('depth_flip_rate', 'depth-flip rate (share of frames)'),
           ('scale_mean', 'mean predicted scale (1 without a scaler)'), ('scale_std', 'spread of the predicted scale (std)'))
 
 
@@ -20,7 +21,16 @@ def point_value(p, key):
         return p.get('scale_mean', 1.0)
     if key == 'scale_std':
         return p.get('scale_std', 0.0)
-    return p[key]
+    return p.get(key, np.nan)          # curves recorded before a metric existed: a gap
+
+
+def variant_styles(names):
+    """One (colour, line style) per variant, none shared: the 20 colours of tab20 (the dark and
+    light shade of 10 hues), then the same colours dashed."""
+    import matplotlib
+    cmap = matplotlib.colormaps['tab20']
+    order = [2 * i for i in range(10)] + [2 * i + 1 for i in range(10)]     # dark shades first
+    return {v: (cmap(order[i % 20]), '-' if i < 20 else '--') for i, v in enumerate(names)}
 
 
 def curve_table(runs, key, offset=0):
@@ -43,18 +53,19 @@ def draw_curves(per_seed, warm_from, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
-    for i, (v, runs) in enumerate(per_seed.items()):
+    fig, axes = plt.subplots(2, 4, figsize=(21, 9))
+    styles = variant_styles(list(per_seed))
+    for v, runs in per_seed.items():
         offset, src = 0, warm_from.get(v)
         while src:
             offset += last_epoch(per_seed.get(src, {}))
             src = warm_from.get(src)
-        colour = 'C%d' % (i % 10)
+        colour, line = styles[v]
         for ax, (key, title) in zip(axes.flat, PANELS):
             x, vals = curve_table(runs, key, offset)
             if x is None:
                 continue
-            ax.plot(x, vals.mean(0), '-o', ms=3, color=colour, label='%s (%d seeds)' % (v, len(vals)))
+            ax.plot(x, vals.mean(0), line, marker='o', ms=3, color=colour, label='%s (%d seeds)' % (v, len(vals)))
             ax.fill_between(x, vals.min(0), vals.max(0), color=colour, alpha=0.15)
             ax.set_title(title, fontsize=10)
             ax.set_xlabel('epoch')

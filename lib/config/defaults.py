@@ -120,6 +120,9 @@ _C.TRAIN.SCALER_INIT_PRIOR = False  # new: a scaler that starts from scratch pre
                                     # mean scale_mid for every pose (output weights x 0.01, bias the mean)
 _C.TRAIN.FREEZE_LIFTER = False    # new: the 'scale_fit' scheme: only the scaler trains (KL + bone), on a
                                   # frozen lifter in eval mode (lib/train/step.py; cfg/scale_after*.yaml)
+_C.TRAIN.SYMMETRY_WEIGHT = 0.0    # new: weight of the lift's left/right bone-length symmetry term, the mean
+                                  # |log len_right - log len_left| over 6 bone pairs (scale-free; adv, mainnet
+                                  # and joint steps; lib/train/losses.py:loss_symmetry); 0 = off (the original)
 
 # --- evaluation -----------------------------------------------------------
 _C.EVAL = edict()
@@ -189,7 +192,7 @@ RANGES = {
     'TRAIN.TEMP_LR': '(0, inf)', 'TRAIN.NUM_CRITICS': '[1, 10000]', 'TRAIN.NUM_CRITICS_TEMP': '[1, 10000]',
     'TRAIN.NUM_EPOCHS': '[0, 1000000]', 'TRAIN.BOUND_AZIM': '[0, 3.1416]', 'TRAIN.BOUND_ELEV': '[0, 3.1416]',
     'TRAIN.EMA_DECAY': '[0, 1)', 'TRAIN.MAX_STEPS_PER_EPOCH': '[0, inf)', 'TRAIN.CHECKPOINT_EVERY': '[0, inf)',
-    'TRAIN.WARM_START_EPOCHS': '[0, 1000000]',
+    'TRAIN.WARM_START_EPOCHS': '[0, 1000000]', 'TRAIN.SYMMETRY_WEIGHT': '[0, inf)',
     'TRAIN.SCALE_LOSS_WEIGHTS': '[0, inf)', 'TRAIN.LOSS_WEIGHTS': '[0, inf)',   # each element; huge ones provoke a non-finite loss on purpose
     'EVAL.STRIDE': '[1, inf)', 'EVAL.BATCH_SIZE': '[1, 10000000]', 'EVAL.CURVE_EVERY': '[0, 100000]',
     'VIS.SCALE_MID_NUM_SEQ': '[0, 100000]',

@@ -46,6 +46,9 @@ V3D_PARENTS = np.array([-1 if j == V3D_ROOT else int(V3D_TO_OURS[PARENTS[OURS_TO
 
 RIGHT = [0, 1, 2, 6, 7, 8]
 LEFT = [3, 4, 5, 9, 10, 11]
+# the six left/right pairs of bones, each bone named by its child joint (ours order): shin,
+# thigh, pelvis half (hip joint - root), forearm, upper arm, shoulder - thorax
+SYMMETRIC_BONES = [(r, OURS_NAMES.index('L' + OURS_NAMES[r][1:])) for r in RIGHT]
 
 # Human3.6M's 32-joint mocap layout -> the 17 v3d joints
 H36M32_TO_V3D = np.array([0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27])

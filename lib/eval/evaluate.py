@@ -41,14 +41,18 @@ def eval_factor(gt_rc, same_norm_3d=False, const=H36M.same_norm_3d_factor):
 
 
 def frame_errors(pred, gt_m, same_norm_3d=False, const=H36M.same_norm_3d_factor):
-    """Per-frame MPJPE, P-MPJPE, N-MPJPE and oracle-scale MPJPE in mm (N,) each."""
+    """Per-frame MPJPE, P-MPJPE, N-MPJPE, oracle-scale MPJPE and P-MPJPE with reflection allowed in
+    mm, and ``depth_flip_rate`` (1.0 where the best rigid fit is a reflection), (N,) each."""
     gt = gt_m - gt_m[:, sk.ROOT:sk.ROOT + 1]
     p = pred * eval_factor(gt, same_norm_3d, const)[:, None, None]
+    pa, pa_reflect, flip = M.procrustes_errors(p, gt)
     return {
         'MPJPE': M.mpjpe(p, gt) * 1000,
-        'P-MPJPE': M.p_mpjpe(p, gt) * 1000,
+        'P-MPJPE': pa * 1000,
         'N-MPJPE': M.n_mpjpe(p, gt) * 1000,
         'MPJPE_oracle_scale': M.oracle_scale_mpjpe(p, gt) * 1000,
+        'P-MPJPE_reflect': pa_reflect * 1000,
+        'depth_flip_rate': flip,
     }
 
 
@@ -187,6 +191,10 @@ def format_table(res, title=None):
                  % ('1024', res['MPJPE_batchmean'], res['P-MPJPE_batchmean']))
     lines.append('scale headroom: oracle-scale MPJPE %.2f, MPJPE - N-MPJPE %.2f (mm)'
                  % (res['MPJPE_oracle_scale'], res['MPJPE_minus_N-MPJPE']))
+    if 'P-MPJPE_reflect' in res:
+        lines.append('depth ambiguity: P-MPJPE with reflection allowed (ElePose/LInKs protocol) %.2f mm; '
+                     'depth-flip rate %.1f %% (frames whose best rigid fit is a mirror image)'
+                     % (res['P-MPJPE_reflect'], 100 * res['depth_flip_rate']))
     if with_pck:
         lines.append('3D PCK at 150 mm (pckh5) %.3f, AUC %.3f; after rigid alignment %.3f, %.3f '
                      '(fractions; head size 300 mm, thresholds 0-150 mm)'

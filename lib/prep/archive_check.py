@@ -12,7 +12,9 @@ from lib.utils.errors import UserError
 
 #: bones (named by their child joint, v3d order) that are not rigid in the CMU
 #: BVH skeleton: Spine = ``chest`` hangs off Hip = ``hip`` through the rotating
-#: ``abdomen`` joint, so Hip->Spine changes with the abdomen's bend.
+#: ``abdomen`` joint, so Hip->Spine changes with the abdomen's bend.  The BVH
+#: conversion gives each clip its own set, from its skeleton
+#: (:func:`lib.prep.bvh_convert.nonrigid_bones`).
 NONRIGID_BONES = (7,)
 BONE_TOL_M = 1e-3
 
@@ -20,6 +22,10 @@ BONE_TOL_M = 1e-3
 def bone_lengths(X):
     """(..., 17, 3) v3d -> (..., 16) lengths of the bones j -> parent(j), j = 1..16."""
     return np.linalg.norm(X[..., 1:, :] - X[..., V3D_PARENTS[1:], :], axis=-1)
+
+
+def _bone_name(j):
+    return '%s->%s' % (V3D_NAMES[V3D_PARENTS[j]], V3D_NAMES[j])
 
 
 def _check_bones(X, where, rigid, loose, bone_tol, summary):
@@ -30,10 +36,13 @@ def _check_bones(X, where, rigid, loose, bone_tol, summary):
     if dev[worst] > bone_tol:
         raise UserError('bone %s->%s varies by %.1f mm over the clip'
                         % (V3D_NAMES[V3D_PARENTS[worst + 1]], V3D_NAMES[worst + 1], dev[worst] * 1e3),
-                        where, 'check the joint table lib.prep.bvh.CMU_TO_H36M17 and the BVH file')
-    summary['max_bone_dev_m'] = max(summary['max_bone_dev_m'], float(dev[rigid].max()))
-    if loose:
-        summary['nonrigid_dev_m'] = max(summary['nonrigid_dev_m'], float(dev[loose].max()))
+                        where, 'check the joint map (lib/prep/skeletons.py or --joint-map) and the BVH file')
+    summary['max_bone_dev_m'] = max(summary['max_bone_dev_m'], float(dev[rigid].max()) if rigid else 0.0)
+    summary['rigid_counts'].add(len(rigid))
+    for b in loose:
+        name = _bone_name(b + 1)
+        summary['nonrigid'][name] = summary['nonrigid'].get(name, 0) + 1
+        summary['nonrigid_dev_m'] = max(summary['nonrigid_dev_m'], float(dev[b]))
 
 
 def _check_view(X, uv, cam, ci, where, px_tol, summary):
@@ -77,18 +86,21 @@ def check_converted(positions_3d, positions_2d, cameras, bone_tol=BONE_TOL_M, no
     * ``positions_3d[s][a]`` (N, 17, 3) and ``positions_2d[s][a]`` (4 x (N, 17,
       2)) exist for the same subjects and actions;
     * the 16 v3d bones keep their length within ``bone_tol`` metres over each
-      clip, except the bones of ``nonrigid`` (child joint indices), whose
-      variation is reported instead;
+      clip, except the bones of ``nonrigid`` (child joint indices; or a dict
+      (subject, action) -> those of each clip), whose variation is reported
+      instead;
     * every 2D point lies inside its camera's image and matches the
       projection of the 3D within ``px_tol`` pixels.
 
     ``cameras``: a list of 4 camera dicts used for every subject, or a dict
     subject -> list of 4 cameras.
     """
-    rigid = [j - 1 for j in range(1, NUM_JOINTS) if j not in nonrigid]
-    loose = [j - 1 for j in range(1, NUM_JOINTS) if j in nonrigid]
+    def split(loose_bones):
+        return ([j - 1 for j in range(1, NUM_JOINTS) if j not in loose_bones],
+                [j - 1 for j in range(1, NUM_JOINTS) if j in loose_bones])
+
     summary = {'clips': 0, 'frames': 0, 'max_bone_dev_m': 0.0, 'nonrigid_dev_m': 0.0,
-               'min_margin_px': np.inf, 'max_reproj_px': 0.0}
+               'min_margin_px': np.inf, 'max_reproj_px': 0.0, 'nonrigid': {}, 'rigid_counts': set()}
     if set(positions_3d) != set(positions_2d):
         raise UserError('3D and 2D archives hold different subjects (%s vs %s)'
                         % (sorted(positions_3d), sorted(positions_2d)), 'check_converted', 'convert again')
@@ -98,6 +110,7 @@ def check_converted(positions_3d, positions_2d, cameras, bone_tol=BONE_TOL_M, no
             raise UserError('subject %s: 3D and 2D archives hold different actions' % s, 'check_converted',
                             'convert again')
         for a in sorted(positions_3d[s]):
+            rigid, loose = split(nonrigid.get((s, a), NONRIGID_BONES) if isinstance(nonrigid, dict) else nonrigid)
             _check_clip(positions_3d[s][a], positions_2d[s][a], cams, '%s/%s' % (s, a), rigid, loose,
                         bone_tol, px_tol, summary)
     return summary
@@ -105,8 +118,12 @@ def check_converted(positions_3d, positions_2d, cameras, bone_tol=BONE_TOL_M, no
 
 def summary_line(summary):
     """The one-line account of :func:`check_converted`'s summary that the conversion prints."""
-    return ('check: %d clips, %d frames; 15 rigid bones constant within %.4f mm; Hip->Spine (chest, '
-            'non-rigid in this skeleton) varies up to %.1f mm; all 2D inside the image (min margin %.1f px), '
-            '2D = projected 3D within %.1e px'
-            % (summary['clips'], summary['frames'], summary['max_bone_dev_m'] * 1e3,
-               summary['nonrigid_dev_m'] * 1e3, summary['min_margin_px'], summary['max_reproj_px']))
+    counts = sorted(summary['rigid_counts']) or [0]
+    rigid = '%d' % counts[0] if len(counts) == 1 else '%d to %d' % (counts[0], counts[-1])
+    loose = ', '.join('%s in %d' % kv for kv in sorted(summary['nonrigid'].items()))
+    return ('check: %d clips, %d frames; the bones the skeleton holds rigid (%s of 16 per clip) constant within '
+            '%.4f mm; %s; all 2D inside the image (min margin %.1f px), 2D = projected 3D within %.1e px'
+            % (summary['clips'], summary['frames'], rigid, summary['max_bone_dev_m'] * 1e3,
+               'the others (not rigid in the skeleton: %s clips) vary up to %.1f mm'
+               % (loose, summary['nonrigid_dev_m'] * 1e3) if loose else 'no other bone',
+               summary['min_margin_px'], summary['max_reproj_px']))

@@ -31,7 +31,7 @@ import os
 
 import numpy as np
 
-from lib.data.skeleton import V3D_NAMES
+from lib.prep.skeletons import HEAD, detect_skeleton, head_top
 from lib.utils.errors import UserError
 
 _ROT_AXES = {'xrotation': 0, 'yrotation': 1, 'zrotation': 2}
@@ -39,30 +39,6 @@ _POS_AXES = {'xposition': 0, 'yposition': 1, 'zposition': 2}
 _CANONICAL = {n.lower(): n for n in ('Xposition', 'Yposition', 'Zposition',
                                      'Xrotation', 'Yrotation', 'Zrotation')}
 
-#: The one table from the CMU-derived BVH skeleton (``../shared/data/mocap_bvh``)
-#: to the 17 Human3.6M joints, in v3d order: each H36M joint is the mean of the
-#: listed BVH joints.  ``chest`` (not ``abdomen``) is the Spine so that the
-#: Hip->Spine bone has a constant length.
-CMU_TO_H36M17 = (
-    ('Hip', ('hip',)),
-    ('RHip', ('rThigh',)),
-    ('RKnee', ('rShin',)),
-    ('RAnkle', ('rFoot',)),
-    ('LHip', ('lThigh',)),
-    ('LKnee', ('lShin',)),
-    ('LAnkle', ('lFoot',)),
-    ('Spine', ('chest',)),
-    ('Thorax', ('neck',)),
-    ('Neck/Nose', ('head',)),
-    ('Head', ('leftEye', 'rightEye')),
-    ('LShoulder', ('lShldr',)),
-    ('LElbow', ('lForeArm',)),
-    ('LWrist', ('lHand',)),
-    ('RShoulder', ('rShldr',)),
-    ('RElbow', ('rForeArm',)),
-    ('RWrist', ('rHand',)),
-)
-assert [name for name, _ in CMU_TO_H36M17] == V3D_NAMES
 
 
 def _fix_hint():
@@ -172,8 +148,8 @@ class Bvh:
         j = self._index.get(name)
         if j is None:
             raise UserError('BVH has no joint %r' % name, '%s:%d' % (self.path, self.lines[0]),
-                            'use a BVH with this skeleton or adapt the joint table '
-                            '(lib.prep.bvh.CMU_TO_H36M17); it has: %s' % ', '.join(self.names))
+                            'map the skeleton with --joint-map FILE.yaml (docs/BVH_SKELETONS.md); '
+                            'it has: %s' % ', '.join(self.names))
         return j
 
     def ancestors_closure(self, joints):
@@ -459,20 +435,67 @@ def load_bvh(path):
     return parse_bvh(text, path)
 
 
-def h36m17_positions(bvh, fps=None, mapping=CMU_TO_H36M17, extra=()):
+def h36m17_positions(bvh, fps=None, mapping=None, extra=()):
     """The 17 H36M joints (F', 17, 3) in v3d order, and the ``extra`` joints (F', E, 3).
 
     Positions are in the file's units and axes, resampled to ``fps`` if given.
-    ``mapping``: (name, (bvh joint, ...)) pairs; each joint is the mean of its
-    BVH joints.  A BVH joint missing from the file raises a UserError that
-    points at the file's hierarchy.  Returns ``(joints17, extra_positions)``.
+    ``mapping``: a :class:`lib.prep.skeletons.Skeleton` or its table of (name, (bvh joint,
+    ...)) pairs; default: the preset detected from the file's joint names.  Each joint is the
+    mean of its BVH joints; a ``Head`` without BVH joints is placed by the head-top rule
+    (:func:`lib.prep.skeletons.head_top`).  A BVH joint missing from the file raises a
+    UserError that points at the file's hierarchy.  Returns ``(joints17, extra_positions)``.
     """
+    if mapping is None:
+        mapping = detect_skeleton(bvh.names, '%s:%d' % (bvh.path, bvh.lines[0]))
+    table = getattr(mapping, 'table', mapping)
     needed = []
-    for n in [n for _, src in mapping for n in src] + list(extra):
+    for n in [n for _, src in table for n in src] + list(extra):
         if n not in needed:
             bvh.index(n)
             needed.append(n)
     pos = bvh.positions(needed, fps=fps)
     col = {n: k for k, n in enumerate(needed)}
-    joints = np.stack([pos[:, [col[n] for n in src]].mean(axis=1) for _, src in mapping], axis=1)
-    return joints, pos[:, [col[n] for n in extra]]
+    joints = [pos[:, [col[n] for n in src]].mean(axis=1) if src else None for _, src in table]
+    names = [n for n, _ in table]
+    if joints[names.index(HEAD)] is None:
+        joints[names.index(HEAD)] = head_top(joints[names.index('Neck/Nose')], joints[names.index('Thorax')])
+    return np.stack(joints, axis=1), pos[:, [col[n] for n in extra]]
+
+
+def moving_joints(bvh, tol=1e-6):
+    """(rotates, translates): (J,) bool, whether each joint's rotation / translation changes over the clip."""
+    rot = np.zeros(len(bvh.names), bool)
+    trans = np.zeros(len(bvh.names), bool)
+    for j, chans in enumerate(bvh.channels):
+        for ci, ch in enumerate(chans):
+            col = bvh.motion[:, bvh.channel_start[j] + ci]
+            if np.ptp(col) > tol:
+                (trans if ch.lower() in _POS_AXES else rot)[j] = True
+    return rot, trans
+
+
+def rigid_together(bvh, joints, moving=None):
+    """Whether the hierarchy keeps the joints (names) at fixed distances from one another over the clip.
+
+    Relative to their lowest common ancestor A, a joint's position depends on the translation
+    of every joint on the path below A down to it and on the rotation of every joint strictly
+    between A and it; they are rigid together when none of these changes in the clip.
+    """
+    rot, trans = moving_joints(bvh) if moving is None else moving
+    paths = []
+    for n in dict.fromkeys(joints):
+        j, path = bvh.index(n), []
+        while j >= 0:
+            path.append(j)
+            j = int(bvh.parents[j])
+        paths.append(path[::-1])                      # root ... joint
+    if len({p[0] for p in paths}) > 1:
+        return False                                  # under different roots
+    depth = 0
+    while all(len(p) > depth + 1 for p in paths) and len({p[depth + 1] for p in paths}) == 1:
+        depth += 1                                    # paths[.][depth] is the common ancestor
+    for p in paths:
+        below = p[depth + 1:]
+        if any(trans[j] for j in below) or any(rot[j] for j in below[:-1]):
+            return False
+    return True

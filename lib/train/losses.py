@@ -9,7 +9,7 @@ to the last bit (tests/parity/test_parity.py).
 """
 import torch
 
-from lib.data.skeleton import BONE_CHILDREN, PARENTS
+from lib.data.skeleton import BONE_CHILDREN, PARENTS, SYMMETRIC_BONES
 
 
 def _euclid(d):
@@ -56,6 +56,17 @@ def loss_bone(X, Y, mode='vectors'):
     if mode == 'log_lengths':
         return (torch.log(lx + 1e-8) - torch.log(ly + 1e-8)).abs().mean()
     return (lx - ly).abs().mean()
+
+
+def loss_symmetry(X, eps=1e-8):
+    """Left/right symmetry of one pose's limbs (new, ``TRAIN.SYMMETRY_WEIGHT``): the mean over
+    batch and the six symmetric bone pairs (shin, thigh, pelvis half, forearm, upper arm,
+    shoulder - thorax; ``lib.data.skeleton.SYMMETRIC_BONES``) of |log ||right|| - log ||left|||.
+    Scale-free: the same for any scale of X, so it shapes proportions, never the size."""
+    r, l = zip(*SYMMETRIC_BONES)
+    right = torch.norm(X[:, list(r)] - X[:, PARENTS[list(r)]], dim=-1)
+    left = torch.norm(X[:, list(l)] - X[:, PARENTS[list(l)]], dim=-1)
+    return (torch.log(right + eps) - torch.log(left + eps)).abs().mean()
 
 
 def kl_criterion(mu1, sigma1, mu2, sigma2):

@@ -286,8 +286,8 @@ def run_eval(state, test_data, split, cfg, out_dir, rank, epoch):
                    use_scaler=use_scaler)
     if state.ema is not None:
         ema = evaluate(state.ema.module, test_data, split, cfg, None, write=False, use_scaler=use_scaler)
-        res['ema'] = {k: ema[k] for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale',
-                                          'MPJPE_batchmean', 'P-MPJPE_batchmean')}
+        res['ema'] = {k: ema[k] for k in ('MPJPE', 'P-MPJPE', 'N-MPJPE', 'MPJPE_oracle_scale', 'P-MPJPE_reflect',
+                                          'depth_flip_rate', 'MPJPE_batchmean', 'P-MPJPE_batchmean')}
         if rank == 0:
             with atomic_write(os.path.join(out_dir, 'results.json'), 'w') as f:
                 json.dump(res, f, indent=2)
@@ -320,7 +320,8 @@ def _evaluate_epoch(run, state, test_data, epoch):
     return res
 
 
-CURVE_KEYS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_mean', 'scale_std', 'scale_true_mean')
+CURVE_KEYS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'P-MPJPE_reflect', 'depth_flip_rate',
+              'scale_mean', 'scale_std', 'scale_true_mean')
 
 
 def _record_curve(run, state, test_data, epoch, res=None):

@@ -193,8 +193,8 @@ class TrainState:
             self.opt_dt.load_state_dict(ck['optimizer_d_temp'])
             for s, k in zip(self.sched, ('scheduler_g', 'scheduler_d', 'scheduler_d_temp')):
                 s.load_state_dict(ck[k])
-            if self.ema is not None and 'ema_state_dict' in ck:
-                self.ema.load_state_dict(ck['ema_state_dict'])
+            if self.ema is not None:    # a run without EMA resumed with it: the average starts here
+                self.ema.load_state_dict(ck['ema_state_dict'] if 'ema_state_dict' in ck else self.model.state_dict())
         except (ValueError, KeyError, RuntimeError, TypeError) as e:
             raise UserError('optimiser / scheduler / EMA state does not fit this run (%s)'
                             % str(e).split('\n')[0][:120], path,

@@ -89,6 +89,8 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name):
     terms['l2d'] = (w2d, L.loss_2d(out.recn_2d, target_2d))
     if t.USE_DIS:
         terms['gan'] = (wgan, L.lsgan_g(D(out.proj_2d)))
+    if t.SYMMETRY_WEIGHT:
+        terms['sym'] = (t.SYMMETRY_WEIGHT, L.loss_symmetry(out.est_3d))
     out_nb = None
     if phase != 'adv' and (t.USE_TEMP or t.USE_NEW_TEMP) and batch.x_nb is not None:
         out_nb = model(batch.x_nb, batch.rot, use_scaler=use_scaler)

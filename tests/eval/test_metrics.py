@@ -27,6 +27,42 @@ def test_p_mpjpe_refuses_reflection():
     assert (M.p_mpjpe(mirrored, gt) > 1e-3).all()
 
 
+def test_reflection_allowed_forgives_a_depth_flip_and_counts_it():
+    """A depth-mirrored lift (z -> -z about the root) rotated, scaled and moved: the
+    reflection-free P-MPJPE sees the error, the reflection-allowed one is zero, and every frame
+    counts as a depth flip; an unmirrored copy is no flip and zero in both."""
+    rng = np.random.RandomState(2)
+    gt = rng.normal(size=(6, 17, 3))
+    mirrored = np.stack([1.7 * (g * np.array([1, 1, -1])) @ rand_rot(rng).T + rng.normal(size=3) for g in gt])
+    plain = np.stack([0.6 * g @ rand_rot(rng).T for g in gt])
+    assert (M.p_mpjpe(mirrored, gt) > 1e-2).all()
+    assert np.allclose(M.p_mpjpe_reflect(mirrored, gt), 0, atol=1e-9)
+    assert (M.depth_flip(mirrored, gt) == 1).all() and (M.depth_flip(plain, gt) == 0).all()
+    assert np.allclose(M.p_mpjpe_reflect(plain, gt), 0, atol=1e-9)
+    pa, pa_r, flip = M.procrustes_errors(mirrored, gt)
+    np.testing.assert_allclose(pa, M.p_mpjpe(mirrored, gt), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(pa_r, M.p_mpjpe_reflect(mirrored, gt), rtol=0, atol=1e-12)
+
+
+def test_reflection_allowed_is_never_worse_and_flip_means_the_mirror_fits_better():
+    """On noisy predictions the fit with reflection allowed can only be as good or better, and
+    a frame counts as flipped exactly when its mirror image fits better than itself (in the
+    squared error the fit minimises; MPJPE, a mean of norms, may rank a few frames otherwise)."""
+    rng = np.random.RandomState(3)
+    gt = rng.normal(size=(400, 17, 3))
+    pred = gt * np.where(rng.rand(400, 1, 1) < 0.3, np.array([1, 1, -1]), 1) + rng.normal(scale=0.8, size=gt.shape)
+    pa, pa_r, flip = M.procrustes_errors(pred, gt)
+    assert (pa_r <= pa + 1e-12).all()
+    def sq(p):
+        return ((M.procrustes_align(p, gt) - gt) ** 2).sum((1, 2))
+    mirror_better = sq(pred * np.array([1, 1, -1])) < sq(pred)
+    assert 0.1 < flip.mean() < 0.5
+    np.testing.assert_array_equal(flip.astype(bool), mirror_better)
+    res, err = compute_metrics(pred, gt, np.array(['a'] * 400))
+    assert res['depth_flip_rate'] == pytest.approx(flip.mean())
+    assert res['P-MPJPE_reflect'] <= res['P-MPJPE']
+
+
 def test_mpjpe_head_root_factor_by_hand():
     from lib.eval.evaluate import compute_metrics
     gt = np.zeros((1, 17, 3)); gt[0, sk.HEAD] = [0, -0.5, 0]; gt[0, 0] = [0.3, 0, 0]

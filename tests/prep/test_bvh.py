@@ -14,7 +14,8 @@ import synth
 from helpers import REPO
 from lib.data.camera import CAMERA_IDS, get_cameras, project_views
 from lib.prep.archive_check import check_converted
-from lib.prep.bvh import CMU_TO_H36M17, h36m17_positions, load_bvh
+from lib.prep.bvh import h36m17_positions, load_bvh
+from lib.prep.skeletons import CMU_TO_H36M17
 from lib.prep.bvh_convert import convert_clip, runs
 from lib.utils.errors import UserError
 from lib.utils.safe_io import load_npz
@@ -179,9 +180,13 @@ def test_non_number(tmp_path):
 def test_missing_mapped_joint(tmp_path):
     bvh = load_bvh(_write(tmp_path, HAND_BVH, 'hand.bvh'))
     with pytest.raises(UserError) as e:
+        h36m17_positions(bvh, mapping=CMU_TO_H36M17)
+    msg = str(e.value)
+    assert "'hip'" in msg and '%s:%d' % (bvh.path, HAND_LINE_ROOT) in msg and '--joint-map' in msg
+    with pytest.raises(UserError) as e:                 # no table: no preset fits
         h36m17_positions(bvh)
     msg = str(e.value)
-    assert "'hip'" in msg and '%s:%d' % (bvh.path, HAND_LINE_ROOT) in msg
+    assert 'fits no preset' in msg and '--joint-map' in msg and '%s:%d' % (bvh.path, HAND_LINE_ROOT) in msg
 
 
 # --- the converter, on the minimal CMU-named skeleton of synth.cmu_bvh ------------
@@ -214,7 +219,8 @@ def test_convert_clip_missing_joint(tmp_path):
     path = _write(tmp_path, synth.cmu_bvh(np.zeros(5), drop=('lHand',)), 'nohand.bvh')
     with pytest.raises(UserError) as e:
         convert_clip(path, 50, get_cameras('S9'), min_frames=1)
-    assert "'lHand'" in str(e.value) and '%s:2' % path in str(e.value)
+    msg = str(e.value)
+    assert 'the closest, cmu, lacks lHand' in msg and '%s:2' % path in msg and '--joint-map' in msg
 
 
 def test_runs():

@@ -65,6 +65,34 @@ def _bvh_over_archives(tmp, ctx):
     return argv
 
 
+#: a joint map of the CMU names of synth.cmu_bvh (Head left out: the head-top rule)
+CMU_MAP = """Hip: hip
+RHip: rThigh
+RKnee: rShin
+RAnkle: rFoot
+LHip: lThigh
+LKnee: lShin
+LAnkle: lFoot
+Spine: chest
+Thorax: neck
+Neck/Nose: head
+LShoulder: lShldr
+LElbow: lForeArm
+LWrist: lHand
+RShoulder: rShldr
+RElbow: rForeArm
+RWrist: rHand
+"""
+
+
+def joint_map(text):
+    """``--joint-map <tmp>/map.yaml`` holding ``text``."""
+    def make(tmp):
+        (tmp / 'map.yaml').write_text(text)
+        return tmp / 'map.yaml'
+    return ['--joint-map', make]
+
+
 def _layout_over_files(tmp, ctx):
     (tmp / 'o').mkdir()
     (tmp / 'o' / 'mpi_train_pred3.h5').write_bytes(b'earlier')
@@ -104,6 +132,33 @@ CATALOGUE = {
     'prepare/bvh_out_under_file': entry('tools/prepare_data.py', lambda t, c: bvh_args(bvh_tree(_good_bvh))(t, c)[:4]
                                         + [t / 'src' / 'a' / 'walk.bvh' / 'o', '--name', 'x', '--test-subjects', 'b'],
                                         'not writable'),
+    'prepare/bvh_joint_map_unknown_key': entry('tools/prepare_data.py', bvh_args(bvh_tree(_good_bvh), *joint_map(
+        CMU_MAP + 'Nose: head\n')), "unknown key(s) 'Nose'", 'map.yaml', 'Neck/Nose'),
+    'prepare/bvh_joint_map_wrong_type': entry('tools/prepare_data.py', bvh_args(bvh_tree(_good_bvh), *joint_map(
+        CMU_MAP.replace('Hip: hip', 'Hip: 3'))), "joint map key 'Hip'", 'got 3'),
+    'prepare/bvh_joint_map_missing_keys': entry('tools/prepare_data.py', bvh_args(bvh_tree(_good_bvh), *joint_map(
+        CMU_MAP.replace('RWrist: rHand\n', '').replace('Spine: chest\n', ''))), 'lacks Spine, RWrist', 'map.yaml'),
+    'prepare/bvh_joint_map_malformed': entry('tools/prepare_data.py', bvh_args(bvh_tree(_good_bvh), *joint_map(
+        'Hip: [hip\n')), 'malformed YAML', 'map.yaml:'),
+    'prepare/bvh_joint_map_not_a_mapping': entry('tools/prepare_data.py', bvh_args(bvh_tree(_good_bvh), *joint_map(
+        '- hip\n- chest\n')), 'must be a mapping', 'map.yaml'),
+    'prepare/bvh_joint_map_not_found': entry('tools/prepare_data.py', bvh_args(bvh_tree(_good_bvh), '--joint-map',
+                                                                                lambda t: t / 'none.yaml'),
+                                             'joint map file not found', 'none.yaml'),
+    'prepare/bvh_joint_map_absent_joint': entry('tools/prepare_data.py', bvh_args(bvh_tree(_good_bvh), *joint_map(
+        CMU_MAP.replace('Thorax: neck', 'Thorax: [neck, collar]'))), 'lacks the joint(s) collar named by the joint '
+        'map', 'walk.bvh', 'the file has: hip', quiet=False),
+    'prepare/bvh_skeleton_unknown': entry('tools/prepare_data.py', bvh_args(bvh_tree(_good_bvh), '--skeleton', 'bvh'),
+                                          "unknown --skeleton 'bvh'", 'cmu, bandai, mixamo, lafan1'),
+    'prepare/bvh_skeleton_mismatch': entry('tools/prepare_data.py', bvh_args(bvh_tree(_good_bvh), '--skeleton',
+                                                                             'bandai'),
+                                           'lacks the joint(s) Hips', '--skeleton bandai', 'walk.bvh', quiet=False),
+    'prepare/bvh_skeleton_and_joint_map': entry('tools/prepare_data.py', bvh_args(bvh_tree(_good_bvh), '--skeleton',
+                                                                                  'cmu', *joint_map(CMU_MAP)),
+                                                'both given'),
+    'prepare/bvh_no_preset_fits': entry('tools/prepare_data.py', bvh_args(bvh_tree(
+        lambda: _good_bvh().replace('JOINT rShin', 'JOINT rKnee').replace('JOINT lHand', 'JOINT lWrist'))),
+        'fits no preset', 'the closest, cmu, lacks rShin, lHand', '--joint-map', 'rKnee', quiet=False),
 }
 
 

@@ -110,3 +110,27 @@ def test_log_lengths_bone_loss_is_scale_free_and_matches_a_hand_value():
     assert torch.allclose(L.loss_bone(0.3 * X, 0.3 * Y, 'log_lengths'), got, atol=1e-5)
     for mode in ('vectors', 'lengths'):
         assert L.loss_bone(0.3 * X, 0.3 * Y, mode) < 0.31 * L.loss_bone(X, Y, mode)
+
+
+# --- the structure candidates of issue 28 ------------------------------------------
+
+def test_symmetry_loss_by_hand_and_scale_free():
+    """A standing skeleton is left/right symmetric: 0.  Stretch its right shin to twice its
+    length and its left forearm to three times: the mean over 2 poses x 6 pairs of
+    |log right - log left| is (log 2 + log 3) / 12 for the stretched pose, 0 for the other."""
+    from lib.data import skeleton as sk
+    X = torch.tensor(sk.v3d_to_ours(sk.STANDING_POSE_V3D), dtype=torch.float64)[None].repeat(2, 1, 1)
+    assert L.loss_symmetry(X).item() == pytest.approx(0, abs=1e-12)
+    names = sk.OURS_NAMES
+    ankle, knee = names.index('RAnkle'), names.index('RKnee')
+    wrist, elbow = names.index('LWrist'), names.index('LElbow')
+    Y = X.clone()
+    Y[1, ankle] = Y[1, knee] + 2 * (X[1, ankle] - X[1, knee])
+    Y[1, wrist] = Y[1, elbow] + 3 * (X[1, wrist] - X[1, elbow])
+    want = (np.log(2) + np.log(3)) / 12
+    assert L.loss_symmetry(Y).item() == pytest.approx(want, rel=1e-6)       # (the 1e-8 inside the logs)
+    R = torch.tensor(rand_rot(np.random.RandomState(1)))
+    assert L.loss_symmetry(3.7 * Y @ R.T + 1.0).item() == pytest.approx(want, rel=1e-6)   # scale, rotation, shift
+    Y.requires_grad_(True)
+    L.loss_symmetry(Y).backward()
+    assert Y.grad[0].abs().max() == 0 and Y.grad[1, ankle].abs().max() > 0

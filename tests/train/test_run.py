@@ -308,3 +308,28 @@ def test_nonfinite_loss_skip_continues(data_dir, tmp_path, capsys):
     res = load_results(tmp_path, 'tiny')
     assert res['skipped_steps'] == 6
     assert (tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar').exists()
+
+
+def test_resume_with_ema_turned_on_starts_the_average_at_the_resumed_weights(data_dir, tmp_path):
+    """A run trained without an EMA, resumed with TRAIN.EMA_DECAY > 0 (the benchmark's
+    adv_continued_ema): the average starts from the checkpoint's weights, not from the fresh
+    model's random ones; a checkpoint that has an EMA restores that EMA."""
+    from lib.train.state import TrainState
+    cfg_path = write_cfg(tmp_path, data_dir)
+    st = make_state_checkpoint(cfg_path, tmp_path / 'ck.pth.tar')
+    with torch.no_grad():
+        for p in st.model.parameters():
+            p.add_(0.5)
+    ck = st.checkpoint()
+    assert 'ema_state_dict' not in ck
+    st2 = TrainState(tiny_cfg_obj(cfg_path, **{'TRAIN.EMA_DECAY': 0.99}), torch.device('cpu'))
+    st2.restore(ck, 'ck.pth.tar')
+    for k, v in st.model.state_dict().items():
+        assert torch.equal(st2.ema.state_dict()[k], v), k
+    ck2 = st2.checkpoint()
+    first = next(k for k, v in ck2['ema_state_dict'].items() if v.dtype.is_floating_point)
+    ck2['ema_state_dict'][first] = ck2['ema_state_dict'][first] + 1.0
+    st3 = TrainState(tiny_cfg_obj(cfg_path, **{'TRAIN.EMA_DECAY': 0.99}), torch.device('cpu'))
+    st3.restore(ck2, 'ck2.pth.tar')
+    assert torch.equal(st3.ema.state_dict()[first], ck2['ema_state_dict'][first])
+    assert not torch.equal(st3.ema.state_dict()[first], st3.model.state_dict()[first])

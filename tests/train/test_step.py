@@ -190,3 +190,31 @@ def test_skipped_step_leaves_no_trace_in_batchnorm_statistics():
     assert T.train_epoch(state, data, cfg, 0) == 'done' and state.skipped == 1
     for k, v in state.model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+# --- the structure candidates of issue 28: off by default, and additive when on ---------------
+
+def _adv_terms(cfg):
+    """The generator terms of one adv step of a fresh tiny model on a fixed batch (seeded)."""
+    from lib.data.batches import Batch
+    from lib.models.discriminator import get_discriminator
+    torch.manual_seed(0)
+    m = PoseModel(cfg, **pose_model_args(cfg))
+    D, Dt = get_discriminator(cfg), get_discriminator(cfg, True)
+    g = torch.Generator().manual_seed(1)
+    b = Batch(torch.randn(8, 17, 2, generator=g) * 0.03, torch.rand(8, 3, generator=g), None, None, None,
+              torch.arange(8))
+    return T.generator_losses(m, D, Dt, b, cfg, 'adv', 'adv')
+
+
+def test_candidate_terms_are_off_by_default_and_leave_the_others_bit_for_bit():
+    """Defaults: exactly the authors' adv terms.  TRAIN.SYMMETRY_WEIGHT on: one more term
+    ('sym', with its weight), every other term the same to the last bit."""
+    cfg = tiny_cfg()
+    base = _adv_terms(cfg)
+    assert set(base) == {'l3d', 'l2d', 'gan'}
+    cfg.TRAIN.SYMMETRY_WEIGHT = 0.25
+    sym = _adv_terms(cfg)
+    assert set(sym) == {'l3d', 'l2d', 'gan', 'sym'} and sym['sym'][0] == 0.25 and sym['sym'][1] > 0
+    for n, (w, v) in base.items():
+        assert sym[n][0] == w and torch.equal(sym[n][1], v), n
