@@ -43,6 +43,14 @@ def test_indir_takes_one_keypoint_file(tmp_path, tiny_checkpoint):
     assert 'lifted 1, skipped 0' in r.stdout
     assert np.load(tmp_path / 'o' / 'salsa_12_cam0_3d.npy').ndim == 3
     assert (tmp_path / 'o' / 'salsa_12_cam0.gif').is_file()
+    # the folder holding the one input file is refused as the output, even with --force
+    mine = tmp_path / 'kp' / 'walk.npy'
+    mine.parent.mkdir()
+    mine.write_bytes(open(one, 'rb').read())
+    r = run_python(['scripts/inference.py', '--indir', str(mine), '--outdir', str(mine.parent), '--force',
+                    '--pretrain', ckpt, '--cfg', cfg, '--gpu', '-1'])
+    assert_one_error_line(r.returncode, r.stderr, 'holds the input', 'walk.npy')
+    assert sorted(p.name for p in mine.parent.iterdir()) == ['walk.npy']
 
 
 @needs_detector
