@@ -3,10 +3,13 @@
 #
 #     cd scripts && sh demo.sh
 #
-# Nothing is trained.  The model is chosen by one rule (lib/inference/model_choice.py,
-# the same for scripts/inference.py and tools/eval_lsp.py), and named when it starts:
-# the authors' ../models/tmc_klbone.pth.tar if present, else the quick start's
-# ../output/quickstart/model_best.pth.tar, else the small model shipped in
+#     cd scripts && sh demo.sh --pretrain ../output/quickstart/model_best.pth.tar
+#
+# Nothing is trained.  Arguments are passed on to inference.py (e.g. --pretrain CKPT
+# [--cfg CFG], --gif-fps N, --verbose).  The model is chosen by one rule
+# (lib/inference/model_choice.py, the same for scripts/inference.py and
+# tools/eval_lsp.py), and named when it starts: --pretrain if given, else the authors'
+# ../models/tmc_klbone.pth.tar if present, else the small model shipped in
 # demo_model/demo.pth.tar.  Set PYTHON to choose the interpreter.
 set -e
 cd "$(dirname "$0")"
@@ -15,7 +18,7 @@ PYTHON="${PYTHON:-python}"
 # The authors' reference figures, when ../shared is beside the repository: contact_sheet.png
 # puts each of their N_out.jpg next to ours.
 REF=../../shared/original/scripts/demo_output
-if [ -d "$REF" ]; then set -- --reference "$REF"; else set --; fi
+if [ -d "$REF" ]; then set -- --reference "$REF" "$@"; fi
 
 # The run writes into a new folder; the earlier demo_output is replaced only by a run that
 # succeeded (exit 0).  A run with failed inputs keeps the earlier results and leaves its own

@@ -2,29 +2,29 @@
 
     cd scripts && python inference.py --indir demo_input --outdir demo_output \\
         [--cfg ../cfg/h36m_gt_scale.yaml --pretrain ../models/tmc_klbone.pth.tar]
-    python scripts/inference.py --images DIR --outdir OUT --cfg CFG --pretrain CKPT
-    python scripts/inference.py --video FILE --outdir OUT --cfg CFG --pretrain CKPT [--smooth 2]
+    python scripts/inference.py --images DIR_OR_PHOTO --outdir OUT [--pretrain CKPT [--cfg CFG]]
+    python scripts/inference.py --video FILE --outdir OUT [--pretrain CKPT [--cfg CFG]] [--smooth 2]
 
 Inputs (one of):
 
-* ``--indir``: keypoint files (see lib/inference/keypoints.py and
+* ``--indir``: a folder of keypoint files, or one file (see lib/inference/keypoints.py and
   scripts/demo_input/README.md): ``.npy``, ``.npz`` or ``.json`` pixel
   keypoints, one pose (J, 2) or a sequence (T, J, 2), in the order
   ``--joint-order`` (h36m, coco17, openpose25, mediapipe33; a third column is
   a confidence), OpenPose / MMPose JSON, and the original project's demo
   pickles ``.pkl``.  An image with the same stem (``3.pkl`` + ``3.jpg``) is
   drawn under the 2D and gets the authors' figure ``<stem>_out.jpg``.
-* ``--images``: a folder of images; the person in each (the largest one) is
+* ``--images``: a folder of images, or one image; the person in each (the largest one) is
   found by an offline detector (MediaPipe Pose, lib/inference/detector.py).
 * ``--video``: a video file; the person is found in every frame.
 
 ``--images`` and ``--video`` need ``pip install -r requirements-media.txt`` (the
 detector and OpenCV); without it they stop with one line saying so.
 
-Without --pretrain the model is chosen by the rule of lib/inference/model_choice.py
-(the authors' models/tmc_klbone.pth.tar, else the quick start's
-output/quickstart/model_best.pth.tar, else the shipped
-scripts/demo_model/demo.pth.tar) and named on stderr.
+The model (lib/inference/model_choice.py): the one named with --pretrain (its config:
+--cfg, else the one stored in the checkpoint), else the authors' released
+models/tmc_klbone.pth.tar, else the shipped scripts/demo_model/demo.pth.tar; a model
+you trained is used only when named.  The first line printed says which, and why.
 
 Pixel inputs are normalised like a training split, one factor per file /
 image / video.  For each input ``<stem>`` the output folder gets, written
@@ -67,15 +67,17 @@ def parse_args(argv):
     p = ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument('--indir', help='folder of keypoint files')
-    src.add_argument('--images', help='folder of images: detect the person in each (MediaPipe)')
+    src.add_argument('--indir', help='folder of keypoint files, or one file')
+    src.add_argument('--images', help='folder of images, or one image: detect the person in each (MediaPipe)')
     src.add_argument('--video', help='video file: detect the person in each frame (MediaPipe)')
     p.add_argument('--outdir', required=True,
                    help='output folder: new or empty (created when the first result is written)')
     p.add_argument('--force', action='store_true',
                    help='write into a non-empty --outdir (files of the same name are replaced, others kept)')
-    p.add_argument('--cfg', help='YAML config the model was trained with (needed with --pretrain)')
-    p.add_argument('--pretrain', help='checkpoint (.pth.tar); default: see lib/inference/model_choice.py')
+    p.add_argument('--cfg', help='YAML config the model was trained with (default: the one stored in the '
+                   'checkpoint; the authors\' checkpoints store none)')
+    p.add_argument('--pretrain', help='checkpoint (.pth.tar); default: the authors\' models/tmc_klbone.pth.tar, '
+                   'else the shipped scripts/demo_model/demo.pth.tar (lib/inference/model_choice.py)')
     p.add_argument('--gpu', default='-1', help='CUDA device index; -1 = CPU (default)')
     p.add_argument('--threads', type=int, metavar='N',
                    help='CPU threads (default: THREADS in the config, else $OMP_NUM_THREADS, else 1)')

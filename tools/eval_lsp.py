@@ -37,10 +37,10 @@ from lib.utils.runtime import REPO_ROOT, cli_path
 def parse_args(argv):
     p = ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--cfg', help='YAML config the model was trained with (needed with --pretrain)')
+    p.add_argument('--cfg', help='YAML config the model was trained with (default: the one stored in the '
+                   'checkpoint; the authors\' checkpoints store none)')
     p.add_argument('--pretrain', help='checkpoint; default: the authors\' models/tmc_klbone.pth.tar, else '
-                   'the quick start\'s output/quickstart/model_best.pth.tar, else the shipped '
-                   'scripts/demo_model/demo.pth.tar (lib/inference/model_choice.py)')
+                   'the shipped scripts/demo_model/demo.pth.tar (lib/inference/model_choice.py)')
     p.add_argument('--lsp-root', help='folder with joints.mat and images/ (default %s)'
                    % os.path.relpath(default_lsp_root(), REPO_ROOT))
     p.add_argument('--out', default=os.path.join(REPO_ROOT, 'vis', 'lsp'),

@@ -2,12 +2,15 @@
 
     python tools/main.py --cfg cfg/h36m_gt_adv.yaml --gpu 0                      # train
     python tools/main.py --cfg cfg/h36m_gt_adv.yaml --eval --pretrain models/adv.pth.tar
+    python tools/main.py --eval --pretrain output/quickstart/model_best.pth.tar   # config stored in it
     cd tools && python main.py --cfg ../cfg/pre_adv.yaml --gpu 0                # as the original README
     python tools/main.py --cfg cfg/quickstart.yaml --resume                      # continue a run
     torchrun --nproc_per_node 2 tools/main.py --cfg ...                          # several processes
 
 Paths inside a config are relative to tools/ (as in the original); paths on
-the command line are relative to the current directory.  The run itself is
+the command line are relative to the current directory.  Without --cfg, --pretrain
+names a checkpoint of this project and the config stored in it is used (the
+authors' checkpoints store none); the run is named after the checkpoint's folder.  The run itself is
 ``lib/train/run.py``; the training step is ``lib/train/step.py``.
 """
 import _init_paths  # noqa: F401
@@ -24,7 +27,8 @@ from lib.utils.runtime import (apply_threads, cli_path, make_logger, one_line_wa
 
 def parse_args(argv=None):
     p = ArgumentParser(description='Unsupervised 2D-to-3D pose lifting (Yu et al., ICCV 2021).')
-    p.add_argument('--cfg', required=True, help='YAML config (cfg/*.yaml)')
+    p.add_argument('--cfg', help='YAML config (cfg/*.yaml); default with --pretrain: the config stored in '
+                   'the checkpoint')
     p.add_argument('--gpu', default='0', help='CUDA device index, -1 for CPU (default 0)')
     p.add_argument('--eval', action='store_true', help='evaluate --pretrain on the test split and exit')
     p.add_argument('--pretrain', help='checkpoint to evaluate, or to warm-start training from')
@@ -94,20 +98,21 @@ def check_warm_start(args, cfg, resume):
     if args.eval or resume or not (cfg.TRAIN.FREEZE_LIFTER or cfg.TRAIN.PRETRAIN_LIFTER):
         return
     path = cfg.TRAIN.LIFTER_PRETRAIN_PATH
-    stem = os.path.splitext(os.path.basename(args.cfg))[0]
+    where = args.cfg or 'the config stored in %s' % args.pretrain
+    stem = os.path.splitext(os.path.basename(args.cfg or ''))[0]
     stage1 = os.path.join('cfg', stem.replace('_scale_after', '_adv') + '.yaml')
-    if stage1 == os.path.join('cfg', stem + '.yaml') or \
+    if not stem or stage1 == os.path.join('cfg', stem + '.yaml') or \
             not os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), stage1)):
         stage1 = None
     train1 = ('train stage 1 first (python tools/main.py --cfg %s)' % stage1) if stage1 else \
         'train the lifter first (e.g. an adv run)'
     if not cfg.TRAIN.PRETRAIN_LIFTER or not path:
         raise UserError('TRAIN.FREEZE_LIFTER is true but nothing warm-starts the lifter (TRAIN.PRETRAIN_LIFTER '
-                        'false or no TRAIN.LIFTER_PRETRAIN_PATH): a random lifter would be frozen', args.cfg,
+                        'false or no TRAIN.LIFTER_PRETRAIN_PATH): a random lifter would be frozen', where,
                         '%s and pass its checkpoint with --pretrain PATH, or set TRAIN.FREEZE_LIFTER false' % train1)
     if not os.path.isfile(path):
         raise UserError('the lifter checkpoint to start from does not exist: %s' % path,
-                        '--pretrain' if args.pretrain else 'TRAIN.LIFTER_PRETRAIN_PATH in %s' % args.cfg,
+                        '--pretrain' if args.pretrain else 'TRAIN.LIFTER_PRETRAIN_PATH in %s' % where,
                         '%s, or pass --pretrain PATH to a checkpoint of it' % train1 if not args.pretrain
                         else 'check the --pretrain path')
 
@@ -115,12 +120,19 @@ def check_warm_start(args, cfg, resume):
 def main(argv=None):
     args = parse_args(argv)
     one_line_warnings(args.verbose)    # e.g. a key the original accepts and never uses
-    cfg = load_run_config(args.cfg, args.opts, args.model_dir, args.data_dir, args.log_dir, args.debug,
-                          args.use_gt, args.pretrain, args.gpu)
     if args.eval and not args.pretrain:
         raise UserError('--eval needs --pretrain PATH', '--eval', 'name the checkpoint to evaluate')
+    if not args.cfg and not args.pretrain:
+        raise UserError('no config: --cfg is needed', '--cfg', 'name one of cfg/*.yaml, or pass --pretrain CKPT '
+                        'of this project to use the config stored in it')
+    stored = None
+    if not args.cfg:                   # the checkpoint's own config (reading it loads torch)
+        from lib.eval.load_model import checkpoint_config
+        stored = checkpoint_config(cli_path(args.pretrain))
+    cfg = load_run_config(args.cfg, args.opts, args.model_dir, args.data_dir, args.log_dir, args.debug,
+                          args.use_gt, args.pretrain, args.gpu, base=stored)
     resolve_threads(args.threads, cfg.THREADS)          # a bad value fails here, before anything is made
-    stem = os.path.splitext(os.path.basename(args.cfg))[0]
+    stem, cfg_arg = run_name(args)
     out_dir = os.path.join(cfg.OUTPUT_DIR, stem)
     if args.eval:          # an evaluation never writes over the training run's files
         out_dir = os.path.join(out_dir, 'eval_' + checkpoint_stem(cfg.TRAIN.LIFTER_PRETRAIN_PATH))
@@ -142,12 +154,25 @@ def main(argv=None):
     if world > 1 and device.type == 'cuda':
         device = torch.device('cuda', dist.local_rank())
     R.setup_torch(cfg, device)
-    run = R.Run(cfg, stem, out_dir, log, rank, world, cfg_arg=args.cfg, quiet=args.quiet, force=args.force,
+    run = R.Run(cfg, stem, out_dir, log, rank, world, cfg_arg=cfg_arg, quiet=args.quiet, force=args.force,
                 replace=args.force and not own_folder(resume, out_dir))
     if args.eval:
         return R.evaluate_checkpoint(run, device, cfg.TRAIN.LIFTER_PRETRAIN_PATH, args.use_ema,
                                      explicit=set(args.opts[0::2]), shown=args.pretrain)
     return R.train(run, device, resume, cli_path(args.save_final) if args.save_final else None)
+
+
+def run_name(args):
+    """(the run's name, the option naming its config for the resume hint): the config file's stem;
+    without --cfg, the folder of the --pretrain checkpoint (its training run's name), and for a new
+    training from it, that name + '_from_' + the checkpoint's stem (never the same folder)."""
+    if args.cfg:
+        return os.path.splitext(os.path.basename(args.cfg))[0], '--cfg %s' % args.cfg
+    path = cli_path(args.pretrain)
+    name = os.path.basename(os.path.dirname(path)) or 'checkpoint'
+    if not args.eval:
+        name += '_from_' + checkpoint_stem(path)
+    return name, '--pretrain %s' % args.pretrain
 
 
 def checkpoint_stem(path):

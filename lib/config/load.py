@@ -127,6 +127,17 @@ def update_config(cfg, yaml_path):
     return cfg
 
 
+def update_config_from_dict(cfg, values, source):
+    """Merge a config stored as a dict (a checkpoint's ``config``) into ``cfg`` (in place), with the
+    checks of :func:`update_config`; ``source`` names where the dict came from."""
+    if not isinstance(values, dict):
+        raise UserError('the stored config is not a mapping', source, 'pass --cfg with the run\'s config file')
+    for k, v in values.items():
+        _set(cfg, str(k), v, source)
+    validate(cfg, source)
+    return cfg
+
+
 def apply_opts(cfg, opts, source='--opts'):
     """Apply ``KEY VALUE`` pairs; values are parsed as YAML (``"[S9,S11]"`` -> list)."""
     if not opts:
@@ -235,13 +246,18 @@ TOOLS_RELATIVE_PATH_KEYS = ('DATA_DIR', 'OUTPUT_DIR', 'LOG_DIR', 'TRAIN.LIFTER_P
 
 
 def load_run_config(cfg_file, opts=(), model_dir=None, data_dir=None, log_dir=None, debug=False,
-                    use_gt=False, pretrain=None, gpu='0'):
+                    use_gt=False, pretrain=None, gpu='0', base=None):
     """Defaults, then the YAML file, then ``--opts`` KEY VALUE pairs, then the command-line flags.
+    Without a file (``cfg_file`` None), ``base`` is the config to start from (a checkpoint's stored
+    one, :func:`lib.eval.load_model.checkpoint_config`).
 
     Paths written in the file are relative to tools/ (as in the original project); paths given
     on the command line (flags, and path keys in ``--opts``) are relative to the current folder."""
-    cfg = get_default()
-    update_config(cfg, cli_path(cfg_file))
+    if cfg_file:
+        cfg = get_default()
+        update_config(cfg, cli_path(cfg_file))
+    else:
+        cfg = base
     for k in TOOLS_RELATIVE_PATH_KEYS:
         sec, _, key = k.rpartition('.')
         node = cfg[sec] if sec else cfg

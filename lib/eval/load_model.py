@@ -5,8 +5,10 @@ Used by ``tools/main.py --eval``, ``tools/eval_lsp.py`` and ``scripts/inference.
 blocks, width, presence of the scaler) is read from the checkpoint's state dict, with a
 one-line note when it overrides the config; the weights then load strictly.
 """
+from lib.config.defaults import get_default
+from lib.config.load import update_config_from_dict
 from lib.data.formats import pose_model_args
-from lib.models.checkpoint import apply_architecture, load_state_strict, read_pose_checkpoint
+from lib.models.checkpoint import apply_architecture, load_checkpoint, load_state_strict, read_pose_checkpoint
 from lib.models.pose_model import get_pose_model
 from lib.utils.errors import UserError
 
@@ -30,6 +32,16 @@ def load_pose_model(cfg, path, device='cpu', log=print, use_ema=False, explicit=
     model = get_pose_model(cfg, **pose_model_args(cfg))
     load_state_strict(model, sd, path)
     return model.to(device).eval()
+
+
+def checkpoint_config(path):
+    """The config a checkpoint of this project stores (the defaults, then its ``config``): what
+    ``--pretrain CKPT`` without ``--cfg`` runs with.  The authors' checkpoints store none."""
+    stored = load_checkpoint(path).get('config')
+    if stored is None:
+        raise UserError('this checkpoint stores no config (the authors\' released ones do not)', path,
+                        'pass --cfg with the config it was trained with, e.g. cfg/h36m_gt_scale.yaml')
+    return update_config_from_dict(get_default(), stored, path + ' (its stored config)')
 
 
 # settings that change how a model lifts but cannot be read off its weights: taken from the

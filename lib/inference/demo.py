@@ -12,12 +12,10 @@ import sys
 
 from tqdm import tqdm
 
-from lib.config.defaults import get_default
-from lib.config.load import update_config
 from lib.inference import one_input
 from lib.inference.detector import require_detector
 from lib.inference.keypoints import INPUT_SUFFIXES, list_inputs, read_input
-from lib.inference.model_choice import check_model_file, choose_model
+from lib.inference.model_choice import check_model_file, choose_model, model_config
 from lib.inference.outputs import output_stems
 from lib.utils.errors import UserError, created_mark, discard_created, is_disk_error
 from lib.utils.media_io import list_images
@@ -127,8 +125,7 @@ def load_demo_model(args):
     one_line_warnings(args.verbose)
     said = []                          # printed once the config and the thread count are known good
     ckpt, cfg_file, _ = choose_model(cli_path(args.pretrain), cli_path(args.cfg), log=said.append)
-    cfg = get_default()
-    update_config(cfg, cfg_file)
+    cfg = model_config(ckpt, cfg_file)
     resolve_threads(args.threads, cfg.THREADS)
     check_model_file(ckpt)
     print('\n'.join(said))

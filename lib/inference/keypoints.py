@@ -93,9 +93,13 @@ class DemoInput:
 def list_inputs(indir):
     """Sorted (inputs, docs) of ``indir``: candidate input files (unknown extensions
     included, so that they get their error) and documentation files to skip.  Pictures
-    with the stem of a keypoint file belong to it (:func:`picture_of`): neither."""
+    with the stem of a keypoint file belong to it (:func:`picture_of`): neither.  ``indir`` may
+    also be one file: then it is the one input."""
+    if os.path.isfile(indir):
+        return [indir], []
     if not os.path.isdir(indir):
-        raise UserError('input folder not found', indir, 'pass --indir with a folder of keypoint files')
+        raise UserError('input file or folder not found', indir,
+                        'pass --indir with a keypoint file or a folder of them')
     names = [n for n in sorted(os.listdir(indir))
              if not n.startswith('.') and os.path.isfile(os.path.join(indir, n))]
     stems = {os.path.splitext(n)[0] for n in names if n.lower().endswith(INPUT_SUFFIXES)}

@@ -139,7 +139,8 @@ def read_joints_mat(path):
 
     if not os.path.isfile(path):
         raise UserError('LSP annotation file not found', path,
-                        'pass --lsp-root with a folder holding joints.mat and images/')
+                        'pass --lsp-root with a folder holding joints.mat and images/ (Leeds Sports Pose: '
+                        'http://sam.johnson.io/research/lsp.html; put it in data/lsp to make it the default)')
     try:
         mat = scipy.io.loadmat(path)
     except Exception as e:   # noqa: BLE001 -- a damaged file can make the reader raise anything

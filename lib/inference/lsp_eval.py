@@ -13,11 +13,9 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from lib.config.defaults import get_default
-from lib.config.load import update_config
 from lib.data import skeleton as sk
 from lib.inference.lsp import LSP_NAMES, image_folder, load_lsp, read_image
-from lib.inference.model_choice import check_model_file, choose_model
+from lib.inference.model_choice import check_model_file, choose_model, model_config
 from lib.inference.outputs import UNITS, json_text
 from lib.utils.errors import UserError
 from lib.utils.outputs import check_output_dir, create_output_dir
@@ -150,12 +148,12 @@ def run_lsp_eval(out_dir, pretrain=None, cfg_file=None, lsp_root=None, gpu='-1',
     root = lsp_root or default_lsp_root()
     if not os.path.isfile(os.path.join(root, 'joints.mat')):
         raise UserError('no joints.mat in the LSP folder', root,
-                        'pass --lsp-root with a folder holding joints.mat and images/')
+                        'pass --lsp-root with a folder holding joints.mat and images/ (Leeds Sports Pose: '
+                        'http://sam.johnson.io/research/lsp.html; put it in data/lsp to make it the default)')
     out_dir = check_output_dir(out_dir, '--out', inputs=[root, image_folder(root)], force=force, empty=True)
     said = []                          # printed once the config and the thread count are known good
     ckpt, cfg_file, _ = choose_model(pretrain, cfg_file, log=said.append)
-    cfg = get_default()
-    update_config(cfg, cfg_file)
+    cfg = model_config(ckpt, cfg_file)
     resolve_threads(threads, cfg.THREADS)
     check_model_file(ckpt)
     print('\n'.join(said))

@@ -473,7 +473,7 @@ def _stopped(run, state, stop):
     _save(run, state)
     sig = 'SIGINT' if stop.signum == signal.SIGINT else 'SIGTERM'
     run.log.warning('%s: stopped in epoch %d after %d of its steps (step %d); checkpoint saved to %s. '
-                    'Resume with: python tools/main.py --cfg %s --resume (and the same other options)' % (
+                    'Resume with: python tools/main.py %s --resume (and the same other options)' % (
                         sig, state.epoch + 1, state.step_in_epoch, state.step, run.ckpt_path, run.cfg_arg))
     if state.writer is not None:                       # (closed before dist.finish's barrier)
         state.writer.close()

@@ -77,9 +77,15 @@ def read_image(path, upright=True, where='check the path'):
 
 
 def list_images(folder):
-    """Sorted image files (by extension) of ``folder``; UserError when it is missing."""
+    """Sorted image files (by extension) of ``folder``, or ``[folder]`` when it is one image file;
+    UserError when it is missing or a file that is not an image."""
+    if os.path.isfile(folder):
+        if not folder.lower().endswith(IMAGE_SUFFIXES):
+            raise UserError('not an image (expected %s)' % ' '.join(IMAGE_SUFFIXES), folder,
+                            'pass --images with an image or a folder of images')
+        return [folder]
     if not os.path.isdir(folder):
-        raise UserError('image folder not found', folder, 'pass --images with a folder of images')
+        raise UserError('image file or folder not found', folder, 'pass --images with an image or a folder of images')
     return [os.path.join(folder, n) for n in sorted(os.listdir(folder))
             if not n.startswith('.') and n.lower().endswith(IMAGE_SUFFIXES)
             and os.path.isfile(os.path.join(folder, n))]

@@ -143,12 +143,16 @@ def to_plot_frame(pose):
     return np.stack([p[..., 0], p[..., 2], -p[..., 1]], -1)
 
 
-def fit_radius(poses, minimum=1.25, step=0.25):
-    """``minimum``, or the smallest larger multiple of ``step`` that holds every coordinate
-    of ``poses`` (pass root-centred poses, or an extent) with a 5 % margin."""
-    p = np.asarray(poses, np.float64).ravel()
-    p = p[np.isfinite(p)]
-    extent = float(np.abs(p).max()) * 1.05 if len(p) else 0.0
+def typical_radius(poses, percentile=95.0, minimum=1.25, step=0.25):
+    """A cube half-width for an animation that follows its typical frame, not its worst: the
+    ``percentile`` of the frames' reaches (largest absolute coordinate of each root-centred
+    pose), with a 5 % margin, rounded up to ``step``, at least ``minimum``.  The few frames
+    that reach further are drawn past the cube."""
+    p = np.abs(np.asarray(poses, np.float64))
+    if not p.size:
+        return float(minimum)
+    p = np.where(np.isfinite(p), p, 0.0).reshape(p.shape[0], -1)
+    extent = float(np.percentile(p.max(1), percentile)) * 1.05
     return max(minimum, float(np.ceil(extent / step) * step))
 
 
@@ -318,12 +322,15 @@ def frame_indices(T, max_frames):
 
 
 def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=CUBE_M, title=None,
-             view=VIEWS[0], camera_distance=CAMERA_DISTANCE):
-    """An animated GIF of a sequence: the 2D keypoints beside the 3D lift.
+             views=VIEWS, camera_distance=CAMERA_DISTANCE):
+    """An animated GIF of a sequence: the 2D keypoints beside the 3D lift in each of ``views``
+    (by default from the network's camera, which repeats the 2D, and from the side, which
+    shows the depth).
 
     ``frames2d`` (T, 17, 2) pixels and ``poses3d`` (T, 17, 3), ours order.
     Longer sequences are subsampled evenly to ``max_frames`` frames.  The 2D
-    framing and the 3D cube are fixed over the whole sequence.  Written to a
+    framing and the 3D cube are fixed over the whole sequence: ``radius`` metres, grown to
+    :func:`typical_radius` of the frames shown when they are larger.  Written to a
     temporary ``.gif`` in the target folder and renamed into place.
     """
     f2 = np.asarray(frames2d, np.float64)
@@ -332,17 +339,20 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=CUBE_M, tit
         raise ValueError('save_gif needs (T, 17, 2) and (T, 17, 3) arrays of the same T')
     p3 = to_metres(p3)
     idx = frame_indices(len(f2), int(max_frames))
-    r = float(radius)
+    r = typical_radius(p3[idx], minimum=float(radius), step=0.25)
     lo, hi = f2[idx].reshape(-1, 2).min(0), f2[idx].reshape(-1, 2).max(0)
     centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.1
 
-    fig = new_figure(8.2, 4.8, dpi=80)
-    ax2 = fig.add_axes([0.03, 0.12, 0.42, 0.72])
-    ax3 = fig.add_axes([0.49, 0.10, 0.50, 0.74], projection='3d')
+    n = len(views)
+    fig = new_figure(3.4 + 3.6 * n, 4.6, dpi=80)
+    w2, w3 = 3.4 / (3.4 + 3.6 * n), 3.6 / (3.4 + 3.6 * n)
+    ax2 = fig.add_axes([0.01, 0.13, w2 - 0.02, 0.70])
+    ax3s = [fig.add_axes([w2 + k * w3, 0.10, w3, 0.74], projection='3d') for k in range(n)]
     fig.legend(handles=legend_handles(False), loc='lower center', ncol=3, frameon=False, fontsize=9)
     head = fig.suptitle('', fontsize=10, y=0.985, va='top')
     ax2.set_title('2D input (pixels)', fontsize=10)
-    setup_3d(ax3, r, view[1], view[2], '3D lift, %s' % view[0], view_camera(view[0], camera_distance))
+    for ax3, (name, elev, azim) in zip(ax3s, views):
+        setup_3d(ax3, r, elev, azim, '3D lift, %s' % name, view_camera(name, camera_distance))
 
     def frame_2d(t):
         draw_2d(ax2, f2[t])
@@ -351,7 +361,7 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=CUBE_M, tit
 
     # the axes, panes, labels and legend are drawn once; each frame draws only the pose on them
     frame_2d(idx[0])
-    _clear(ax2, ax3)
+    _clear(ax2, *ax3s)
     canvas = fig.canvas
     canvas.draw()
     background = canvas.copy_from_bbox(fig.bbox)
@@ -359,16 +369,17 @@ def save_gif(frames2d, poses3d, path, fps=10, max_frames=100, radius=CUBE_M, tit
     for t in idx:
         canvas.restore_region(background)
         frame_2d(t)
-        _draw_3d_artists(ax3, p3[t], r, None)
+        for ax3 in ax3s:
+            _draw_3d_artists(ax3, p3[t], r, None)
         head.set_text('%sframe %d / %d' % ((title + ': ') if title else '', t + 1, len(f2)))
-        for ax in (ax2, ax3):
+        for ax in (ax2, *ax3s):
             for artist in list(ax.lines) + list(ax.collections):
                 if hasattr(artist, 'do_3d_projection'):    # what Axes3D.draw does first
                     artist.do_3d_projection()
                 ax.draw_artist(artist)
         fig.draw_artist(head)
         frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
-        _clear(ax2, ax3)
+        _clear(ax2, *ax3s)
     return write_gif(frames, os.fspath(path), fps)
 
 

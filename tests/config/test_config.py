@@ -162,6 +162,8 @@ SCALED = {
                                             'TRAIN.FREEZE_LIFTER', 'TRAIN.SCALE_ON_3D', 'TRAIN.USE_CYCLE',
                                             'TRAIN.USE_NEW_TEMP', 'TRAIN.SCALER_INIT_PRIOR',
                                             'COMPAT.BONE_LOSS'}),
+    'mpi_gt_adv': ('h36m_gt_adv', {'DATA.DATASET_NAME'}),
+    'mpi_gt_scale': ('h36m_gt_scale', {'DATA.DATASET_NAME', 'DATA.SCALE_MID_MEAN', 'DATA.SCALE_MID_STD'}),
     # the structure candidates of issue 28: bench_adv's keys and the candidate's own
     'bench_sym': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.SYMMETRY_WEIGHT'}),
     'bench_elev': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.ELEV_SAMPLING'}),

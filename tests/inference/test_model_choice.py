@@ -10,20 +10,53 @@ from helpers import DEMO_MODEL, REPO
 # --- which model: one rule ---------------------------------------------------------------
 
 def test_model_choice_rule(tmp_path):
+    """Named > the authors' released model > the shipped demo model; a model the user trained
+    (the quick start's) is never picked up unless named; the line says which model and why."""
     from lib.utils.errors import UserError
     from lib.inference.model_choice import CANDIDATES, choose_model
-    with pytest.raises(UserError, match='no trained model.*tools/main.py --cfg cfg/quickstart.yaml'):
+    with pytest.raises(UserError, match='no model.*--pretrain'):
         choose_model(root=str(tmp_path))
+    trained = tmp_path / 'output' / 'quickstart' / 'model_best.pth.tar'    # what the quick start writes
+    trained.parent.mkdir(parents=True)
+    trained.write_bytes(b'x')
+    with pytest.raises(UserError, match='no model'):
+        choose_model(root=str(tmp_path))
+    assert [c for c, _, _ in CANDIDATES] == ['models/tmc_klbone.pth.tar', 'scripts/demo_model/demo.pth.tar']
     lines = []
     for ckpt, cfg, what in reversed(CANDIDATES):         # each newly present file takes over
         (tmp_path / ckpt).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / ckpt).write_bytes(b'x')
         got = choose_model(root=str(tmp_path), log=lines.append)
-        assert got[:2] == (str(tmp_path / ckpt), str(tmp_path / cfg)) and got[2].startswith(what)
-        assert lines[-1].startswith('model: %s, %s' % (ckpt, what))
-    assert choose_model('/x/a.pth.tar', '/x/a.yaml', root=str(tmp_path))[:2] == ('/x/a.pth.tar', '/x/a.yaml')
-    with pytest.raises(UserError, match='--pretrain needs --cfg'):
-        choose_model('/x/a.pth.tar', None, root=str(tmp_path))
+        assert got[0] == str(tmp_path / ckpt) and got[2].startswith(what)
+        assert got[1] == (str(tmp_path / cfg) if cfg else None)
+        assert lines[-1].startswith('model: %s, %s (no --pretrain given' % (ckpt, what))
+        assert 'used only with --pretrain' in lines[-1]
+    assert 'models/tmc_klbone.pth.tar not found' in lines[0] and 'not found' not in lines[1]
+    assert 'config: cfg/h36m_gt_scale.yaml' in lines[1] and 'config: the one stored in the checkpoint' in lines[0]
+    # named wins over both, with or without its config file
+    (tmp_path / 'a.yaml').write_text('')
+    got = choose_model(str(trained), str(tmp_path / 'a.yaml'), root=str(tmp_path), log=lines.append)
+    assert got[:2] == (str(trained), str(tmp_path / 'a.yaml')) and 'named with --pretrain' in lines[-1]
+    assert choose_model(str(trained), None, root=str(tmp_path))[:2] == (str(trained), None)
+    with pytest.raises(UserError, match='config file not found'):
+        choose_model(str(trained), str(tmp_path / 'none.yaml'), root=str(tmp_path))
+
+
+def test_shipped_model_runs_with_its_stored_config_and_no_note():
+    """The shipped model's config is the one stored in it: loading prints no 'note:' line."""
+    from lib.inference.model_choice import model_config
+    from lib.eval.load_model import load_pose_model
+    cfg = model_config(DEMO_MODEL, None)
+    notes = []
+    model = load_pose_model(cfg, DEMO_MODEL, log=notes.append)
+    assert notes == [] and model.scale_on_3d and cfg.DATA.DATASET_NAME == 'demo'
+
+
+def test_checkpoint_without_stored_config_needs_cfg(tiny_checkpoint):
+    from lib.eval.load_model import checkpoint_config
+    from lib.utils.errors import UserError
+    with pytest.raises(UserError, match='stores no config.*--cfg'):
+        checkpoint_config(tiny_checkpoint[1])
 
 
 def readme_demo_figures():
