@@ -84,7 +84,7 @@ VARIANTS = {
     'temp_d': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
                                            'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true'],
                        about='temporal discriminator alone (adv + temporal D)'),
-    # structure candidates at equal compute to adv_continued (issue: better structure on unseen motion)
+    # structure candidates at equal compute to adv_continued (docs/STRUCTURE_STUDY.md)
     'temp_d_continued': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
                                                      'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true',
                                                      'TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
@@ -119,6 +119,10 @@ VARIANTS = {
                                         about='adv resumed to 32 epochs with the flow prior instead of D'),
     'adv_continued_elev': _variant('bench_elev.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
                                    about="adv resumed to 32 epochs, the rotations' elevation learned from epoch 17"),
+    # "scale after structure" on each candidate's lifter: the recommended recipe with that stage 1
+    **{'recommended_' + c: _variant('bench_scale_after.yaml', warm_from='adv_continued_' + c,
+                                    about='scale after structure on the frozen adv_continued_%s lifter' % c)
+       for c in ('sym', 'flow', 'flow_no_d', 'elev')},
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 

@@ -1,4 +1,4 @@
-"""Per-step cost of the structure candidates of issue 28 against adv, on one CPU thread.
+"""Per-step cost of the structure candidates (docs/STRUCTURE_STUDY.md) against adv, on one CPU thread.
 
     python -m lib.bench.candidates --data_dir output/benchmark_accuracy/data [--steps 30 --rounds 3]
 

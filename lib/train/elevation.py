@@ -1,5 +1,5 @@
 """The elevation of the random rotations, learned from the lifts (new; a structure candidate of
-issue 28, ``TRAIN.ELEV_SAMPLING: learned``; the idea is ElePose's, Wandt et al. CVPR 2022).
+docs/STRUCTURE_STUDY.md, ``TRAIN.ELEV_SAMPLING: learned``; the idea is ElePose's, Wandt et al. CVPR 2022).
 
 The authors draw the rotation cycle's elevation angle phi uniformly in +-``BOUND_ELEV``, *relative*
 to the view the 2D pose was seen from.  Here the rotated view's *absolute* elevation is drawn from

@@ -1,5 +1,5 @@
 """A learned 2D pose prior: a normalizing flow on the training split's 2D poses (new; a structure
-candidate of issue 28, ``TRAIN.FLOW_WEIGHT``).
+candidate of docs/STRUCTURE_STUDY.md, ``TRAIN.FLOW_WEIGHT``).
 
 Before training, a flow is fitted by maximum likelihood to the training split's 2D poses exactly
 as the lifter and the discriminator see them (``TensorSplit.pose_2d``: normalised, root-relative),

@@ -164,7 +164,7 @@ SCALED = {
                                             'COMPAT.BONE_LOSS'}),
     'mpi_gt_adv': ('h36m_gt_adv', {'DATA.DATASET_NAME'}),
     'mpi_gt_scale': ('h36m_gt_scale', {'DATA.DATASET_NAME', 'DATA.SCALE_MID_MEAN', 'DATA.SCALE_MID_STD'}),
-    # the structure candidates of issue 28: bench_adv's keys and the candidate's own
+    # the structure candidates (docs/STRUCTURE_STUDY.md): bench_adv's keys and the candidate's own
     'bench_sym': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.SYMMETRY_WEIGHT'}),
     'bench_elev': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.ELEV_SAMPLING'}),
     'bench_flow': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.FLOW_WEIGHT'}),

@@ -1,4 +1,4 @@
-"""The structure candidates of issue 28 in whole training runs (tools/main.py on the tiny synthetic
+"""The structure candidates (docs/STRUCTURE_STUDY.md) in whole training runs (tools/main.py on the tiny synthetic
 data): each finishes and writes results.json.  Their losses: tests/train/test_losses.py; off by
 default: tests/train/test_step.py."""
 import importlib.util

@@ -112,7 +112,7 @@ def test_log_lengths_bone_loss_is_scale_free_and_matches_a_hand_value():
         assert L.loss_bone(0.3 * X, 0.3 * Y, mode) < 0.31 * L.loss_bone(X, Y, mode)
 
 
-# --- the structure candidates of issue 28 ------------------------------------------
+# --- the structure candidates (docs/STRUCTURE_STUDY.md) ------------------------------------------
 
 def test_symmetry_loss_by_hand_and_scale_free():
     """A standing skeleton is left/right symmetric: 0.  Stretch its right shin to twice its

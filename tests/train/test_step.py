@@ -192,7 +192,7 @@ def test_skipped_step_leaves_no_trace_in_batchnorm_statistics():
         assert torch.equal(v, before[k]), k
 
 
-# --- the structure candidates of issue 28: off by default, and additive when on ---------------
+# --- the structure candidates (docs/STRUCTURE_STUDY.md): off by default, and additive when on ---------------
 
 def _fresh(cfg):
     """A fresh tiny model and discriminators, and a fixed batch (x, rot); all seeded."""
