@@ -128,6 +128,9 @@ def main(argv=None):
             continue
         print('== split %s: %s' % (name, SPLITS[name].about))
         print(write_tables(split_out, per_split[name], command))
+    if not per_split:                  # --no-train and nothing finished yet: nothing to pool or write
+        print('no finished run in %s: nothing to table' % out)
+        return 0
     print(write_pooled(out, per_split, a.variants, command))
     print('written %s' % os.path.join(out, 'splits.json'))
     return 0

@@ -119,10 +119,13 @@ VARIANTS = {
                                         about='adv resumed to 32 epochs with the flow prior instead of D'),
     'adv_continued_elev': _variant('bench_elev.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
                                    about="adv resumed to 32 epochs, the rotations' elevation learned from epoch 17"),
+    'adv_continued_sym_flow': _variant('bench_sym_flow.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
+                                       continue_from='adv', about='adv resumed to 32 epochs with the symmetry '
+                                                                  'term and the flow prior from epoch 17'),
     # "scale after structure" on each candidate's lifter: the recommended recipe with that stage 1
     **{'recommended_' + c: _variant('bench_scale_after.yaml', warm_from='adv_continued_' + c,
                                     about='scale after structure on the frozen adv_continued_%s lifter' % c)
-       for c in ('sym', 'flow', 'flow_no_d', 'elev')},
+       for c in ('sym', 'flow', 'flow_no_d', 'elev', 'sym_flow')},
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 

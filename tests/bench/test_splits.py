@@ -96,6 +96,9 @@ def test_splits_run_each_split_in_its_folder_and_pool(tmp_path, monkeypatch, cap
     assert rc in (0, None), err
     assert 'recommended seed 2' in printed and 'bandai_actions: no finished run' in printed
     assert calls == ['adv', 'adv_continued', 'recommended'] * 4 and len(prepared) == 2 and not (out / 'bandai_actions').exists()
+    rc, printed, err = run_inproc(['--splits', 'all', '--no-train', '--out', tmp_path / 'fresh'], capsys,
+                                  'tools/benchmark_accuracy.py')
+    assert rc in (0, None) and 'nothing to table' in printed and not (tmp_path / 'fresh').exists(), err
     rc, _, err = run_inproc(['--splits', 'dev', '--src', tmp_path, '--out', tmp_path / 'o2'], capsys,
                             'tools/benchmark_accuracy.py')
     assert_one_error_line(rc, err, '--splits names its own')
