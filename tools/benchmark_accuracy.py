@@ -96,7 +96,7 @@ def main(argv=None):
     opts = list(a.opts) + (['EVAL.CURVE_EVERY', str(a.curves)] if a.curves else [])
     command = ' '.join(['python', 'tools/benchmark_accuracy.py'] + list(argv))
     seeds = a.only_seeds or range(a.seeds)
-    if splits is None:
+    if splits is None:                 # one collection, tabled in --out itself
         src = a.src or os.path.join(REPO_ROOT, '..', 'shared', 'data', 'mocap_bvh')
         if a.src and not a.test_subjects:
             subs = sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d))) if os.path.isdir(src) else []
@@ -104,30 +104,29 @@ def main(argv=None):
                             'add e.g. --test-subjects %s%s, or use a named split: --splits %s' % (
                                 ' '.join(subs[-1:]) or 'NAME', ' (it has: %s)' % ' '.join(subs) if subs else '',
                                 ' | '.join(SPLITS)))
-        data = (os.path.join(out, 'data') if a.no_train else
-                prepare_bench_data(src, out, a.test_subjects or ['martial'], a.fps or 50))
-        print(write_tables(out, run_all(out, data, seeds, a.variants, a.gpu, a.threads, opts, not a.no_train),
-                           command))
-        print('written %s' % os.path.join(out, 'benchmark.json'))
-        return 0
+        jobs = [(None, out, lambda: src, a.test_subjects or ['martial'], a.fps or 50)]
+    else:                              # each named split in --out/<split>, then pooled
+        jobs = [(name, os.path.join(out, name), lambda name=name: split_source(name, os.path.join(out, name)),
+                 SPLITS[name].test, a.fps or SPLITS[name].fps) for name in splits]
     per_split = {}
-    for name in splits:
-        split_out = os.path.join(out, name)
-        if a.no_train and not os.path.isdir(split_out):
-            print('== split %s: no finished run' % name)
+    for name, folder, source, test, fps in jobs:
+        per_seed = None
+        if not a.no_train:
+            data = prepare_bench_data(source(), folder, test, fps)
+            per_seed = run_all(folder, data, seeds, a.variants, a.gpu, a.threads, opts)
+        elif os.path.isdir(folder):    # read the finished runs only: nothing to convert
+            per_seed = run_all(folder, os.path.join(folder, 'data'), seeds, a.variants, train=False)
+        if not per_seed:
+            print('== split %s: no finished run' % name if name else 'no finished run in %s: nothing to table' % out)
             continue
-        if a.no_train:
-            data = os.path.join(split_out, 'data')       # read finished runs only: nothing to convert
-        else:
-            os.makedirs(split_out, exist_ok=True)
-            data = prepare_bench_data(split_source(name, split_out), split_out, SPLITS[name].test,
-                                      a.fps or SPLITS[name].fps)
-        per_split[name] = run_all(split_out, data, seeds, a.variants, a.gpu, a.threads, opts, not a.no_train)
-        if not per_split[name]:
-            print('== split %s: no finished run' % name)
-            continue
-        print('== split %s: %s' % (name, SPLITS[name].about))
-        print(write_tables(split_out, per_split[name], command))
+        if name:
+            print('== split %s: %s' % (name, SPLITS[name].about))
+        print(write_tables(folder, per_seed, command))
+        per_split[name] = per_seed
+    if splits is None:
+        if per_split:
+            print('written %s' % os.path.join(out, 'benchmark.json'))
+        return 0
     if not per_split:                  # --no-train and nothing finished yet: nothing to pool or write
         print('no finished run in %s: nothing to table' % out)
         return 0

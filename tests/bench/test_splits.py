@@ -99,6 +99,8 @@ def test_splits_run_each_split_in_its_folder_and_pool(tmp_path, monkeypatch, cap
     rc, printed, err = run_inproc(['--splits', 'all', '--no-train', '--out', tmp_path / 'fresh'], capsys,
                                   'tools/benchmark_accuracy.py')
     assert rc in (0, None) and 'nothing to table' in printed and not (tmp_path / 'fresh').exists(), err
+    rc, printed, err = run_inproc(['--no-train', '--out', tmp_path / 'fresh1'], capsys, 'tools/benchmark_accuracy.py')
+    assert rc in (0, None) and 'nothing to table' in printed and not (tmp_path / 'fresh1').exists(), err
     rc, _, err = run_inproc(['--splits', 'dev', '--src', tmp_path, '--out', tmp_path / 'o2'], capsys,
                             'tools/benchmark_accuracy.py')
     assert_one_error_line(rc, err, '--splits names its own')
