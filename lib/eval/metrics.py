@@ -47,12 +47,13 @@ def oracle_scale_mpjpe(pred, gt):
     return mpjpe(pred * s[:, None, None], gt)
 
 
-def _procrustes(pred, gt):
+def _procrustes(pred, gt, proper=True, reflect=True):
     """The per-frame similarity fits of ``pred`` onto ``gt``, from one SVD each.
 
     Returns ``(aligned, aligned_reflect, is_reflection)``: the prediction aligned by rotation
-    (no reflection), scale and translation; aligned by the best orthogonal map (reflection
-    allowed); and (N,) bool, whether that best orthogonal map is a reflection."""
+    (no reflection), scale and translation (None unless ``proper``); aligned by the best
+    orthogonal map, reflection allowed (None unless ``reflect``); and (N,) bool, whether that best
+    orthogonal map is a reflection."""
     mu_g, mu_p = gt.mean(1, keepdims=True), pred.mean(1, keepdims=True)
     G0, P0 = gt - mu_g, pred - mu_p
     nG = np.maximum(_frame_norms(G0), 1e-12)[:, None, None]
@@ -74,16 +75,19 @@ def _procrustes(pred, gt):
         out += t
         return out
     flip = np.linalg.det(np.matmul(V, Ut)) < 0
-    aligned_reflect = fit(V, S)
-    V[flip, :, -1] *= -1
-    S[flip, -1] *= -1
-    return fit(V, S), aligned_reflect, flip
+    aligned_reflect = fit(V, S) if reflect else None
+    aligned = None
+    if proper:
+        V[flip, :, -1] *= -1
+        S[flip, -1] *= -1
+        aligned = fit(V, S)
+    return aligned, aligned_reflect, flip
 
 
 def procrustes_align(pred, gt, reflection=False):
     """Align each predicted frame to its GT: rotation, scale, translation; a reflection only
     with ``reflection=True``."""
-    aligned, aligned_reflect, _ = _procrustes(pred, gt)
+    aligned, aligned_reflect, _ = _procrustes(pred, gt, proper=not reflection, reflect=reflection)
     return aligned_reflect if reflection else aligned
 
 
@@ -104,7 +108,7 @@ def p_mpjpe_reflect(pred, gt):
 
 def depth_flip(pred, gt):
     """(N,) 1.0 where the best rigid fit of the prediction onto the GT is a reflection."""
-    return _procrustes(pred, gt)[2].astype(np.float64)
+    return _procrustes(pred, gt, proper=False, reflect=False)[2].astype(np.float64)
 
 
 def batch_means(err, batch=1024):
