@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -106,6 +107,18 @@ class Run:
         self.folder.abort(self.extra_paths)
         return e
 
+    @contextmanager
+    def failing_cleanly(self):
+        """A failure inside the block goes through :meth:`fail` (keep a resumable run's files, else
+        remove this run's and put the earlier run's back) and is raised as it returns."""
+        try:
+            yield
+        except BaseException as e:
+            err = self.fail(e)
+            if err is e:
+                raise
+            raise err from None
+
 
 def setup_torch(cfg, device):
     """Seeds and cuDNN flags of the config (CUDNN.DETERMINISTIC: bitwise-repeatable GPU runs)."""
@@ -129,11 +142,9 @@ def evaluate_checkpoint(run, device, path, use_ema=False, explicit=(), shown=Non
     splits = load_splits(cfg, cfg.DATA_DIR, which=('test',))
     test = TensorSplit.from_split(splits['test'], cfg, device, train=False)
     run.start_files()
-    try:
+    with run.failing_cleanly():
         res = evaluate(model, test, splits['test'], cfg, run.out_dir if run.rank == 0 else None,
                        {'checkpoint': path}, pred_file=True)
-    except BaseException as e:
-        raise run.fail(e)
     run.close()
     if run.rank == 0:
         run.log.info(format_table(res, 'evaluation of %s on %d test poses' % (shown or path, res['num_poses'])))
@@ -156,13 +167,8 @@ def train(run, device, resume=None, save_final=None):
     if state is None:                                  # --resume of a finished run: nothing changes
         dist.finish()
         return 0
-    try:
+    with run.failing_cleanly():
         return _train_loop(run, state, train_data, test_data, device, save_final)
-    except BaseException as e:
-        err = run.fail(e)
-        if err is e:
-            raise
-        raise err from None
 
 
 def _train_loop(run, state, train_data, test_data, device, save_final):
@@ -246,20 +252,18 @@ def _build(run, device, resume):
         state.flow, state.flow_info = flow_prior.prepare(cfg, train_data.pose_2d, pose_model_args(cfg)['root'],
                                                          run.out_dir, resume is not None, log.info, run.rank == 0)
     if run.rank == 0:
-        try:
-            from tensorboardX import SummaryWriter
-            tb = os.path.join(cfg.LOG_DIR, '%s_%s' % (run.stem, timestamp()))
-            run.extra_paths.append(tb)
-            state.writer = SummaryWriter(tb)
-            with atomic_write(os.path.join(run.out_dir, 'config.yaml'), 'w') as f:
-                yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
-        except BaseException as e:
-            if state.writer is not None:
-                state.writer.close()
-            err = run.fail(e)
-            if err is e:
+        with run.failing_cleanly():
+            try:
+                from tensorboardX import SummaryWriter
+                tb = os.path.join(cfg.LOG_DIR, '%s_%s' % (run.stem, timestamp()))
+                run.extra_paths.append(tb)
+                state.writer = SummaryWriter(tb)
+                with atomic_write(os.path.join(run.out_dir, 'config.yaml'), 'w') as f:
+                    yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+            except BaseException:
+                if state.writer is not None:
+                    state.writer.close()
                 raise
-            raise err from None
     return state, train_data, test_data
 
 
