@@ -183,6 +183,12 @@ CATALOGUE = {
     'negative_batch_size': (_yaml('BATCH_SIZE: -64\n'), ['BATCH_SIZE', 'positive']),
     'bad_choice': (_opts('TRAIN.NONFINITE', 'ignore'), ['TRAIN.NONFINITE', 'stop/skip']),
     'bad_eval_precision': (_opts('EVAL.PRECISION', 'fp16'), ['EVAL.PRECISION', 'fp32/bf16']),
+    # the structure candidates' keys (docs/STRUCTURE_STUDY.md)
+    'bad_elev_sampling': (_opts('TRAIN.ELEV_SAMPLING', 'bogus'), ['TRAIN.ELEV_SAMPLING', 'uniform/learned']),
+    'negative_flow_weight': (_opts('TRAIN.FLOW_WEIGHT', '-1'), ['TRAIN.FLOW_WEIGHT', '[0, inf)']),
+    'nan_symmetry_weight': (_opts('TRAIN.SYMMETRY_WEIGHT', 'nan'), ['TRAIN.SYMMETRY_WEIGHT']),
+    'zero_flow_pca_dims': (_opts('TRAIN.FLOW_PCA_DIMS', '0'), ['TRAIN.FLOW_PCA_DIMS', '[1, 32]']),
+    'elev_momentum_above_one': (_opts('TRAIN.ELEV_MOMENTUM', '2'), ['TRAIN.ELEV_MOMENTUM', '(0, 1]']),
     'bf16_eval_untracked_bn': (_opts('EVAL.PRECISION', 'bf16', 'NETWORK.BN_TRACK', 'false'),
                                ['EVAL.PRECISION', 'BN_TRACK']),
     'odd_opts': (_opts('TRAIN.NUM_EPOCHS'), ['KEY VALUE', '--opts']),
