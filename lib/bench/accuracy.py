@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from lib.bench.curves import draw_curves
+from lib.train.run import SELECTED
 from lib.utils.errors import UserError
 from lib.utils.runtime import REPO_ROOT
 from lib.utils.safe_io import load_npz
@@ -28,6 +29,7 @@ from lib.utils.safe_io import load_npz
 METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'scale_error', 'P-MPJPE_reflect', 'depth_flip_rate')
 RATIO_METRICS = ('MPJPE', 'N-MPJPE', 'P-MPJPE', 'MPJPE_oracle_scale', 'P-MPJPE_reflect')
 SCALES = ('scale_mean', 'scale_std', 'scale_true_mean')      # predicted (1 without a scaler) and called for
+EXTRA = ('P-MPJPE_reflect', 'depth_flip_rate')
 REFERENCES = ('adv', 'adv_continued')
 PRIOR = ['DATA.SCALE_MID_MEAN', 'auto', 'DATA.SCALE_MID_STD', 'auto']     # the data's own scale prior
 
@@ -39,7 +41,9 @@ def _variant(cfg, opts=(), warm_from=None, about='', continue_from=None, metrics
     """``warm_from``: start from that variant's final weights (--pretrain); ``continue_from``:
     resume that variant's finished run (same config, more epochs: --resume, which continues
     exactly as one uninterrupted run would), so its epochs are not trained twice.
-    ``metrics_of='ema'``: the variant is judged by the EMA of its weights (``TRAIN.EMA_DECAY``)."""
+    ``metrics_of='ema'``: the variant is judged by the EMA of its weights (``TRAIN.EMA_DECAY``);
+    ``'selected'``: by the checkpoint its label-free criterion chose (``EVAL.SELECT_BY``), which is
+    also what a variant warm-started from it starts from."""
     return {'cfg': cfg, 'opts': list(opts), 'warm_from': warm_from, 'about': about,
             'continue_from': continue_from, 'metrics_of': metrics_of}
 
@@ -93,6 +97,14 @@ VARIANTS = {
                                   continue_from='adv', metrics_of='ema',
                                   about='adv resumed to 32 epochs with an EMA of the weights (decay 0.995, '
                                         'about 2.6 epochs) from epoch 17; judged by the EMA'),
+    # adv for adv_continued's 32 epochs, judged by the epoch that a label-free criterion of the training
+    # 2D poses chooses (lib/eval/criteria.py), not by the last one; every criterion is recorded per epoch
+    'adv_selected': _variant('bench_adv.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS), 'EVAL.CURVE_EVERY', '1',
+                                                'EVAL.SELECT_BY', 'train_bone_spread'], metrics_of='selected',
+                             about="adv trained 32 epochs, the epoch with the steadiest bone proportions of the "
+                                   "training 2D poses' lifts (no labels)"),
+    'recommended_selected': _variant('bench_scale_after.yaml', warm_from='adv_selected',
+                                     about='scale after structure on the lifter adv_selected chose'),
     # this project's recipe (README, "The recommended recipe"): adv_continued's lifter, frozen,
     # then the scaler alone (KL with the data's prior + bone), its scale on the lifted 3D
     'recommended': _variant('bench_scale_after.yaml', warm_from='adv_continued',
@@ -262,7 +274,9 @@ def train_variant(out, data, seed, variant, gpu='-1', threads=0, extra_opts=()):
         cmd = [sys.executable, 'tools/main.py', '--cfg', os.path.join('cfg', spec['cfg']), '--gpu', gpu,
                '--quiet', '--force', '--data_dir', data, '--model_dir', run_dir, '--log_dir', os.path.join(out, 'log')]
         if spec['warm_from']:
-            warm = os.path.join(os.path.dirname(results_path(out, seed, spec['warm_from'])), 'checkpoint.pth.tar')
+            warm = os.path.join(os.path.dirname(results_path(out, seed, spec['warm_from'])),
+                                SELECTED if VARIANTS[spec['warm_from']]['metrics_of'] == 'selected'
+                                else 'checkpoint.pth.tar')
             cmd += ['--pretrain', warm]
         cmd += ['--opts', 'RANDOM_SEED', str(2019 + seed)] + spec['opts'] + list(extra_opts)
         print('seed %d: training %s' % (seed, variant), flush=True)
@@ -317,9 +331,13 @@ def seed_record(out, seed, variant, res):
     """The numbers of one finished run that the summary uses, with its learning curve."""
     if VARIANTS[variant].get('metrics_of') == 'ema':
         res = dict(res, **res['ema'])
-    rec = {m: res[m] for m in METRICS[:4]}
+    rec = {}
+    if VARIANTS[variant].get('metrics_of') == 'selected':
+        rec['selected_epoch'] = res['selected']['epoch']
+        res = dict(res, **{k: v for k, v in res['selected'].items() if k in METRICS + SCALES + EXTRA})
+    rec.update({m: res[m] for m in METRICS[:4]})
     rec['scale_error'] = res['MPJPE'] - res['MPJPE_oracle_scale']
-    rec.update({m: res[m] for m in ('P-MPJPE_reflect', 'depth_flip_rate') if m in res})
+    rec.update({m: res[m] for m in EXTRA if m in res})
     rec.update({m: res[m] for m in SCALES if m in res})
     rec['seconds'] = res.get('seconds', float('nan'))
     rec['seconds_total'] = rec['seconds']

@@ -149,6 +149,9 @@ _C.EVAL.EVERY_EPOCH = True        # new: validate after every epoch
 _C.EVAL.CURVE_EVERY = 0          # new: every N epochs record the test metrics in curve.json (recorded
                                   # only: never used to pick a model); 0 = off
 _C.EVAL.PRECISION = 'fp32'        # new: 'fp32' | 'bf16' (residual blocks in bf16, lib/models/precision.py)
+_C.EVAL.CRITERIA = False          # new: also record label-free structure criteria in curve.json (lib/eval/criteria.py)
+_C.EVAL.SELECT_BY = ''            # new: '' | 'train_<criterion>': keep model_selected.pth.tar, the curve point with
+                                  # the lowest value of that criterion on the training 2D poses (no labels)
 
 # --- the original's quirks, as switches (table: docs/ORIGINAL.md) ------------
 _C.COMPAT = edict()
@@ -262,6 +265,7 @@ CHOICES = {
     'TRAIN.NONFINITE': ('stop', 'skip'),
     'TRAIN.ELEV_SAMPLING': ('uniform', 'learned'),
     'EVAL.PRECISION': ('fp32', 'bf16'),
+    'EVAL.SELECT_BY': ('', 'train_bone_spread', 'train_symmetry', 'train_cycle_3d', 'train_cycle_2d'),
     'DATA.FORMAT': ('auto', 'h5', 'npz'),
     'TRAIN.OPTIMIZER': ('adam',),
 }

@@ -193,6 +193,9 @@ def validate(cfg, source='config'):
         sec, k = key.split('.')
         if cfg[sec][k] < (0 if k == 'LIFTER_RES_BLOCKS' else 1):
             bad(key, 'is out of range: %r' % cfg[sec][k], 'use a positive value')
+    if cfg.EVAL.SELECT_BY and not cfg.EVAL.CURVE_EVERY:
+        bad('EVAL.SELECT_BY', 'chooses among the points of the curve, and EVAL.CURVE_EVERY is 0',
+            'set EVAL.CURVE_EVERY 1 (a point every epoch)')
     if not 0.0 <= cfg.TRAIN.EMA_DECAY < 1.0:
         bad('TRAIN.EMA_DECAY', 'must be in [0, 1)', 'use 0 (off) or e.g. 0.999')
     if cfg.DATA.NUM_FRAMES < 1 or cfg.DATA.NUM_FRAMES % 2 == 0:

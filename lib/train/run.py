@@ -30,6 +30,7 @@ from lib.data import scale_prior
 from lib.data.batches import TensorSplit
 from lib.data.dataset import load_splits
 from lib.data.formats import get_spec, pose_model_args
+from lib.eval import criteria as C
 from lib.eval.evaluate import best_key, evaluate, format_table
 from lib.eval.load_model import load_pose_model
 from lib.models.checkpoint import (apply_architecture, load_checkpoint, load_state_strict, read_pose_checkpoint,
@@ -67,6 +68,7 @@ class Run:
     test_split: object = field(default=None, repr=False)
     folder: object = field(default=None, repr=False)      # the RunFolder, once the files start
     curve: list = field(default_factory=list, repr=False)  # the points of curve.json so far
+    criteria: dict = field(default_factory=dict, repr=False)  # EVAL.CRITERIA: {source: CriteriaSet}
     saved: bool = False            # a checkpoint of this run is on disk (it can be resumed)
     extra_paths: list = field(default_factory=list, repr=False)   # its tensorboard folder, ...
 
@@ -247,6 +249,9 @@ def _build(run, device, resume):
         if state.epoch >= cfg.TRAIN.NUM_EPOCHS:         # finished: no file, folder or log is touched
             return None, None, None
         run.curve = read_curve(os.path.join(os.path.dirname(resume), 'curve.json'), state.epoch)
+    if cfg.EVAL.CRITERIA or cfg.EVAL.SELECT_BY:
+        run.criteria = {'train': C.CriteriaSet(train_data.pose_2d, cfg.TRAIN.BOUND_AZIM, cfg.TRAIN.BOUND_ELEV),
+                        'test': C.CriteriaSet(test_data.pose_2d, cfg.TRAIN.BOUND_AZIM, cfg.TRAIN.BOUND_ELEV)}
     _prepare_folders(run, resume)
     if cfg.TRAIN.FLOW_WEIGHT:
         state.flow, state.flow_info = flow_prior.prepare(cfg, train_data.pose_2d, pose_model_args(cfg)['root'],
@@ -281,7 +286,7 @@ def read_curve(path, epoch):
     ok = isinstance(points, list) and all(
         isinstance(p, dict) and isinstance(p.get('epoch'), int) and not isinstance(p['epoch'], bool)
         and p['epoch'] >= 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                   for k, v in p.items() if k in CURVE_KEYS) for p in points)
+                                   for k, v in p.items() if k in CURVE_KEYS or k.startswith('crit_')) for p in points)
     if not ok:
         raise UserError('curve file is not a list of points {"epoch": N, metrics...}', path, fix)
     return [p for p in points if p['epoch'] <= epoch]
@@ -453,10 +458,26 @@ def _record_curve(run, state, test_data, epoch, res=None):
     path = os.path.join(run.out_dir, 'curve.json')
     # a resumed run keeps the points before it (read and checked when it started: read_curve)
     run.curve = [p for p in run.curve if p['epoch'] <= epoch]
-    run.curve.append(dict({'epoch': epoch + 1, 'scheme': TS.epoch_scheme(cfg, epoch)},
-                          **{m: res[m] for m in CURVE_KEYS if m in res}))
+    point = dict({'epoch': epoch + 1, 'scheme': TS.epoch_scheme(cfg, epoch)},
+                 **{m: res[m] for m in CURVE_KEYS if m in res})
+    if run.criteria:
+        point.update(C.compute_all(state.model, run.criteria, TS.epoch_scheme(cfg, epoch) != 'adv'))
+    run.curve.append(point)
     with atomic_write(path, 'w') as f:
         json.dump(run.curve, f, indent=1)
+    if cfg.EVAL.SELECT_BY and selected_point(run.curve, cfg.EVAL.SELECT_BY) is point:
+        atomic_copy(run.ckpt_path, os.path.join(run.out_dir, SELECTED))
+
+
+SELECTED = 'model_selected.pth.tar'
+
+
+def selected_point(curve, select_by):
+    """EVAL.SELECT_BY: the curve point with the lowest value of that label-free criterion (the
+    earliest of equal ones), whose checkpoint model_selected.pth.tar holds; None if no point has it."""
+    key = 'crit_' + select_by
+    points = [p for p in curve if isinstance(p.get(key), float)]
+    return min(points, key=lambda p: p[key]) if points else None
 
 
 def _save(run, state, last=None):
@@ -497,6 +518,9 @@ def _finish(run, state, res, save_final):
         res.update({'best_P-MPJPE_during_training': state.best['P-MPJPE'],
                     'best_MPJPE_during_training': state.best['MPJPE'], 'model_best_selected_by': best_key(run.cfg),
                     'history': state.history, 'skipped_steps': state.skipped, **state.flow_info})
+        chosen = selected_point(run.curve, run.cfg.EVAL.SELECT_BY) if run.cfg.EVAL.SELECT_BY else None
+        if chosen is not None:       # its test metrics, recorded in its curve point: nothing selects by them
+            res['selected'] = dict(chosen, select_by=run.cfg.EVAL.SELECT_BY, checkpoint=SELECTED)
         if 'auc' in res:
             res.update({'best_%s_during_training' % k: state.best.get(k, 0.0)
                         for k in ('auc_p2', 'pckh5_p2', 'auc', 'pckh5')})
@@ -504,6 +528,10 @@ def _finish(run, state, res, save_final):
             json.dump(res, f, indent=2)
         log.info(format_table(res, 'final model, %d test poses' % res['num_poses']))
         log.info(state.describe_best(best_key(run.cfg)))
+        if chosen is not None:
+            log.info('%s: epoch %d, the lowest %s (%.4g) of the training 2D poses; its MPJPE %.2f, P-MPJPE %.2f'
+                     % (SELECTED, chosen['epoch'], run.cfg.EVAL.SELECT_BY, chosen['crit_' + run.cfg.EVAL.SELECT_BY],
+                        chosen['MPJPE'], chosen['P-MPJPE']))
         log.info('results: %s' % os.path.join(run.out_dir, 'results.json'))
     if save_final:
         try:
