@@ -189,6 +189,11 @@ CATALOGUE = {
     'nan_symmetry_weight': (_opts('TRAIN.SYMMETRY_WEIGHT', 'nan'), ['TRAIN.SYMMETRY_WEIGHT']),
     'zero_flow_pca_dims': (_opts('TRAIN.FLOW_PCA_DIMS', '0'), ['TRAIN.FLOW_PCA_DIMS', '[1, 32]']),
     'elev_momentum_above_one': (_opts('TRAIN.ELEV_MOMENTUM', '2'), ['TRAIN.ELEV_MOMENTUM', '(0, 1]']),
+    # label-free model selection (lib/eval/criteria.py): only training-pose criteria, only with a curve
+    'select_by_test_inputs': (_opts('EVAL.SELECT_BY', 'test_bone_spread', 'EVAL.CURVE_EVERY', '1'),
+                              ['EVAL.SELECT_BY', 'train_bone_spread']),
+    'select_by_without_curve': (_opts('EVAL.SELECT_BY', 'train_bone_spread'),
+                                ['EVAL.SELECT_BY', 'EVAL.CURVE_EVERY 1']),
     'bf16_eval_untracked_bn': (_opts('EVAL.PRECISION', 'bf16', 'NETWORK.BN_TRACK', 'false'),
                                ['EVAL.PRECISION', 'BN_TRACK']),
     'odd_opts': (_opts('TRAIN.NUM_EPOCHS'), ['KEY VALUE', '--opts']),
