@@ -17,7 +17,8 @@ from lib.inference.detector import require_detector
 from lib.inference.keypoints import INPUT_SUFFIXES, list_inputs, read_input
 from lib.inference.model_choice import check_model_file, choose_model, model_config
 from lib.inference.outputs import output_stems
-from lib.utils.errors import UserError, created_mark, discard_created, is_disk_error
+from lib.utils.created import created_mark, discard_created
+from lib.utils.errors import UserError, is_disk_error
 from lib.utils.media_io import list_images
 from lib.utils.outputs import check_output_dir, create_output_dir
 from lib.utils.runtime import apply_threads, cli_path, one_line_warnings, resolve_threads, select_device

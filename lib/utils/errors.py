@@ -7,7 +7,7 @@ raises :class:`UserError`.  Entry points catch it, print one line
 
 and exit with code 2.  So does a disk that fails a write (full, over quota, read-only, an
 I/O error, no permission: DISK_ERRORS), after removing what the run had created
-(:func:`discard_created`), so that nothing partial is left.  Bugs are not wrapped: they keep their traceback.
+(:func:`lib.utils.created.discard_created`), so that nothing partial is left.  Bugs are not wrapped: they keep their traceback.
 Ctrl-C outside the training loop (which saves and exits by itself) prints
 ``interrupted`` and exits with 130.
 """
@@ -15,9 +15,10 @@ import argparse
 import errno
 import logging
 import os
-import shutil
 import sys
 import warnings
+
+from lib.utils.created import created_mark, discard_created
 
 
 class UserError(Exception):
@@ -79,40 +80,6 @@ def disk_error(e, what='cannot write'):
     """A UserError for a disk error ``e`` (see DISK_ERRORS), naming its file."""
     why, fix = DISK_ERRORS.get(e.errno, (e.strerror or str(e), 'check the output path and the disk'))
     return UserError('%s: %s' % (what, why), e.filename, fix)
-
-
-# (path, os.stat of what this process made there): the files the atomic writes of
-# lib/utils/safe_io.py created (not those they replaced) and the folders they made
-_CREATED = []
-
-
-def remember_created(path):
-    """Note that this process made ``path`` (for :func:`discard_created`)."""
-    try:
-        _CREATED.append((path, os.stat(path)))
-    except OSError:
-        pass
-
-
-def created_mark():
-    """A mark for :func:`discard_created`: what is created after it."""
-    return len(_CREATED)
-
-
-def discard_created(since=0):
-    """Remove the files and folders this process created (after ``since``) that are still the
-    ones it made (a file put back since, e.g. an earlier run restored, is left alone)."""
-    for path, st in reversed(_CREATED[since:]):
-        try:
-            if not os.path.samestat(st, os.stat(path)):
-                continue
-            if os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
-        except OSError:
-            pass
-    del _CREATED[since:]
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None):

@@ -9,7 +9,7 @@
 * :func:`atomic_write` writes to a temporary file in the target folder,
   flushes, fsyncs and renames, so readers see the old file or the new one,
   never half of one.
-* Every file and folder those writes create is remembered (``lib.utils.errors.remember_created``),
+* Every file and folder those writes create is remembered (``lib.utils.created.remember_created``),
   so that a run that fails halfway (a full disk, say) can remove what it made
   (``discard_created``, called by :func:`lib.utils.errors.run_main`; :func:`all_or_nothing` for
   one group of files).
@@ -23,7 +23,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from lib.utils.errors import DISK_ERRORS, UserError, created_mark, discard_created, remember_created
+from lib.utils.created import created_mark, discard_created, remember_created
+from lib.utils.errors import DISK_ERRORS, UserError
 
 _ALLOWED = {
     ('builtins', 'dict'), ('builtins', 'list'), ('builtins', 'tuple'),
