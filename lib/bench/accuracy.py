@@ -129,6 +129,11 @@ VARIANTS = {
     'adv_continued_flow_no_d': _variant('bench_flow.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS),
                                                             'TRAIN.USE_DIS', 'false'], continue_from='adv',
                                         about='adv resumed to 32 epochs with the flow prior instead of D'),
+    'adv_continued_prop': _variant('bench_prop.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
+                                   about='adv resumed to 32 epochs with the bone-proportion term on from epoch 17'),
+    'adv_continued_prop_w01': _variant('bench_prop.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS),
+                                                           'TRAIN.PROPORTION_WEIGHT', '0.1'], continue_from='adv',
+                                       about='adv_continued_prop with weight 0.1 (the dev split\'s weight choice)'),
     'adv_continued_elev': _variant('bench_elev.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
                                    about="adv resumed to 32 epochs, the rotations' elevation learned from epoch 17"),
     'adv_continued_sym_flow': _variant('bench_sym_flow.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
@@ -137,7 +142,7 @@ VARIANTS = {
     # "scale after structure" on each candidate's lifter: the recommended recipe with that stage 1
     **{'recommended_' + c: _variant('bench_scale_after.yaml', warm_from='adv_continued_' + c,
                                     about='scale after structure on the frozen adv_continued_%s lifter' % c)
-       for c in ('sym', 'flow', 'flow_no_d', 'elev', 'sym_flow')},
+       for c in ('sym', 'flow', 'flow_no_d', 'elev', 'sym_flow', 'prop')},
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 

@@ -26,11 +26,11 @@ def point_value(p, key):
 
 def variant_styles(names):
     """One (colour, line style) per variant, none shared: the 20 colours of tab20 (the dark and
-    light shade of 10 hues), then the same colours dashed."""
+    light shade of 10 hues), then the same colours dashed, then dotted (60 in all)."""
     import matplotlib
     cmap = matplotlib.colormaps['tab20']
     order = [2 * i for i in range(10)] + [2 * i + 1 for i in range(10)]     # dark shades first
-    return {v: (cmap(order[i % 20]), '-' if i < 20 else '--') for i, v in enumerate(names)}
+    return {v: (cmap(order[i % 20]), ('-', '--', ':')[min(i // 20, 2)]) for i, v in enumerate(names)}
 
 
 def curve_table(runs, key, offset=0):

@@ -123,6 +123,10 @@ _C.TRAIN.FREEZE_LIFTER = False    # new: the 'scale_fit' scheme: only the scaler
 _C.TRAIN.SYMMETRY_WEIGHT = 0.0    # new: weight of the lift's left/right bone-length symmetry term, the mean
                                   # |log len_right - log len_left| over 6 bone pairs (scale-free; adv, mainnet
                                   # and joint steps; lib/train/losses.py:loss_symmetry); 0 = off (the original)
+_C.TRAIN.PROPORTION_WEIGHT = 0.0  # new: weight of the lift's bone-proportion consistency over the batch, the
+                                  # mean |log share - batch mean log share| of each bone in its pose's total
+                                  # (scale-free; adv, mainnet and joint steps; lib/train/losses.py:
+                                  # loss_proportions); 0 = off (the original)
 _C.TRAIN.FLOW_WEIGHT = 0.0        # new: weight of a learned 2D pose prior's NLL of the rotated projections (adv,
                                   # mainnet, joint steps), beside the discriminator or (USE_DIS false) instead;
                                   # a normalizing flow fitted before training on the training split's 2D poses
@@ -213,6 +217,7 @@ RANGES = {
     'TRAIN.NUM_EPOCHS': '[0, 1000000]', 'TRAIN.BOUND_AZIM': '[0, 3.1416]', 'TRAIN.BOUND_ELEV': '[0, 3.1416]',
     'TRAIN.EMA_DECAY': '[0, 1)', 'TRAIN.MAX_STEPS_PER_EPOCH': '[0, inf)', 'TRAIN.CHECKPOINT_EVERY': '[0, inf)',
     'TRAIN.WARM_START_EPOCHS': '[0, 1000000]', 'TRAIN.SYMMETRY_WEIGHT': '[0, inf)',
+    'TRAIN.PROPORTION_WEIGHT': '[0, inf)',
     'TRAIN.FLOW_WEIGHT': '[0, inf)', 'TRAIN.FLOW_PCA_DIMS': '[1, 32]', 'TRAIN.FLOW_TRANSFORMS': '[1, 64]',
     'TRAIN.FLOW_HIDDEN': '[1, 65536]', 'TRAIN.FLOW_FIT_STEPS': '[1, 10000000]', 'TRAIN.FLOW_FIT_LR': '(0, 1]',
     'TRAIN.ELEV_MOMENTUM': '(0, 1]', 'TRAIN.ELEV_CLIP': '[0, 1.5708]',

@@ -69,6 +69,20 @@ def loss_symmetry(X, eps=1e-8):
     return (torch.log(right + eps) - torch.log(left + eps)).abs().mean()
 
 
+def loss_proportions(X, eps=1e-8):
+    """Bone proportions shared by the batch (new, ``TRAIN.PROPORTION_WEIGHT``): each pose's 16 bone
+    lengths as log shares of their sum, and the mean over batch and bones of the distance of each
+    share from the batch's mean share (held fixed: every pose is pulled toward the batch's
+    proportions).  A person's bones keep their lengths, so the lifts of a batch drawn from one or a
+    few people should share their proportions (in the real motion capture the spread of these
+    shares is about 1/50 of what an adversarially trained lift shows); a wrong depth lengthens or
+    shortens one bone's 3D length against the others.  Scale-free and needs no data: the
+    reference is the batch itself, not any dataset's skeleton."""
+    lengths = torch.norm(bone_vectors(X), dim=-1)
+    log_share = torch.log(lengths + eps) - torch.log(lengths.sum(1, keepdim=True) + eps)
+    return (log_share - log_share.mean(0, keepdim=True).detach()).abs().mean()
+
+
 def kl_criterion(mu1, sigma1, mu2, sigma2):
     """KL(N(mu1, sigma1^2) || N(mu2, sigma2^2))
     = log(sigma2 / sigma1) + (sigma1^2 + (mu1 - mu2)^2) / (2 sigma2^2) - 1/2."""

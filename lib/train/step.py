@@ -97,6 +97,8 @@ def generator_losses(model, D, Dt, batch, cfg, phase, scheme_name, flow=None, el
         terms['gan'] = (wgan, L.lsgan_g(D(out.proj_2d)))
     if t.SYMMETRY_WEIGHT:
         terms['sym'] = (t.SYMMETRY_WEIGHT, L.loss_symmetry(out.est_3d))
+    if t.PROPORTION_WEIGHT:
+        terms['prop'] = (t.PROPORTION_WEIGHT, L.loss_proportions(out.est_3d))
     if flow is not None and t.FLOW_WEIGHT:
         terms['flow'] = (t.FLOW_WEIGHT, flow.nll(out.proj_2d).mean())
     out_nb = None

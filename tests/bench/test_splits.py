@@ -109,7 +109,7 @@ def test_splits_run_each_split_in_its_folder_and_pool(tmp_path, monkeypatch, cap
 
 def test_every_variant_has_its_own_colour():
     from lib.bench.curves import variant_styles
-    names = list(accuracy.VARIANTS) + ['extra%d' % i for i in range(30 - len(accuracy.VARIANTS))]
+    names = list(accuracy.VARIANTS) + ['extra%d' % i for i in range(60 - len(accuracy.VARIANTS))]
     styles = variant_styles(names)
     assert len(set(styles.values())) == len(names)
     assert styles['adv_continued'][0] != styles['recommended'][0]

@@ -167,6 +167,7 @@ SCALED = {
     # the structure candidates (docs/STRUCTURE_STUDY.md): bench_adv's keys and the candidate's own
     'bench_sym': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.SYMMETRY_WEIGHT'}),
     'bench_elev': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.ELEV_SAMPLING'}),
+    'bench_prop': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.PROPORTION_WEIGHT'}),
     'bench_flow': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.FLOW_WEIGHT'}),
     'bench_sym_flow': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.FLOW_WEIGHT', 'TRAIN.SYMMETRY_WEIGHT'}),
     'quickstart': ('h36m_gt_scale', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS', 'TRAIN.NUM_EPOCHS',

@@ -37,6 +37,12 @@ def test_symmetry_run(data_dir, tmp_path, capsys):
     assert {'l3d', 'l2d', 'gan', 'sym'} <= _logged_terms(out_dir)
 
 
+def test_proportion_run(data_dir, tmp_path, capsys):
+    out_dir, res, _ = _train(tmp_path, data_dir, capsys, 'prop', ['TRAIN.PROPORTION_WEIGHT', '1.0'])
+    assert res['MPJPE'] > 0 and res['skipped_steps'] == 0
+    assert {'l3d', 'l2d', 'gan', 'prop'} <= _logged_terms(out_dir)
+
+
 FLOW = ['TRAIN.FLOW_WEIGHT', '0.01', 'TRAIN.FLOW_FIT_STEPS', '30', 'TRAIN.FLOW_HIDDEN', '16',
         'TRAIN.FLOW_PCA_DIMS', '8']
 

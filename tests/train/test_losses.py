@@ -134,3 +134,29 @@ def test_symmetry_loss_by_hand_and_scale_free():
     Y.requires_grad_(True)
     L.loss_symmetry(Y).backward()
     assert Y.grad[0].abs().max() == 0 and Y.grad[1, ankle].abs().max() > 0
+
+
+def test_proportion_loss_by_hand_scale_free_and_zero_for_one_skeleton():
+    """Poses of one skeleton, each rotated, scaled and shifted: 0.  Stretch one pose's right
+    shin to twice its length: every log share of that pose moves (its total grows), and the
+    loss is the mean distance of the shares from their batch mean, computed here by hand; the
+    gradient reaches the stretched pose."""
+    from lib.data import skeleton as sk
+    from lib.data.skeleton import BONE_CHILDREN, PARENTS
+    rng = np.random.RandomState(3)
+    X0 = torch.tensor(sk.v3d_to_ours(sk.STANDING_POSE_V3D), dtype=torch.float64)
+    X = torch.stack([rng.uniform(0.5, 2) * X0 @ torch.tensor(rand_rot(rng)).T + 0.1 * k for k in range(4)])
+    assert L.loss_proportions(X).item() == pytest.approx(0, abs=1e-7)
+    ankle, knee = sk.OURS_NAMES.index('RAnkle'), sk.OURS_NAMES.index('RKnee')
+    Y = X.clone()
+    Y[2, ankle] = Y[2, knee] + 2 * (X[2, ankle] - X[2, knee])
+    bones = (Y - Y[:, PARENTS])[:, BONE_CHILDREN].norm(dim=-1)
+    share = (bones / bones.sum(1, keepdim=True)).log()
+    want = (share - share.mean(0)).abs().mean().item()
+    assert want > 0.01
+    assert L.loss_proportions(Y).item() == pytest.approx(want, rel=1e-6)
+    assert L.loss_proportions(5 * Y - 2).item() == pytest.approx(want, rel=1e-6)
+    Y.requires_grad_(True)
+    L.loss_proportions(Y).backward()
+    assert Y.grad[2, ankle].abs().max() > 0
+

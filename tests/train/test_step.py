@@ -223,6 +223,11 @@ def test_candidate_terms_are_off_by_default_and_leave_the_others_bit_for_bit():
     assert set(sym) == {'l3d', 'l2d', 'gan', 'sym'} and sym['sym'][0] == 0.25 and sym['sym'][1] > 0
     for n, (w, v) in base.items():
         assert sym[n][0] == w and torch.equal(sym[n][1], v), n
+    cfg = tiny_cfg('TRAIN.PROPORTION_WEIGHT', '0.5')
+    prop = _adv_terms(cfg)
+    assert set(prop) == {'l3d', 'l2d', 'gan', 'prop'} and prop['prop'][0] == 0.5 and prop['prop'][1] > 0
+    for n, (w, v) in base.items():
+        assert prop[n][0] == w and torch.equal(prop[n][1], v), n
 
 
 def test_flow_prior_term_is_additive():
