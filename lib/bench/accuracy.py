@@ -131,9 +131,12 @@ VARIANTS = {
                                         about='adv resumed to 32 epochs with the flow prior instead of D'),
     'adv_continued_prop': _variant('bench_prop.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
                                    about='adv resumed to 32 epochs with the bone-proportion term on from epoch 17'),
-    'adv_continued_prop_w01': _variant('bench_prop.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS),
-                                                           'TRAIN.PROPORTION_WEIGHT', '0.1'], continue_from='adv',
-                                       about='adv_continued_prop with weight 0.1 (the dev split\'s weight choice)'),
+    # the weights the dev split chose among (cfg/bench_prop.yaml's header)
+    **{'adv_continued_prop_w%s' % name: _variant('bench_prop.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS),
+                                                                     'TRAIN.PROPORTION_WEIGHT', w], continue_from='adv',
+                                                 about='adv_continued_prop with weight %s (the dev split\'s '
+                                                       'weight choice)' % w)
+       for name, w in (('01', '0.1'), ('10', '10'))},
     'adv_continued_elev': _variant('bench_elev.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
                                    about="adv resumed to 32 epochs, the rotations' elevation learned from epoch 17"),
     'adv_continued_sym_flow': _variant('bench_sym_flow.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
