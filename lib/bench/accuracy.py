@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from lib.bench.curves import draw_curves
+from lib.bench.curves import criteria_table, draw_curves
 from lib.train.run import SELECTED
 from lib.utils.errors import UserError
 from lib.utils.runtime import REPO_ROOT
@@ -403,6 +403,10 @@ def write_tables(out, per_seed, command=''):
         f.write(table + '\n')
     if any('curve' in r for runs in per_seed.values() for r in runs.values()):
         draw_curves(per_seed, {v: VARIANTS[v]['warm_from'] for v in order}, os.path.join(out, 'curves.png'))
+    crit = criteria_table(per_seed)
+    if crit:
+        with open(os.path.join(out, 'criteria.txt'), 'w') as f:
+            f.write(crit + '\n')
     return table
 
 

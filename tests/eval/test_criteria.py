@@ -2,6 +2,7 @@
 (EVAL.SELECT_BY -> model_selected.pth.tar, the benchmark's adv_selected)."""
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -103,3 +104,18 @@ def test_the_benchmark_judges_adv_selected_by_its_chosen_epoch_and_warm_starts_f
     assert (rec['P-MPJPE'], rec['MPJPE'], rec['selected_epoch']) == (70.0, 90.0, 5)
     assert A.VARIANTS['recommended_selected']['warm_from'] == 'adv_selected'
     assert A.run_order(['recommended_selected']) == ['adv_selected', 'recommended_selected']
+
+
+def test_criteria_table_shows_each_criterions_choice_beside_the_last_epoch_and_the_test_minimum():
+    from lib.bench.curves import criteria_table
+    curve = [dict({'epoch': e, 'P-MPJPE': p}, **{'crit_train_' + c: v for c in C.CRITERIA})
+             for e, p, v in ((1, 70.0, 0.3), (2, 55.0, 0.2), (3, 60.0, 0.1), (4, 62.0, 0.15))]
+    curve[0]['crit_train_cycle_2d'] = 0.01                       # cycle_2d alone prefers epoch 1
+    text = criteria_table({'adv_selected': {0: {'curve': curve}}, 'adv': {0: {'curve': [{'epoch': 1, 'P-MPJPE': 1.0}]}}})
+    head, row = text.splitlines()[1:]
+    assert row.split()[:2] == ['adv_selected', '0']          # adv's curve has no criteria: no row
+    cells = dict(zip(['last'] + list(C.CRITERIA) + ['test_min'], re.findall(r'\d+\.\d \(\s*\d+\)', row)))
+    assert cells['last'] == '62.0 ( 4)' and cells['bone_spread'] == '60.0 ( 3)'
+    assert cells['cycle_2d'] == '70.0 ( 1)' and cells['test_min'] == '55.0 ( 2)'
+    assert head.split()[-2:] == ['test', 'min']
+    assert criteria_table({'adv': {0: {'curve': curve[:0]}}}) is None
