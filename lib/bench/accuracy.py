@@ -136,7 +136,7 @@ VARIANTS = {
                                                                      'TRAIN.PROPORTION_WEIGHT', w], continue_from='adv',
                                                  about='adv_continued_prop with weight %s (the dev split\'s '
                                                        'weight choice)' % w)
-       for name, w in (('01', '0.1'), ('10', '10'), ('100', '100'))},
+       for name, w in (('01', '0.1'), ('1', '1'), ('10', '10'), ('100', '100'))},
     'adv_continued_elev': _variant('bench_elev.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)], continue_from='adv',
                                    about="adv resumed to 32 epochs, the rotations' elevation learned from epoch 17"),
     'adv_continued_sym_flow': _variant('bench_sym_flow.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
