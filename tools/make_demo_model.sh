@@ -10,7 +10,8 @@
 #   1. convert the clips (tools/prepare_data.py bvh; martial is named the test split because
 #      the converter needs one, and the training below takes both subjects: a demo model needs
 #      no held-out data);
-#   2. stage 1, the adv lifter: cfg/bench_adv.yaml for 32 epochs (the benchmark's adv_continued);
+#   2. stage 1, the lifter: cfg/bench_adv.yaml for 16 epochs, then resumed to 32 epochs with the
+#      bone-proportion term on (cfg/bench_prop.yaml; the benchmark's adv_continued_prop);
 #   3. stage 2, the scaler on the frozen lifter: cfg/bench_scale_after.yaml, with the scale prior
 #      of the whole training set (computed when the run starts: the converter's file describes
 #      the salsa split alone and is removed);
@@ -29,8 +30,11 @@ cd "$REPO"
     --camera-subject S9 --min-seconds 2 --test-subjects martial --force
 rm -f "$WORK/data/scale_prior_demo.json"
 "$PYTHON" tools/main.py --cfg cfg/bench_adv.yaml --gpu -1 --quiet --force --data_dir "$WORK/data" \
-    --model_dir "$WORK" --log_dir "$WORK/log" --opts "${ALL[@]}" TRAIN.NUM_EPOCHS 32
+    --model_dir "$WORK" --log_dir "$WORK/log" --opts "${ALL[@]}" TRAIN.NUM_EPOCHS 16
+"$PYTHON" tools/main.py --cfg cfg/bench_prop.yaml --gpu -1 --quiet --force --data_dir "$WORK/data" \
+    --model_dir "$WORK" --log_dir "$WORK/log" --resume "$WORK/bench_adv/checkpoint.pth.tar" \
+    --opts "${ALL[@]}" TRAIN.NUM_EPOCHS 32
 "$PYTHON" tools/main.py --cfg cfg/bench_scale_after.yaml --gpu -1 --quiet --force --data_dir "$WORK/data" \
-    --model_dir "$WORK" --log_dir "$WORK/log" --pretrain "$WORK/bench_adv/checkpoint.pth.tar" --opts "${ALL[@]}"
+    --model_dir "$WORK" --log_dir "$WORK/log" --pretrain "$WORK/bench_prop/checkpoint.pth.tar" --opts "${ALL[@]}"
 "$PYTHON" tools/export_model.py --pretrain "$WORK/bench_scale_after/checkpoint.pth.tar" \
     --out scripts/demo_model/demo.pth.tar --force

@@ -2,7 +2,7 @@
 
     python -m lib.bench.candidates --data_dir output/benchmark_accuracy/data [--steps 30 --rounds 3]
 
-Each variant (adv, sym, flow, elev: cfg/bench_<name>.yaml) gets its own TrainState on the same
+Each variant (adv, sym, prop, flow, elev: cfg/bench_<name>.yaml) gets its own TrainState on the same
 training split (the benchmark's data from ``--data_dir``, or a synthetic split of 40,000 poses),
 and the variants' steps are timed in turns, round after round (the order reversed every other
 round), so that a drift of a shared machine's speed falls on all alike.  The flow's fit is timed
@@ -23,7 +23,7 @@ from lib.train import schedule as TS
 from lib.train import step as T
 from lib.train.state import TrainState
 
-VARIANTS = ('adv', 'sym', 'flow', 'elev')
+VARIANTS = ('adv', 'sym', 'prop', 'flow', 'elev')
 
 
 def main(argv=None):
