@@ -168,6 +168,8 @@ SCALED = {
     'bench_sym': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.SYMMETRY_WEIGHT'}),
     'bench_elev': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.ELEV_SAMPLING'}),
     'bench_prop': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.PROPORTION_WEIGHT'}),
+    'h36m_gt_adv_prop': ('h36m_gt_adv', {'TRAIN.PROPORTION_WEIGHT'}),
+    'pre_adv_prop': ('pre_adv', {'TRAIN.PROPORTION_WEIGHT'}),
     'bench_flow': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.FLOW_WEIGHT'}),
     'bench_sym_flow': ('h36m_gt_adv', BENCH_ADV_KEYS | {'TRAIN.FLOW_WEIGHT', 'TRAIN.SYMMETRY_WEIGHT'}),
     'quickstart': ('h36m_gt_scale', {'NETWORK.NUM_CHANNELS', 'NETWORK.LIFTER_RES_BLOCKS', 'TRAIN.NUM_EPOCHS',

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import run_inproc, tiny_cfg, tiny_split, write_cfg
+from helpers import assert_one_error_line, run_inproc, tiny_cfg, tiny_split, write_cfg
 from lib.data import skeleton as sk
 from lib.eval import criteria as C
 from lib.models.geometry import rot_y
@@ -119,3 +119,23 @@ def test_criteria_table_shows_each_criterions_choice_beside_the_last_epoch_and_t
     assert cells['cycle_2d'] == '70.0 ( 1)' and cells['test_min'] == '55.0 ( 2)'
     assert head.split()[-2:] == ['test', 'min']
     assert criteria_table({'adv': {0: {'curve': curve[:0]}}}) is None
+
+
+def test_structure_criteria_tool_prints_the_model_and_the_ground_truth(tmp_path, capsys, data_dir):
+    cfg = write_cfg(tmp_path, data_dir)
+    rc, _, err = run_inproc(['--cfg', cfg, '--gpu', '-1', '--opts', 'TRAIN.NUM_EPOCHS', '1',
+                             'TRAIN.MAX_STEPS_PER_EPOCH', '2'], capsys)
+    assert rc == 0, err
+    ckpt = str(tmp_path / 'out' / 'tiny' / 'checkpoint.pth.tar')
+    rc, out, err = run_inproc(['--pretrain', ckpt, '--data_dir', str(data_dir)], capsys, 'tools/structure_criteria.py')
+    assert rc in (0, None), err
+    lines = out.splitlines()
+    assert lines[0].split() == list(C.CRITERIA)
+    model = [line for line in lines if line.startswith('model, train 2D')][0]
+    gt = [line for line in lines if line.startswith('ground truth, test 3D')][0]
+    assert all(np.isfinite(float(v)) for v in model.split(')')[1].split())
+    assert gt.split()[-2:] == ['-', '-'] and float(gt.split()[-4]) < float(model.split(')')[1].split()[0])
+    for argv, what in ((['--pretrain', str(tmp_path / 'none.pth.tar'), '--data_dir', str(data_dir)], 'checkpoint not found'),
+                       (['--pretrain', ckpt, '--data_dir', str(tmp_path / 'nodata')], 'data folder not found')):
+        rc, _, err = run_inproc(argv, capsys, 'tools/structure_criteria.py')
+        assert_one_error_line(rc, err, what)
