@@ -93,6 +93,12 @@ VARIANTS = {
                                                      'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true',
                                                      'TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
                                  continue_from='temp_d', about='temporal discriminator alone, resumed to 32 epochs'),
+    'temp_d_continued_prop': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
+                                                          'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true',
+                                                          'TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS),
+                                                          'TRAIN.PROPORTION_WEIGHT', '10'],
+                                      continue_from='temp_d', about='temp_d resumed to 32 epochs with the '
+                                                                    'bone-proportion term on from epoch 17'),
     'adv_continued_ema': _variant('bench_adv.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS), 'TRAIN.EMA_DECAY', '0.995'],
                                   continue_from='adv', metrics_of='ema',
                                   about='adv resumed to 32 epochs with an EMA of the weights (decay 0.995, '
@@ -146,6 +152,8 @@ VARIANTS = {
     **{'recommended_' + c: _variant('bench_scale_after.yaml', warm_from='adv_continued_' + c,
                                     about='scale after structure on the frozen adv_continued_%s lifter' % c)
        for c in ('sym', 'flow', 'flow_no_d', 'elev', 'sym_flow', 'prop')},
+    'recommended_temp_d_prop': _variant('bench_scale_after.yaml', warm_from='temp_d_continued_prop',
+                                        about='scale after structure on the frozen temp_d_continued_prop lifter'),
 }
 DEFAULT_VARIANTS = ['adv', 'best', 'supervised']
 
