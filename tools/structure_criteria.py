@@ -24,15 +24,14 @@ def main(argv=None):
     ckpt, data_dir = cli_path(args.pretrain), cli_path(args.data_dir)
     if not os.path.isdir(data_dir):
         raise UserError('data folder not found', data_dir, 'check the --data_dir path')
-    from lib.inference.model_choice import model_config
+    import torch                                                     # loads torch
+    from lib.data.batches import TensorSplit                         # (torch)
+    from lib.data.dataset import load_splits                         # (torch)
+    from lib.eval import criteria as C                               # (torch)
+    from lib.eval.load_model import load_pose_model                  # (torch)
+    from lib.inference.model_choice import model_config              # (torch)
     cfg = model_config(ckpt, cli_path(args.cfg) if args.cfg else None)
     cfg.DATA_DIR = data_dir
-
-    import torch                                                     # loads torch
-    from lib.data.batches import TensorSplit
-    from lib.data.dataset import load_splits
-    from lib.eval import criteria as C
-    from lib.eval.load_model import load_pose_model
     device = torch.device('cpu')
     model = load_pose_model(cfg, ckpt, device, log=lambda m: None)
     splits = load_splits(cfg, data_dir)

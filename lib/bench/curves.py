@@ -84,7 +84,7 @@ def criteria_table(per_seed, key='P-MPJPE'):
     lib/eval/criteria.py): the epoch each training-pose criterion would choose and the test
     ``key`` there, beside the last epoch's and the test curve's own minimum (which only the
     test labels can find: a reference, never a result).  None when no run has them."""
-    from lib.eval.criteria import CRITERIA
+    from lib.eval.criteria import CRITERIA  # loads torch
     rows = []
     for v, runs in per_seed.items():
         for seed, r in sorted(runs.items()):
