@@ -35,6 +35,8 @@ PRIOR = ['DATA.SCALE_MID_MEAN', 'auto', 'DATA.SCALE_MID_STD', 'auto']     # the 
 
 # bench_adv.yaml / bench_best.yaml train this many epochs (kept equal: equal compute)
 BENCH_EPOCHS = 16
+# bench_best.yaml turned into adv + the temporal discriminator (no scaler, no alternation, no TMC)
+TEMP_D = ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false', 'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true']
 
 
 def _variant(cfg, opts=(), warm_from=None, about='', continue_from=None, metrics_of=None):
@@ -85,18 +87,12 @@ VARIANTS = {
                               about='scaler + KL-bone, no TMC'),
     'tmc': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
                                         'COMPAT.TMC_FRAME', 'magnitude_first3'], about='TMC alone (adv + TMC)'),
-    'temp_d': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
-                                           'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true'],
-                       about='temporal discriminator alone (adv + temporal D)'),
+    'temp_d': _variant('bench_best.yaml', TEMP_D, about='temporal discriminator alone (adv + temporal D)'),
     # structure candidates at equal compute to adv_continued (docs/STRUCTURE_STUDY.md)
-    'temp_d_continued': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
-                                                     'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true',
-                                                     'TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
+    'temp_d_continued': _variant('bench_best.yaml', TEMP_D + ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS)],
                                  continue_from='temp_d', about='temporal discriminator alone, resumed to 32 epochs'),
-    'temp_d_continued_prop': _variant('bench_best.yaml', ['TRAIN.USE_SCALER', 'false', 'TRAIN.USE_CYCLE', 'false',
-                                                          'TRAIN.USE_NEW_TEMP', 'false', 'TRAIN.USE_TEMP', 'true',
-                                                          'TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS),
-                                                          'TRAIN.PROPORTION_WEIGHT', '10'],
+    'temp_d_continued_prop': _variant('bench_best.yaml', TEMP_D + ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS),
+                                                                   'TRAIN.PROPORTION_WEIGHT', '10'],
                                       continue_from='temp_d', about='temp_d resumed to 32 epochs with the '
                                                                     'bone-proportion term on from epoch 17'),
     'adv_continued_ema': _variant('bench_adv.yaml', ['TRAIN.NUM_EPOCHS', str(2 * BENCH_EPOCHS), 'TRAIN.EMA_DECAY', '0.995'],
@@ -234,9 +230,10 @@ def _run(cmd, log_path, threads=0):
 
 def variants_text():
     """The variants, one line each: name, config, overrides, warm start and what it is."""
-    return '\n'.join('%-22s %-20s %-45s %s' % (name, v['cfg'], ' '.join(v['opts']) or '-',
-                                                ('warm from %s; ' % v['warm_from'] if v['warm_from'] else '')
-                                                + v['about']) for name, v in VARIANTS.items())
+    wn, wc = max(map(len, VARIANTS)), max(len(v['cfg']) for v in VARIANTS.values())
+    return '\n'.join('%-*s %-*s %-45s %s' % (wn, name, wc, v['cfg'], ' '.join(v['opts']) or '-',
+                                              ('warm from %s; ' % v['warm_from'] if v['warm_from'] else '')
+                                              + v['about']) for name, v in VARIANTS.items())
 
 
 def prepare_bench_data(src, out, test_subjects, fps=50):
@@ -350,7 +347,7 @@ def seed_record(out, seed, variant, res):
     rec = {}
     if VARIANTS[variant].get('metrics_of') == 'selected':
         rec['selected_epoch'] = res['selected']['epoch']
-        res = dict(res, **{k: v for k, v in res['selected'].items() if k in METRICS + SCALES + EXTRA})
+        res = dict(res, **{k: v for k, v in res['selected'].items() if k in METRICS + SCALES})
     rec.update({m: res[m] for m in METRICS[:4]})
     rec['scale_error'] = res['MPJPE'] - res['MPJPE_oracle_scale']
     rec.update({m: res[m] for m in EXTRA if m in res})

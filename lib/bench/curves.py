@@ -85,14 +85,15 @@ def criteria_table(per_seed, key='P-MPJPE'):
     ``key`` there, beside the last epoch's and the test curve's own minimum (which only the
     test labels can find: a reference, never a result).  None when no run has them."""
     from lib.eval.criteria import CRITERIA  # loads torch
+
+    def at(p):
+        return '%6.1f (%2d)' % (p[key], p['epoch'])
     rows = []
     for v, runs in per_seed.items():
         for seed, r in sorted(runs.items()):
             curve = [p for p in r.get('curve') or () if 'crit_train_' + CRITERIA[0] in p]
             if not curve:
                 continue
-            def at(p):
-                return '%6.1f (%2d)' % (p[key], p['epoch'])
             cells = [at(min(curve, key=lambda p: p['crit_train_' + c])) for c in CRITERIA]
             rows.append('%-22s %4s  %11s  %s  %11s' % (v, seed, at(curve[-1]), '  '.join(cells),
                                                        at(min(curve, key=lambda p: p[key]))))
@@ -103,4 +104,3 @@ def criteria_table(per_seed, key='P-MPJPE'):
     return '\n'.join(['test %s (mm) at the epoch (in brackets) that each label-free criterion of the training 2D '
                       'poses would choose (lib/eval/criteria.py), at the last epoch, and at the test curve\'s own '
                       'minimum (found with the test labels: a reference only)' % key, head] + rows)
-

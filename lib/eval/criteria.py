@@ -38,9 +38,27 @@ def subsample(n, k=MAX_POSES):
     return np.arange(n) if n <= k else np.linspace(0, n - 1, k).round().astype(np.int64)
 
 
+# the skeleton measures below are tensors with gradients: the training terms of the same
+# quantities (lib/train/losses.py: loss_symmetry, loss_proportions) are built on them
+
 def bone_lengths(Y):
     """(N, 17, 3) -> (N, 16) lengths of the bones, child minus parent."""
     return torch.norm((Y - Y[:, PARENTS])[:, BONE_CHILDREN], dim=-1)
+
+
+def log_bone_shares(Y, eps=1e-8):
+    """(N, 17, 3) -> (N, 16): the log of each bone's share of its pose's total bone length."""
+    lengths = bone_lengths(Y)
+    return torch.log(lengths + eps) - torch.log(lengths.sum(1, keepdim=True) + eps)
+
+
+def limb_log_ratios(Y, eps=1e-8):
+    """(N, 17, 3) -> (N, 6): |log ||right bone|| - log ||left bone||| for the six symmetric pairs
+    (shin, thigh, pelvis half, forearm, upper arm, shoulder - thorax; ``SYMMETRIC_BONES``)."""
+    r, l = zip(*SYMMETRIC_BONES)
+    right = torch.norm(Y[:, list(r)] - Y[:, PARENTS[list(r)]], dim=-1)
+    left = torch.norm(Y[:, list(l)] - Y[:, PARENTS[list(l)]], dim=-1)
+    return (torch.log(right + eps) - torch.log(left + eps)).abs()
 
 
 def bone_spread(Y, eps=1e-12):
@@ -49,11 +67,8 @@ def bone_spread(Y, eps=1e-12):
     return float((share.std(0) / (share.mean(0) + eps)).mean())
 
 
-def symmetry(Y, eps=1e-8):
-    r, l = zip(*SYMMETRIC_BONES)
-    right = torch.norm(Y[:, list(r)] - Y[:, PARENTS[list(r)]], dim=-1)
-    left = torch.norm(Y[:, list(l)] - Y[:, PARENTS[list(l)]], dim=-1)
-    return float((torch.log(right + eps) - torch.log(left + eps)).abs().mean())
+def symmetry(Y):
+    return float(limb_log_ratios(Y).mean())
 
 
 class CriteriaSet:

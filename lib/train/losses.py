@@ -9,7 +9,8 @@ to the last bit (tests/parity/test_parity.py).
 """
 import torch
 
-from lib.data.skeleton import BONE_CHILDREN, PARENTS, SYMMETRIC_BONES
+from lib.data.skeleton import BONE_CHILDREN, PARENTS
+from lib.eval import criteria as C
 
 
 def _euclid(d):
@@ -62,11 +63,9 @@ def loss_symmetry(X, eps=1e-8):
     """Left/right symmetry of one pose's limbs (new, ``TRAIN.SYMMETRY_WEIGHT``): the mean over
     batch and the six symmetric bone pairs (shin, thigh, pelvis half, forearm, upper arm,
     shoulder - thorax; ``lib.data.skeleton.SYMMETRIC_BONES``) of |log ||right|| - log ||left|||.
-    Scale-free: the same for any scale of X, so it shapes proportions, never the size."""
-    r, l = zip(*SYMMETRIC_BONES)
-    right = torch.norm(X[:, list(r)] - X[:, PARENTS[list(r)]], dim=-1)
-    left = torch.norm(X[:, list(l)] - X[:, PARENTS[list(l)]], dim=-1)
-    return (torch.log(right + eps) - torch.log(left + eps)).abs().mean()
+    Scale-free: the same for any scale of X, so it shapes proportions, never the size.  (The
+    label-free criterion ``symmetry`` of lib/eval/criteria.py is the same measure.)"""
+    return C.limb_log_ratios(X, eps).mean()
 
 
 def loss_proportions(X, eps=1e-8):
@@ -78,8 +77,7 @@ def loss_proportions(X, eps=1e-8):
     shares is about 1/50 of what an adversarially trained lift shows); a wrong depth lengthens or
     shortens one bone's 3D length against the others.  Scale-free and needs no data: the
     reference is the batch itself, not any dataset's skeleton."""
-    lengths = torch.norm(bone_vectors(X), dim=-1)
-    log_share = torch.log(lengths + eps) - torch.log(lengths.sum(1, keepdim=True) + eps)
+    log_share = C.log_bone_shares(X, eps)
     return (log_share - log_share.mean(0, keepdim=True).detach()).abs().mean()
 
 
