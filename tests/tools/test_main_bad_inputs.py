@@ -187,6 +187,7 @@ CATALOGUE = {
     'bad_elev_sampling': (_opts('TRAIN.ELEV_SAMPLING', 'bogus'), ['TRAIN.ELEV_SAMPLING', 'uniform/learned']),
     'negative_flow_weight': (_opts('TRAIN.FLOW_WEIGHT', '-1'), ['TRAIN.FLOW_WEIGHT', '[0, inf)']),
     'nan_symmetry_weight': (_opts('TRAIN.SYMMETRY_WEIGHT', 'nan'), ['TRAIN.SYMMETRY_WEIGHT']),
+    'negative_proportion_weight': (_opts('TRAIN.PROPORTION_WEIGHT', '-1'), ['TRAIN.PROPORTION_WEIGHT', '[0, inf)']),
     'zero_flow_pca_dims': (_opts('TRAIN.FLOW_PCA_DIMS', '0'), ['TRAIN.FLOW_PCA_DIMS', '[1, 32]']),
     'elev_momentum_above_one': (_opts('TRAIN.ELEV_MOMENTUM', '2'), ['TRAIN.ELEV_MOMENTUM', '(0, 1]']),
     # label-free model selection (lib/eval/criteria.py): only training-pose criteria, only with a curve
